@@ -1,0 +1,131 @@
+"""``mx_decode``: MX element + E8M0 scale -> exact (sign, significand, exponent, inf, nan)."""
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.formats import E8M0, MX_ELEMENTS, get_format
+
+from .pipeline import StreamPipeline
+
+__all__ = ["MxDecode", "ELEMENTS", "EXP_BITS"]
+
+ELEMENTS = MX_ELEMENTS
+#: width of the signed output exponent (blocks.md): covers scale + every element's range
+EXP_BITS = 10
+
+
+def decode_element(m, code, fmt):
+    """Combinational element decode of ``code`` per ``golden.formats.fields`` (no scale).
+
+    Returns ``(sign, sig, exp, inf, nan)`` Values; ``exp`` is signed and not yet canonical for
+    zero (the caller zeroes it together with the scale).
+    """
+    if fmt.kind == "int":
+        q = code.as_signed()
+        sign = code[-1]
+        sig = Mux(sign, -q, q)[: fmt.sig_bits]
+        return sign, sig, -fmt.frac_bits, 0, 0
+    sign = code[-1]
+    e = code[fmt.mbits: fmt.mbits + fmt.ebits]
+    mant = code[: fmt.mbits]
+    normal = e != 0
+    sig = Mux(normal, Cat(mant, 1), mant)
+    exp = Mux(normal, e, 1).as_signed() - (fmt.bias + fmt.mbits)
+    inf = nan = 0
+    if fmt.kind == "mxsf":
+        sm, se = mant[: fmt.sub_mbits], mant[fmt.sub_mbits:]
+        sub_normal = se != 0
+        sub_sig = Mux(sub_normal, Cat(sm, 1), sm)
+        sub_exp = Mux(sub_normal, se, 1).as_signed() - (fmt.sub_bias + fmt.sub_mbits)
+        sig = Mux(normal, sig, sub_sig)
+        exp = Mux(normal, exp, sub_exp)
+    elif fmt.specials != "none":
+        top = e == (1 << fmt.ebits) - 1
+        if fmt.specials == "ieee":
+            inf, nan = top & (mant == 0), top & (mant != 0)
+        else:
+            nan = top & (mant == (1 << fmt.mbits) - 1)
+    if fmt.kind == "float" and not fmt.subnormals:
+        sig = Mux(normal, sig, 0)
+    return sign, sig, exp, inf, nan
+
+
+class MxDecode(wiring.Component):
+    """Decode one MX element with its E8M0 block scale (blocks.md ``mx_decode``).
+
+    The value is (-1)**sign * sig * 2**exp exactly, scale included. Canonical forms: zero has
+    sig = exp = 0 (sign kept); NaN (scale 0xFF or a NaN code) has nan = 1 and all else 0; Inf has
+    inf = 1, sig = exp = 0 and its sign.
+
+    Parameters
+    ----------
+    elem : str
+        Element format, one of ``ELEMENTS``.
+    pipeline : bool
+        Register the output (latency 1); combinational (latency 0) otherwise.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(StructLayout({"scale": 8, "code": width})))
+    o : Out(stream.Signature(StructLayout({"sign", "sig", "exp", "inf", "nan"})))
+    latency : int
+
+    Raises
+    ------
+    ValueError
+        ``elem`` is not an MX element format.
+    TypeError
+        ``pipeline`` is not a bool.
+    """
+
+    def __init__(self, elem="e4m3", pipeline=False):
+        self._fmt = get_format(elem, allowed=ELEMENTS) if isinstance(elem, str) else None
+        if self._fmt is None:
+            raise ValueError(f"elem must be one of {', '.join(ELEMENTS)}, not {elem!r}")
+        if not isinstance(pipeline, bool):
+            raise TypeError(f"pipeline must be a bool, not {pipeline!r}")
+        self._pipeline = pipeline
+        fmt = self._fmt
+        self.in_layout = data.StructLayout({"scale": E8M0.width, "code": fmt.width})
+        self.out_layout = data.StructLayout({
+            "sign": 1, "sig": unsigned(fmt.sig_bits), "exp": signed(EXP_BITS), "inf": 1, "nan": 1,
+        })
+        super().__init__({
+            "i": In(stream.Signature(self.in_layout)),
+            "o": Out(stream.Signature(self.out_layout)),
+        })
+
+    @property
+    def elem(self):
+        return self._fmt.name
+
+    @property
+    def fmt(self):
+        return self._fmt
+
+    @property
+    def latency(self) -> int:
+        return int(self._pipeline)
+
+    def elaborate(self, platform):
+        m = Module()
+        p = StreamPipeline(m, self.i, self.o)
+        scale, code = self.i.payload.scale, self.i.payload.code
+        sign, sig, exp, inf, nan = decode_element(m, code, self._fmt)
+
+        nan_any = Signal()
+        special = Signal()
+        out = Signal(self.out_layout)
+        m.d.comb += [
+            nan_any.eq((scale == E8M0.nan_code) | nan),
+            special.eq(nan_any | inf | (sig == 0)),
+            out.sign.eq(sign & ~nan_any),
+            out.sig.eq(Mux(special, 0, sig)),
+            out.exp.eq(Mux(special, 0, exp + scale - E8M0.bias)),
+            out.inf.eq(inf & ~nan_any),
+            out.nan.eq(nan_any),
+        ]
+        if self._pipeline:
+            out = p.stage(out)
+        p.finish(out)
+        return m

@@ -1,0 +1,60 @@
+"""Stream plumbing shared by every block: a valid/ready pipeline with a global stall.
+
+Every stage advances when the output register is empty or being read (``en = ~o.valid |
+o.ready``); ``i.ready`` is that same enable, so no beat is lost or duplicated under
+back-pressure, and with ``o.ready`` held high the pipeline accepts one beat per cycle.
+"""
+from amaranth.hdl import Signal, Value
+from amaranth.lib import data
+
+__all__ = ["StreamPipeline"]
+
+
+class StreamPipeline:
+    """Build a fixed-latency datapath between stream ports ``i`` and ``o``.
+
+    Parameters
+    ----------
+    m : Module
+    i, o : stream interfaces (``i`` flipped input, ``o`` output) of the component.
+
+    Usage: compute combinationally from ``i.payload``, call ``stage(...)`` wherever a pipeline
+    register belongs (it returns the registered copies), then ``finish(m, payload)``. The number
+    of ``stage`` calls is the latency.
+    """
+
+    def __init__(self, m, i, o):
+        self._m, self._i, self._o = m, i, o
+        self.en = Signal()
+        m.d.comb += [self.en.eq(~o.valid | o.ready), i.ready.eq(self.en)]
+        self._valid = i.valid
+        self.latency = 0
+
+    def stage(self, *values):
+        """Register ``values`` (Values or data Views) under the common enable."""
+        m = self._m
+        self.latency += 1
+        valid = Signal(name=f"valid_s{self.latency}")
+        with m.If(self.en):
+            m.d.sync += valid.eq(self._valid)
+        self._valid = valid
+        out = []
+        for v in values:
+            if isinstance(v, data.View):
+                r = Signal(v.shape(), name=f"r_s{self.latency}")
+                src = v.as_value()
+                dst = r.as_value()
+            else:
+                r = Signal.like(Value.cast(v), name=f"r_s{self.latency}")
+                src = dst = None
+            with m.If(self.en):
+                if src is not None:
+                    m.d.sync += dst.eq(src)
+                else:
+                    m.d.sync += r.eq(v)
+            out.append(r)
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def finish(self, payload):
+        """Drive ``o`` from the last stage."""
+        self._m.d.comb += [self._o.payload.eq(payload), self._o.valid.eq(self._valid)]
