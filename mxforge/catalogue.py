@@ -75,6 +75,13 @@ class Block:
         """Elaborate the component for ``overrides`` (validated by the generator)."""
         return self.generator(**self.params(**overrides))
 
+    def validate(self, **overrides) -> dict:
+        """Full parameters after the generator's own validation (elaborates nothing)."""
+        p = self.params(**overrides)
+        component = self.generator(**p)
+        component._MustUse__silence = True  # built only to validate; not an unused design
+        return p
+
     def config_name(self, **overrides) -> str:
         p = self.params(**overrides)
         parts = [self.name] + [_spell(p[k]) for k in self.name_params]

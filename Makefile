@@ -1,0 +1,44 @@
+# mxforge everyday entry points. `make verilog`, `make test` and `make synth` create .venv and
+# install the project into it on first use; later runs reuse it (the stamp tracks pyproject.toml).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.mxforge-installed
+# pytest workers: the suite is dominated by simulator runs; two cores, two workers.
+JOBS   ?= 2
+
+.PHONY: all verilog test synth lint bench clean deps-apt venv
+
+all: verilog
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+verilog: $(STAMP)
+	$(BIN)/mxforge verilog --all -o build/rtl
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -m "not bench" tests
+
+synth: $(STAMP)
+	$(BIN)/python -m synth
+
+lint: $(STAMP)
+	$(BIN)/mxforge lint --all
+
+bench: $(STAMP)
+	$(BIN)/python -m sim.bench
+
+# Optional Debian tools: Icarus Verilog (third simulator), OpenSTA and the OSU 0.18 um Liberty
+# (timing, power, um^2). Without them those tests skip with the reason.
+deps-apt:
+	apt-get update
+	apt-get install -y iverilog opensta qflow-tech-osu018
+
+clean:
+	rm -rf build sim_build results.xml .pytest_cache

@@ -1,0 +1,178 @@
+"""``mxforge`` command line: list, verilog, synth, sim, lint — all driven by the catalogue."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .catalogue import BLOCKS, ParameterError, all_configurations, get_block
+
+EXIT_USAGE = 2
+
+
+def _parse_value(block, key, text):
+    """Convert ``--set key=text`` to the type of the parameter's default."""
+    if key not in block.defaults:
+        raise ParameterError(
+            f"{block.name} has no parameter {key!r}; its parameters are: {', '.join(block.defaults)}")
+    default = block.defaults[key]
+    choices = block.choices.get(key)
+    allowed = ", ".join(_show(c) for c in choices) if choices else None
+    try:
+        if isinstance(default, bool):
+            low = text.lower()
+            if low not in ("true", "false", "1", "0", "on", "off", "yes", "no"):
+                raise ValueError
+            value = low in ("true", "1", "on", "yes")
+        elif isinstance(default, int):
+            value = int(text, 0)
+        else:
+            value = text
+    except ValueError:
+        kind = "a boolean (true/false)" if isinstance(default, bool) else type(default).__name__
+        raise ParameterError(
+            f"{key} must be {allowed and 'one of ' + allowed or kind}, not {text!r}") from None
+    if choices is not None and value not in choices:
+        raise ParameterError(f"{key} must be one of {allowed}, not {text!r}")
+    return value
+
+
+def _show(v):
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def resolve(name, sets=()):
+    """``NAME`` is a block or a configuration name; ``sets`` are ``key=value`` overrides.
+
+    Returns ``(block, params, config_name)``; the component is elaborated once to validate.
+    """
+    configs = all_configurations()
+    if name in configs:
+        block, params = configs[name]
+    elif name in BLOCKS:
+        block, params = BLOCKS[name], dict(BLOCKS[name].defaults)
+    else:
+        raise ParameterError(
+            f"unknown block or configuration {name!r}; blocks are: {', '.join(BLOCKS)} "
+            f"(configurations: mxforge list)")
+    for item in sets:
+        if "=" not in item:
+            raise ParameterError(f"--set expects key=value, not {item!r}")
+        key, text = item.split("=", 1)
+        params[key.strip()] = _parse_value(block, key.strip(), text.strip())
+    try:
+        block.validate(**params)
+    except (ValueError, TypeError) as e:
+        raise ParameterError(str(e)) from None
+    return block, params, block.config_name(**params)
+
+
+def _targets(args):
+    if getattr(args, "all", False):
+        return [(b, p, n) for n, (b, p) in all_configurations().items()]
+    if not args.name:
+        raise ParameterError("give a block or configuration NAME, or --all")
+    return [resolve(args.name, args.set or ())]
+
+
+def cmd_list(args):
+    for b in BLOCKS.values():
+        print(f"{b.name}: {b.summary}")
+        for k, v in b.defaults.items():
+            ch = b.choices.get(k)
+            extra = f" (one of {', '.join(_show(c) for c in ch)})" if ch else ""
+            print(f"    {k} = {_show(v)}{extra}")
+        for n in b.configurations():
+            print(f"  - {n}")
+    return 0
+
+
+def cmd_verilog(args):
+    from hw.export import to_verilog
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for block, params, name in _targets(args):
+        path = out / f"{name}.v"
+        path.write_text(to_verilog(block.build(**params), name))
+        print(path)
+    return 0
+
+
+def cmd_synth(args):
+    from synth import report
+
+    targets = {n: (b, p) for b, p, n in _targets(args)}
+    rows = report.run(targets)
+    report.write(rows, Path(args.output))
+    return 0
+
+
+def cmd_sim(args):
+    from sim import harness
+
+    ok, reason = harness.available(args.backend)
+    if not ok:
+        raise ParameterError(f"backend {args.backend} is not available: {reason}")
+    for block, params, name in _targets(args):
+        size = block.exhaustive_size(**params)
+        if args.exhaustive and size is None:
+            raise ParameterError(f"{name}: the input space is too large for --exhaustive")
+        inputs = block.vectors(seed=args.seed, n=args.n, exhaustive=args.exhaustive, **params)
+        harness.check(block, params, inputs, backend=args.backend, stalls=not args.no_stalls,
+                      seed=args.seed)
+        count = len(next(iter(inputs.values())))
+        print(f"{name}: {count} vectors match golden on {args.backend}")
+    return 0
+
+
+def cmd_lint(args):
+    from hw.export import to_verilog
+    from sim import lint
+
+    for block, params, name in _targets(args):
+        lint.lint_all(to_verilog(block.build(**params), name), name)
+        print(f"{name}: lint clean")
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="mxforge", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="blocks, parameters and named configurations")
+
+    def target(sp):
+        sp.add_argument("name", nargs="?", help="block or configuration name")
+        sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="parameter override")
+        sp.add_argument("--all", action="store_true", help="every named configuration")
+
+    v = sub.add_parser("verilog", help="write Verilog")
+    target(v)
+    v.add_argument("-o", "--output", default="build/rtl")
+    s = sub.add_parser("synth", help="synthesize and report area/depth/timing/power")
+    target(s)
+    s.add_argument("-o", "--output", default="build/reports")
+    m = sub.add_parser("sim", help="simulate against the golden model")
+    target(m)
+    m.add_argument("--backend", default="amaranth", choices=("amaranth", "verilator", "icarus"))
+    m.add_argument("--exhaustive", action="store_true")
+    m.add_argument("-n", type=int, default=10000, help="random vectors (default 10000)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--no-stalls", action="store_true")
+    lt = sub.add_parser("lint", help="verilator --lint-only -Wall and iverilog parse")
+    target(lt)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return {"list": cmd_list, "verilog": cmd_verilog, "synth": cmd_synth, "sim": cmd_sim,
+                "lint": cmd_lint}[args.cmd](args)
+    except ParameterError as e:
+        print(f"mxforge: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
