@@ -79,9 +79,9 @@ class MxDecode(wiring.Component):
     """
 
     def __init__(self, elem="e4m3", pipeline=False):
-        self._fmt = get_format(elem, allowed=ELEMENTS) if isinstance(elem, str) else None
-        if self._fmt is None:
+        if elem not in ELEMENTS:
             raise ValueError(f"elem must be one of {', '.join(ELEMENTS)}, not {elem!r}")
+        self._fmt = get_format(elem)
         if not isinstance(pipeline, bool):
             raise TypeError(f"pipeline must be a bool, not {pipeline!r}")
         self._pipeline = pipeline

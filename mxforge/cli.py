@@ -100,21 +100,22 @@ def cmd_verilog(args):
 
 
 def cmd_synth(args):
+    targets = {n: (b, p) for b, p, n in _targets(args)}
     from synth import report
 
-    targets = {n: (b, p) for b, p, n in _targets(args)}
     rows = report.run(targets)
     report.write(rows, Path(args.output))
     return 0
 
 
 def cmd_sim(args):
+    targets = _targets(args)
     from sim import harness
 
     ok, reason = harness.available(args.backend)
     if not ok:
         raise ParameterError(f"backend {args.backend} is not available: {reason}")
-    for block, params, name in _targets(args):
+    for block, params, name in targets:
         size = block.exhaustive_size(**params)
         if args.exhaustive and size is None:
             raise ParameterError(f"{name}: the input space is too large for --exhaustive")
@@ -127,10 +128,11 @@ def cmd_sim(args):
 
 
 def cmd_lint(args):
+    targets = _targets(args)
     from hw.export import to_verilog
     from sim import lint
 
-    for block, params, name in _targets(args):
+    for block, params, name in targets:
         lint.lint_all(to_verilog(block.build(**params), name), name)
         print(f"{name}: lint clean")
     return 0
