@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -m "not bench" tests
 
 synth: $(STAMP)
-	$(BIN)/python -m synth
+	$(BIN)/mxforge synth --all
 
 lint: $(STAMP)
 	$(BIN)/mxforge lint --all

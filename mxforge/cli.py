@@ -102,9 +102,18 @@ def cmd_verilog(args):
 def cmd_synth(args):
     targets = {n: (b, p) for b, p, n in _targets(args)}
     from synth import report
+    from synth.flow import SynthesisError
 
-    rows = report.run(targets)
-    report.write(rows, Path(args.output))
+    try:
+        rows = report.run(targets, cache=not args.no_cache)
+    except SynthesisError as e:
+        print(f"mxforge: synthesis failed: {e}", file=sys.stderr)
+        return 1
+    if args.output is None and not args.all:
+        print(report.render_markdown(rows), end="")  # one block: print, keep the full report
+    else:
+        paths = report.write(rows, args.output)
+        print("reports: " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
@@ -153,7 +162,9 @@ def build_parser():
     v.add_argument("-o", "--output", default="build/rtl")
     s = sub.add_parser("synth", help="synthesize and report area/depth/timing/power")
     target(s)
-    s.add_argument("-o", "--output", default="build/reports")
+    s.add_argument("-o", "--output", default=None,
+                   help="report directory (default with --all: build/reports; else print only)")
+    s.add_argument("--no-cache", action="store_true", help="rerun the tools")
     m = sub.add_parser("sim", help="simulate against the golden model")
     target(m)
     m.add_argument("--backend", default="amaranth", choices=("amaranth", "verilator", "icarus"))

@@ -1,0 +1,183 @@
+"""PPA reports: synthesize catalogue configurations, write ``ppa.json``, ``ppa.md`` and a plot."""
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from .flow import FLOW_VERSION, build_dir, synthesize
+
+__all__ = ["run", "write", "render_markdown", "plot_area", "METRICS"]
+
+#: metrics that get a ratio against the baseline configuration
+METRICS = ("transistors", "nand2_eq", "flipflops", "area_um2", "delay_ns", "power_mw")
+# fields of a synthesis result that change from run to run; kept out of ppa.json
+_VOLATILE = ("cached", "runtime_s", "workdir")
+
+_MISSING_NOTE = {
+    "liberty": "no Liberty cell library: install Debian `qflow-tech-osu018` or set "
+               "`MXFORGE_LIBERTY`",
+    "sta": "OpenSTA `sta` not found on PATH: install Debian `opensta`",
+}
+
+
+def _synth_job(job):
+    verilog, top, kwargs = job
+    return synthesize(verilog, top, **kwargs)
+
+
+def run(configs: dict, jobs: int | None = None, **synth_kwargs) -> list[dict]:
+    """Synthesize ``configs`` (config name -> (block, params)) and return one row per config.
+
+    A block's baseline configuration (``block.baseline``) is added when it is not among
+    ``configs``, so every ratio comes from the same flow in the same run. ``jobs`` processes run
+    the tools (default: 2, or fewer CPUs); ``synth_kwargs`` go to ``synthesize``.
+
+    Each row is the ``synthesize`` result plus ``config``, ``block``, ``params``, ``baseline``
+    and ``ratio`` (metric -> value / baseline value, for the metrics in ``METRICS``; empty when
+    the block has no baseline).
+    """
+    from hw.export import to_verilog
+    from mxforge.catalogue import all_configurations
+
+    configs = dict(configs)
+    catalogue = None
+    for block, _ in list(configs.values()):
+        if block.baseline and block.baseline not in configs:
+            catalogue = catalogue or all_configurations()
+            if block.baseline not in catalogue:
+                raise ValueError(f"baseline {block.baseline!r} of block {block.name!r} is not a "
+                                 f"configuration in the catalogue")
+            configs[block.baseline] = catalogue[block.baseline]
+
+    names = list(configs)
+    work = [(to_verilog(block.build(**params), name), name, synth_kwargs)
+            for name, (block, params) in configs.items()]
+    if jobs is None:
+        jobs = min(2, os.cpu_count() or 1)
+    if jobs <= 1 or len(work) <= 1:
+        results = [_synth_job(w) for w in work]
+    else:
+        # the first job alone: on a cold cache yowasp compiles Yosys (~30 s) once, not per worker
+        results = [_synth_job(work[0])]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results += list(pool.map(_synth_job, work[1:]))
+
+    rows = []
+    for name, result in zip(names, results):
+        block, params = configs[name]
+        rows.append({"config": name, "block": block.name, "params": dict(params),
+                     "baseline": block.baseline, **result})
+    by_name = {r["config"]: r for r in rows}
+    for row in rows:
+        base = by_name.get(row["baseline"]) if row["baseline"] else None
+        row["ratio"] = {} if base is None else {
+            m: row[m] / base[m] for m in METRICS
+            if row.get(m) is not None and base.get(m) not in (None, 0)}
+    return rows
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+def _fmt(value, spec: str, na_mark: str = "n/a") -> str:
+    return na_mark if value is None else format(value, spec)
+
+
+def _area_ratio(row):
+    """(ratio, metric) of area against the baseline: um^2 when known, else NAND2-eq."""
+    for metric in ("area_um2", "nand2_eq"):
+        if metric in row.get("ratio", {}):
+            return row["ratio"][metric], metric
+    return None, None
+
+
+def render_markdown(rows: list[dict]) -> str:
+    """The PPA table in Markdown, with footnotes for missing tools and the flow conventions."""
+    missing = sorted({t for r in rows for t in r.get("missing", [])})
+    na = "n/a" + ("¹" if missing else "")
+    lines = [
+        "| configuration | transistors | NAND2-eq | FFs | depth | µm² | ns | MHz | mW "
+        "| area vs baseline² |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    ratio_metrics = set()
+    for r in rows:
+        ratio, metric = _area_ratio(r)
+        if metric:
+            ratio_metrics.add(metric)
+        if ratio is not None:
+            cell = f"{ratio:.2f}× {r['baseline']}" if r["config"] != r["baseline"] else "1.00× (baseline)"
+        else:
+            cell = "—"
+        lines.append(
+            f"| {r['config']} | {r['transistors']} | {r['nand2_eq']:.1f} | {r['flipflops']} "
+            f"| {r['depth']} | {_fmt(r.get('area_um2'), '.0f', na)} "
+            f"| {_fmt(r.get('delay_ns'), '.3f', na)} | {_fmt(r.get('fmax_mhz'), '.0f', na)} "
+            f"| {_fmt(r.get('power_mw'), '.4f', na)} | {cell} |")
+    notes = [""]
+    if missing:
+        notes.append("¹ n/a: " + "; ".join(_MISSING_NOTE[t] for t in missing) + ".")
+    basis = ("µm² area" if ratio_metrics == {"area_um2"} else
+             "NAND2-equivalents" if ratio_metrics == {"nand2_eq"} else
+             "µm² area (NAND2-equivalents where no Liberty)")
+    notes.append(f"² {basis} relative to the block's baseline configuration; "
+                 "— when the block has no baseline.")
+    if rows:
+        flow = rows[0]["flow"]
+        tools = ", ".join(v for v in flow["tools"].values() if v)
+        notes.append(
+            f"\nFlow `{flow['flow_version']}` ({tools}): transistors from Yosys `stat -tech cmos` "
+            f"after `abc -g {flow['gates']}`, NAND2-eq = transistors / 4, depth = `ltp -noff` "
+            f"gates. µm² from `stat -liberty` ({flow['liberty'] or 'no Liberty'}); ns = "
+            f"{flow['clock_ns']:g} ns clock period − worst setup slack (inputs and outputs "
+            f"constrained at 0 ns against the clock), MHz = 1000 / ns; mW = OpenSTA total power "
+            f"at a {flow['clock_ns']:g} ns clock with input activity {flow['activity']:g}.")
+    return "\n".join(lines + notes) + "\n"
+
+
+def plot_area(rows: list[dict], path, configs=None) -> Path:
+    """Bar plot PNG of area per configuration (µm², or NAND2-eq when any µm² is missing)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    sel = [r for r in rows if configs is None or r["config"] in configs]
+    if not sel:
+        raise ValueError("no rows to plot")
+    use_um2 = all(r.get("area_um2") is not None for r in sel)
+    if use_um2:
+        key, label = "area_um2", f"area (µm², {sel[0]['flow'].get('liberty')})"
+    else:
+        key, label = "nand2_eq", "area (NAND2-equivalents)"
+    fig = Figure(figsize=(max(4.0, 0.6 * len(sel) + 1.5), 4.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    names = [r["config"] for r in sel]
+    values = [r[key] for r in sel]
+    bars = ax.bar(range(len(sel)), values, color="tab:blue")
+    ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.set_xticks(range(len(sel)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel(label)
+    ax.set_title("Area per configuration")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def write(rows: list[dict], outdir=None, *, echo: bool = True) -> dict[str, Path]:
+    """Write ``ppa.json``, ``ppa.md`` and ``ppa_area.png`` to ``outdir`` (default
+    ``<build>/reports``); print the Markdown table when ``echo``. Returns the paths by kind."""
+    outdir = Path(outdir) if outdir is not None else build_dir() / "reports"
+    outdir.mkdir(parents=True, exist_ok=True)
+    clean = [{k: v for k, v in r.items() if k not in _VOLATILE} for r in rows]
+    paths = {"json": outdir / "ppa.json", "md": outdir / "ppa.md", "png": outdir / "ppa_area.png"}
+    paths["json"].write_text(json.dumps({"flow_version": FLOW_VERSION, "rows": clean},
+                                        indent=1, sort_keys=True) + "\n")
+    md = render_markdown(rows)
+    paths["md"].write_text("# PPA\n\n" + md)
+    if rows:
+        plot_area(rows, paths["png"])
+    if echo:
+        print(md, end="")
+    return paths

@@ -1,0 +1,171 @@
+"""The synthesis flow: structure of the numbers, caching, the Liberty/STA tier and the reports."""
+import dataclasses
+import json
+
+import pytest
+
+from synth import flow
+from synth.flow import SynthesisError, liberty_path, sta_path, synthesize
+from synth.report import render_markdown, run, write
+
+# one worker for the module: the yowasp first-call compile and the cache are shared
+pytestmark = pytest.mark.xdist_group("synth")
+
+
+def adder(width):
+    return (f"module add{width}(input clk, input [{width - 1}:0] a, b, "
+            f"output reg [{width - 1}:0] q);\n"
+            f"  always @(posedge clk) q <= a + b;\nendmodule\n")
+
+
+AND_GATE = "module and2(input a, b, output y);\n  assign y = a & b;\nendmodule\n"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def build(tmp_path_factory):
+    """A private build root, so cache hits and misses are this module's own."""
+    root = tmp_path_factory.mktemp("build")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MXFORGE_BUILD", str(root))
+        yield root
+
+
+def require_liberty():
+    if liberty_path() is None:
+        pytest.skip("no Liberty: install Debian qflow-tech-osu018 or set MXFORGE_LIBERTY")
+
+
+def require_liberty_and_sta():
+    require_liberty()
+    if sta_path() is None:
+        pytest.skip("OpenSTA `sta` not on PATH: install Debian opensta")
+
+
+def test_registered_adder_structure():
+    r = synthesize(adder(8), "add8", liberty=None, sta=None)
+    assert r["flipflops"] == 8  # q[7:0]
+    assert r["transistors"] > 0
+    assert r["nand2_eq"] == r["transistors"] / 4
+    assert r["depth"] > 0
+    assert r["cells"] > r["flipflops"]
+    assert r["missing"] == ["liberty", "sta"]
+    assert r["area_um2"] is r["delay_ns"] is r["fmax_mhz"] is r["power_mw"] is None
+
+
+def test_and_gate_is_tiny_and_combinational():
+    r = synthesize(AND_GATE, "and2", liberty=None, sta=None)
+    assert r["flipflops"] == 0
+    assert 0 < r["transistors"] <= 8  # NAND + NOT = 6 in the CMOS model
+    assert 1 <= r["depth"] <= 2
+
+
+def test_cache_hit_skips_the_tools(monkeypatch):
+    first = synthesize(adder(4), "add4", liberty=None, sta=None)
+    assert first["cached"] is False
+
+    def no_tools(*args, **kwargs):
+        raise AssertionError("a tool ran on a cache hit")
+
+    monkeypatch.setattr(flow, "_run_yosys", no_tools)
+    monkeypatch.setattr(flow, "_run_sta", no_tools)
+    second = synthesize(adder(4), "add4", liberty=None, sta=None)
+    assert second["cached"] is True
+    assert {k: v for k, v in second.items() if k != "cached"} == \
+        {k: v for k, v in first.items() if k != "cached"}
+    # another setting is another key
+    with pytest.raises(AssertionError, match="a tool ran"):
+        synthesize(adder(4), "add4", liberty=None, sta=None, clock_ns=5.0)
+
+
+def test_yosys_error_names_log_and_workdir():
+    with pytest.raises(SynthesisError) as info:
+        synthesize("module broken(input a, output y);\n  assign y = ;\nendmodule\n", "broken",
+                   liberty=None, sta=None)
+    message = str(info.value)
+    assert "yosys (generic) failed" in message
+    assert "work directory" in message
+    assert "ERROR" in message  # the log tail, not a bare traceback
+
+
+def test_missing_liberty_file_is_one_sentence(tmp_path):
+    with pytest.raises(SynthesisError, match="does not exist"):
+        synthesize(AND_GATE, "and2", liberty=str(tmp_path / "none.lib"))
+
+
+def test_liberty_area_without_sta():
+    require_liberty()
+    r = synthesize(adder(8), "add8", sta=None)
+    assert r["area_um2"] > 0
+    assert r["delay_ns"] is None and r["power_mw"] is None
+    assert r["missing"] == ["sta"]
+
+
+def test_liberty_and_sta_numbers_grow_with_width():
+    require_liberty_and_sta()
+    small = synthesize(adder(8), "add8")
+    big = synthesize(adder(16), "add16")
+    for r in (small, big):
+        assert r["missing"] == []
+        assert r["area_um2"] > 0 and r["delay_ns"] > 0 and r["power_mw"] > 0
+        assert r["fmax_mhz"] == pytest.approx(1000 / r["delay_ns"], rel=1e-3)
+    assert big["area_um2"] > small["area_um2"]
+    assert big["delay_ns"] >= small["delay_ns"]
+    assert big["power_mw"] > small["power_mw"]
+
+
+def test_combinational_design_is_timed_with_a_virtual_clock():
+    require_liberty_and_sta()
+    r = synthesize(AND_GATE, "and2")
+    assert 0 < r["delay_ns"] < 1.0
+    assert r["power_mw"] > 0
+
+
+def test_parse_sta_edge_cases():
+    out = "MXFORGE_PERIOD_NS 10\nworst slack INF\n" \
+          "Total  1.0e-04 2.0e-05 1.0e-09 1.2e-04 100.0%\n"
+    assert flow.parse_sta(out) == {"delay_ns": None, "fmax_mhz": None, "power_mw": 0.12}
+    out = "MXFORGE_PERIOD_NS 10.0\nworst slack 8.5\nMXFORGE_POWER_W 1 2 3 0.0025 0 0\n"
+    assert flow.parse_sta(out) == {"delay_ns": 1.5, "fmax_mhz": pytest.approx(666.667),
+                                   "power_mw": 2.5}
+
+
+def test_parse_generic_refuses_partial_estimate():
+    with pytest.raises(ValueError, match="partial transistor estimate"):
+        flow.parse_generic({"estimated_num_transistors": "332+",
+                            "num_cells_by_type": {"$_DFF_PP0_": 8}}, "")
+
+
+def test_mx_decode_report(build, capsys):
+    from mxforge.catalogue import all_configurations
+
+    configs = {"mx_decode_e4m3": all_configurations()["mx_decode_e4m3"]}
+    rows = run(configs, jobs=1)
+    (row,) = rows
+    assert row["config"] == "mx_decode_e4m3" and row["block"] == "mx_decode"
+    assert row["flipflops"] == 0 and row["transistors"] > 0  # combinational by default
+    paths = write(rows, build / "reports")
+    assert "| mx_decode_e4m3 |" in capsys.readouterr().out
+    data = json.loads(paths["json"].read_text())
+    assert [r["config"] for r in data["rows"]] == ["mx_decode_e4m3"]
+    assert "cached" not in data["rows"][0]  # volatile fields stay out of the report
+    assert "| mx_decode_e4m3 |" in paths["md"].read_text()
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_baseline_ratio_and_missing_tool_footnote():
+    from mxforge.catalogue import all_configurations
+
+    catalogue = all_configurations()
+    block, params = catalogue["mx_decode_e4m3_pipeline"]
+    with_base = dataclasses.replace(block, baseline="mx_decode_e4m3")
+    rows = run({"mx_decode_e4m3_pipeline": (with_base, params)}, jobs=1,
+               liberty=None, sta=None)
+    # the baseline is added to the run so the ratio comes from the same flow
+    assert [r["config"] for r in rows] == ["mx_decode_e4m3_pipeline", "mx_decode_e4m3"]
+    pipe, base = rows
+    assert pipe["ratio"]["nand2_eq"] == pytest.approx(pipe["nand2_eq"] / base["nand2_eq"])
+    assert pipe["ratio"]["nand2_eq"] > 1  # the output register costs area
+    md = render_markdown(rows)
+    assert "n/a¹" in md
+    assert "qflow-tech-osu018" in md and "MXFORGE_LIBERTY" in md
+    assert "× mx_decode_e4m3" in md
