@@ -345,3 +345,365 @@ def fields(codes, fmt):
     sig = np.where(zero, 0, sig)
     sign = np.where(nan != 0, 0, sign)
     return {"sign": sign, "sig": sig, "exp": exp, "inf": inf, "nan": nan}
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding, encoding and element arithmetic (numerics §2-3)
+# ---------------------------------------------------------------------------------------------
+
+#: largest number of random bits for stochastic rounding (the comparison is exact up to here)
+MAX_RBITS = 53
+
+def decode(codes, fmt):
+    """Exact value of each element code.
+
+    Parameters
+    ----------
+    codes : array_like of int
+        Unsigned codes of the format's width, any shape.
+    fmt : str or format descriptor
+
+    Returns
+    -------
+    ndarray of float64
+        NaN codes give NaN, Inf codes ±Inf, a float's negative-zero code -0.0, flushed
+        subnormal codes (``subnormals=False``) ±0.0, ``mxint8`` code 0x80 -2.0.
+        Exact: ``sig * 2**exp`` of :func:`fields` has at most 24 significant bits and an
+        exponent inside float64's normal range for every format here.
+
+    Raises
+    ------
+    ValueError
+        A code outside the format's width.
+    """
+    fmt = get_format(fmt)
+    f = fields(codes, fmt)
+    mag = np.ldexp(f["sig"].astype(np.float64), f["exp"].astype(np.int32))
+    mag = np.where(f["inf"] != 0, np.inf, mag)
+    val = np.where(f["sign"] != 0, -mag, mag)
+    return np.where(f["nan"] != 0, np.nan, val)
+
+
+def canonical_nan(fmt):
+    """Code of the canonical NaN: ``"ieee"`` exponent all ones with the mantissa MSB set,
+    ``"fn"`` all ones; sign 0.
+
+    Raises
+    ------
+    ValueError
+        The format has no NaN.
+    """
+    fmt = get_format(fmt)
+    if not fmt.has_nan:
+        raise ValueError(f"format {fmt.name} has no NaN")
+    top = ((1 << fmt.ebits) - 1) << fmt.mbits
+    if fmt.specials == "ieee":
+        return top | (1 << (fmt.mbits - 1))
+    return top | ((1 << fmt.mbits) - 1)
+
+
+def _max_code(fmt):
+    """Magnitude code (sign 0) of the largest finite value."""
+    if fmt.kind == "int":
+        return fmt.qmax
+    if fmt.kind == "mxsf":
+        return (1 << (fmt.width - 1)) - 1
+    return (fmt.emax + fmt.bias) << fmt.mbits | fmt.max_mantissa
+
+
+def _top_step(fmt):
+    """Distance between the two largest magnitudes; the grid continues above max finite
+    with this step (the format with an unbounded exponent range above)."""
+    if fmt.kind == "int":
+        return 2.0**-fmt.frac_bits
+    return 2.0 ** (fmt.emax_elem - fmt.mbits)
+
+
+def _magnitude_table(fmt):
+    if fmt.width > 20:
+        raise ValueError(f"magnitudes() needs a format of at most 20 bits, not {fmt.name} "
+                         f"({fmt.width} bits)")
+    if fmt.kind == "int":
+        codes = np.arange(fmt.qmax + 1, dtype=np.int64)
+    else:
+        codes = np.arange(_max_code(fmt) + 1, dtype=np.int64)
+    mags = decode(codes, fmt)
+    keep = np.isfinite(mags) & ((mags != 0) | (codes == 0))
+    mags, codes = mags[keep], codes[keep]
+    order = np.argsort(mags, kind="stable")
+    mags, codes = mags[order], codes[order]
+    if np.any(np.diff(mags) <= 0) or np.any(np.diff(codes) <= 0):
+        raise AssertionError(f"codes of {fmt.name} are not monotonic in magnitude")
+    return mags, codes
+
+
+_TABLES: dict = {}
+
+
+def magnitudes(fmt):
+    """Sorted non-negative finite magnitudes of a format of at most 20 bits, with their codes.
+
+    Returns
+    -------
+    (mags, codes) : (ndarray of float64, ndarray of int64)
+        Read-only; ``mags[i]`` is the exact value of sign-0 code ``codes[i]``. NaN, Inf and
+        flushed subnormal codes are left out, so the list is strictly increasing.
+    """
+    fmt = get_format(fmt)
+    if fmt not in _TABLES:
+        mags, codes = _magnitude_table(fmt)
+        mags.setflags(write=False)
+        codes.setflags(write=False)
+        _TABLES[fmt] = (mags, codes)
+    return _TABLES[fmt]
+
+
+def _locate(ax, fmt):
+    """Neighbours of magnitudes ``ax`` (finite, >= 0) on the format's grid extended above max.
+
+    Returns ``(lo, hi, prev, frac)``: magnitude codes of the largest grid point <= ax, of the
+    next and of the previous grid point, and ``frac = (ax - lo) / (hi - lo)`` in [0, 1).
+    Codes above ``_max_code`` continue the code sequence (overflow). Every step is exact:
+    ``ldexp`` by a power of two, ``floor``, and a subtraction of two floats within a factor of
+    two of each other (or of a float and 0).
+    """
+    big = 2.0 ** (fmt.emax_elem + 2)
+    huge = ax >= big
+    ax = np.where(huge, big, ax)
+    if fmt.kind == "float":
+        m = fmt.mbits
+        _, ex = np.frexp(ax)
+        e = np.where(ax == 0, fmt.emin, np.maximum(ex.astype(np.int64) - 1, fmt.emin))
+        n = np.ldexp(ax, (m - e).astype(np.int32))
+        ln = np.floor(n)
+        frac = n - ln
+        lo = ((e - fmt.emin) << m) + ln.astype(np.int64)
+        hi = lo + 1
+        prev = lo - 1
+        if not fmt.subnormals:
+            tiny = ax < fmt.min_normal
+            tfrac = np.ldexp(ax, -fmt.emin)
+            frac = np.where(tiny, tfrac, frac)
+            lo = np.where(tiny, 0, lo)
+            hi = np.where(tiny, 1 << m, hi)
+            prev = np.where(lo == 1 << m, 0, prev)
+    elif fmt.kind == "int":
+        n = np.ldexp(ax, fmt.frac_bits)
+        ln = np.floor(n)
+        frac = n - ln
+        lo = ln.astype(np.int64)
+        hi, prev = lo + 1, lo - 1
+    else:
+        mags, codes = magnitudes(fmt)
+        step = _top_step(fmt)
+        mags = np.concatenate([mags, [mags[-1] + step, mags[-1] + 2 * step]])
+        codes = np.concatenate([codes, [codes[-1] + 1, codes[-1] + 2]])
+        top = len(mags) - 2
+        i = np.minimum(np.searchsorted(mags, ax, side="right") - 1, top)
+        lo, hi, prev = codes[i], codes[i + 1], codes[np.maximum(i - 1, 0)]
+        frac = (ax - mags[i]) / (mags[i + 1] - mags[i])
+    frac = np.where(huge, 0.0, frac)
+    return lo, hi, prev, frac
+
+
+def _check_mode(rounding, overflow):
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, not {rounding!r}")
+    if overflow not in OVERFLOWS:
+        raise ValueError(f"overflow must be one of {', '.join(OVERFLOWS)}, not {overflow!r}")
+
+
+def _round(x, fmt, rounding, overflow, residual=None, rbits=None, rand=None):
+    """Codes of the float64 values ``x`` (+ an infinitesimal of sign ``residual``).
+
+    ``residual`` (-1, 0, +1 per element) says whether the exact value lies just below, at or
+    just above ``x`` with no grid point or midpoint in between; the arithmetic operations use
+    it to round an exact result that float64 cannot hold.
+    """
+    if np.any(np.isnan(x)) and not fmt.has_nan:
+        raise ValueError(f"format {fmt.name} has no NaN; NaN input cannot be encoded")
+    neg = np.signbit(x)
+    ax = np.abs(x)
+    inf = np.isinf(ax)
+    nan = np.isnan(ax)
+    ax = np.where(inf | nan, 0.0, ax)
+    lo, hi, prev, frac = _locate(ax, fmt)
+    if residual is None:
+        residual = np.zeros(np.shape(x), dtype=np.int64)
+    # direction of the infinitesimal relative to the magnitude
+    res = np.where(neg, -residual, residual)
+    tie = frac == 0.5
+    if rounding == "rtz":
+        up = np.zeros(np.shape(frac), dtype=bool)
+    elif rounding == "rne":
+        up = (frac > 0.5) | (tie & (res > 0)) | (tie & (res == 0) & (lo & 1 == 1))
+    elif rounding == "rna":
+        up = (frac > 0.5) | (tie & (res >= 0))
+    else:
+        r = np.asarray(rand)
+        up = np.ldexp(frac, rbits) >= (2.0**rbits - r)
+    mag = np.where(up, hi, lo)
+    # an exact value just below a grid point truncates to the previous one
+    if rounding == "rtz":
+        mag = np.where((frac == 0) & (res < 0), prev, mag)
+    top = _max_code(fmt)
+    if fmt.kind == "int":
+        top = np.where(neg, -fmt.qmin, fmt.qmax)
+    over = (mag > top) | inf
+    if rounding == "rtz":
+        over = inf  # truncation never overflows a finite value (IEEE 754 §7.4)
+        mag = np.minimum(mag, top)
+    if overflow == "nonsat" and fmt.kind == "float" and fmt.has_nan:
+        big = (((1 << fmt.ebits) - 1) << fmt.mbits) | (0 if fmt.has_inf else (1 << fmt.mbits) - 1)
+    else:
+        big = top
+    if fmt.kind == "float" and fmt.has_inf:
+        big = np.where(inf, ((1 << fmt.ebits) - 1) << fmt.mbits, big)
+    mag = np.where(over, big, mag)
+    if fmt.kind == "int":
+        q = np.where(neg, -mag, mag)
+        return (q & ((1 << fmt.bits) - 1)).astype(np.int64)
+    code = np.where(neg, mag | (1 << (fmt.width - 1)), mag)
+    if fmt.has_nan:
+        code = np.where(nan, canonical_nan(fmt), code)
+    return code.astype(np.int64)
+
+
+def encode(x, fmt, rounding="rne", overflow="saturate", rbits=None, rand=None):
+    """Codes of real numbers ``x`` in an element format (numerics §2).
+
+    Parameters
+    ----------
+    x : array_like of float
+        Values (float64 or narrower; float32 is converted exactly).
+    fmt : str or format descriptor
+    rounding : {"rne", "rna", "rtz", "stochastic"}
+        Nearest-even (ties to the code with LSB 0), nearest-away, truncation, or stochastic:
+        round up iff ``frac * 2**rbits + rand >= 2**rbits``.
+    overflow : {"saturate", "nonsat"}
+        A magnitude that rounds above max finite (judged on the grid continued above max with
+        the top binade's step) gives ±max finite, or with "nonsat" ±Inf ("ieee"), NaN with the
+        input's sign ("fn", as ``ml_dtypes``), ±max finite (no Inf/NaN). "rtz" never overflows
+        a finite input.
+    rbits : int, optional
+        Number of random bits R (1..53), only with "stochastic".
+    rand : array_like of int, optional
+        Random values in [0, 2**R), broadcastable to ``x``, only with "stochastic".
+
+    Returns
+    -------
+    ndarray of int64
+        Unsigned codes. NaN gives the canonical NaN, -0.0 and negative values that round to
+        zero keep the sign bit (int formats have one zero); symmetric int formats never give
+        the most negative code. The tie between 0 and ``min_normal`` of a format without
+        subnormals goes to 0.
+
+    Exactness: ``frac`` is computed with power-of-two scaling, ``floor`` and one subtraction of
+    floats within a factor two (Sterbenz), so it is exact; the stochastic test compares
+    ``ldexp(frac, R)`` with the integer ``2**R - rand``, both exact in float64 for R <= 53.
+
+    Raises
+    ------
+    ValueError
+        Bad ``rounding``/``overflow``/``rbits``/``rand``, or NaN into a format without NaN.
+    """
+    fmt = get_format(fmt)
+    _check_mode(rounding, overflow)
+    x = np.asarray(x)
+    if x.dtype.kind in "cOSUM":
+        raise ValueError(f"x must be a real array, not dtype {x.dtype}")
+    x = x.astype(np.float64)
+    if rounding == "stochastic":
+        if isinstance(rbits, bool) or not isinstance(rbits, (int, np.integer)) \
+                or not 1 <= rbits <= MAX_RBITS:
+            raise ValueError(f"rbits must be an integer in 1..{MAX_RBITS} with rounding="
+                             f"'stochastic', not {rbits!r}")
+        if rand is None:
+            raise ValueError("rand must be given with rounding='stochastic'")
+        rand = np.asarray(rand)
+        if rand.dtype.kind not in "iu":
+            raise ValueError(f"rand must be an integer array, not dtype {rand.dtype}")
+        rand = rand.astype(np.int64)
+        if np.any((rand < 0) | (rand >= 2**rbits)):
+            raise ValueError(f"rand must lie in [0, 2**{rbits})")
+        x, rand = np.broadcast_arrays(x, rand)
+        rbits = int(rbits)
+    elif rbits is not None or rand is not None:
+        raise ValueError("rbits and rand are only used with rounding='stochastic'")
+    return _round(x, fmt, rounding, overflow, rbits=rbits, rand=rand)
+
+
+# -- arithmetic -------------------------------------------------------------------------------
+
+def _arith_operands(a, b, fmt, rounding, overflow):
+    fmt = get_format(fmt)
+    _check_mode(rounding, overflow)
+    if rounding == "stochastic":
+        raise ValueError("rounding must be one of rne, rna, rtz for add/mul/div, not 'stochastic'")
+    if fmt.sig_bits > 26:
+        raise ValueError(f"add/mul/div support formats with at most 26 significand bits, "
+                         f"not {fmt.name}")
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+    return fmt, a, b
+
+
+def add(a, b, fmt, rounding="rne", overflow="saturate"):
+    """Sum of two element codes, rounded once (numerics §3).
+
+    Exact: ``s = a + b`` in float64 and the two-sum error ``t`` represent the exact sum
+    ``s + t`` (no float64 overflow for these formats); grid points and midpoints of a format of
+    at most 26 significand bits are float64 numbers, so ``s`` and the sign of ``t`` decide the
+    rounding. An exactly zero sum is +0 unless both operands are -0.
+    """
+    fmt, a, b = _arith_operands(a, b, fmt, rounding, overflow)
+    x, y = decode(a, fmt), decode(b, fmt)
+    with np.errstate(invalid="ignore"):
+        s = x + y
+        bb = s - x
+        t = (x - (s - bb)) + (y - bb)
+    t = np.where(np.isfinite(s), t, 0.0)
+    return _round(s, fmt, rounding, overflow, residual=np.sign(t).astype(np.int64))
+
+
+def mul(a, b, fmt, rounding="rne", overflow="saturate"):
+    """Product of two element codes, rounded once (numerics §3).
+
+    Exact: the float64 product of two significands of at most 26 bits is exact, and the
+    exponents stay inside float64's normal range.
+    """
+    fmt, a, b = _arith_operands(a, b, fmt, rounding, overflow)
+    with np.errstate(invalid="ignore"):
+        p = decode(a, fmt) * decode(b, fmt)
+    return _round(p, fmt, rounding, overflow)
+
+
+def div(a, b, fmt, rounding="rne", overflow="saturate"):
+    """Quotient of two element codes, rounded once (numerics §3).
+
+    Exact: with both significands normalized to P = ``sig_bits`` bits, the integer quotient
+    ``Q = (sa << (P + 2)) // sb`` (< 2**(2P+2), int64) has at least P + 2 bits, so every grid
+    point and midpoint of the format is a multiple of its last bit; ``Q * 2**E`` (exact in
+    float64) plus the sign of the remainder decides the rounding. Division by zero gives ±Inf
+    (overflow rules) and 0/0 NaN, as in IEEE 754.
+    """
+    fmt, a, b = _arith_operands(a, b, fmt, rounding, overflow)
+    fa, fb = fields(a, fmt), fields(b, fmt)
+    x, y = decode(a, fmt), decode(b, fmt)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        special = x / y  # correct for NaN, Inf and zero operands
+    regular = (fa["sig"] != 0) & (fb["sig"] != 0)
+    P = fmt.sig_bits
+    sa = np.where(regular, fa["sig"], 1)
+    sb = np.where(regular, fb["sig"], 1)
+    la = np.frexp(sa.astype(np.float64))[1].astype(np.int64)  # bit lengths (exact, < 2**53)
+    lb = np.frexp(sb.astype(np.float64))[1].astype(np.int64)
+    sa = sa << (P - la)
+    sb = sb << (P - lb)
+    num = sa << (P + 2)
+    q, r = num // sb, num % sb
+    e = (fa["exp"] - (P - la)) - (fb["exp"] - (P - lb)) - (P + 2)
+    mag = np.ldexp(q.astype(np.float64), e)
+    neg = (fa["sign"] ^ fb["sign"]) != 0
+    val = np.where(regular, np.where(neg, -mag, mag), special)
+    residual = np.where(regular & (r != 0), np.where(neg, -1, 1), 0)
+    return _round(val, fmt, rounding, overflow, residual=residual)

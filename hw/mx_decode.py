@@ -30,13 +30,13 @@ def decode_element(m, code, fmt):
     mant = code[: fmt.mbits]
     normal = e != 0
     sig = Mux(normal, Cat(mant, 1), mant)
-    exp = Mux(normal, e, 1).as_signed() - (fmt.bias + fmt.mbits)
+    exp = Mux(normal, e, 1) - (fmt.bias + fmt.mbits)
     inf = nan = 0
     if fmt.kind == "mxsf":
         sm, se = mant[: fmt.sub_mbits], mant[fmt.sub_mbits:]
         sub_normal = se != 0
         sub_sig = Mux(sub_normal, Cat(sm, 1), sm)
-        sub_exp = Mux(sub_normal, se, 1).as_signed() - (fmt.sub_bias + fmt.sub_mbits)
+        sub_exp = Mux(sub_normal, se, 1) - (fmt.sub_bias + fmt.sub_mbits)
         sig = Mux(normal, sig, sub_sig)
         exp = Mux(normal, exp, sub_exp)
     elif fmt.specials != "none":
