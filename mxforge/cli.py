@@ -142,8 +142,12 @@ def cmd_lint(args):
     from sim import lint
 
     for block, params, name in targets:
-        lint.lint_all(to_verilog(block.build(**params), name), name)
-        print(f"{name}: lint clean")
+        try:
+            notes = lint.lint_all(to_verilog(block.build(**params), name), name)
+        except lint.LintError as e:
+            print(f"mxforge: lint failed: {e}", file=sys.stderr)
+            return 1
+        print(f"{name}: lint clean" + "".join(f" ({n})" for n in notes))
     return 0
 
 

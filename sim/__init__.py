@@ -1,0 +1,1 @@
+"""Simulation harness: payload packing, backends (Amaranth, Verilator, Icarus), lint, bench."""

@@ -144,7 +144,7 @@ def pack(layout, fields: dict) -> np.ndarray:
             raise ValueError(f"payload field {name!r} value {bad} does not fit "
                              f"{'signed' if leaf.signed else 'unsigned'}({leaf.width})")
         mask = (1 << leaf.width) - 1
-        flat = v.reshape(n, -1)
+        flat = v.reshape(n, int(np.prod(leaf.dims, dtype=np.int64)))
         for j, off in enumerate(leaf.offsets.reshape(-1).tolist()):
             if wide:
                 col = np.array([int(x) & mask for x in flat[:, j].tolist()], dtype=object)

