@@ -14,7 +14,6 @@ Kinds
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 

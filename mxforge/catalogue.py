@@ -44,6 +44,9 @@ class Block:
         ``mx_decode_e4m3``); other parameters appear only when they differ from the default.
     configs : tuple of dict
         Parameter overrides of the named configurations that are tested and synthesized.
+    random_vectors : int
+        Random vectors per configuration and backend in the test suite when the input space is
+        too large to test exhaustively (the stimulus adds its corner vectors to these).
     baseline : str or None
         The configuration name this block is compared with in reports.
     summary : str
@@ -59,6 +62,7 @@ class Block:
     choices: dict = field(default_factory=dict)
     name_params: tuple = ()
     configs: tuple = ({},)
+    random_vectors: int = 20000
     baseline: str | None = None
     summary: str = ""
 

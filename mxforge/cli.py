@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .catalogue import BLOCKS, ParameterError, all_configurations, get_block
+from .catalogue import BLOCKS, ParameterError, all_configurations
 
 EXIT_USAGE = 2
 
