@@ -1,10 +1,11 @@
 """``mx_decode``: MX element + E8M0 scale -> exact (sign, significand, exponent, inf, nan)."""
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.formats import E8M0, MX_ELEMENTS, get_format
 
+from .fp import decode_element
 from .pipeline import StreamPipeline
 
 __all__ = ["MxDecode", "ELEMENTS", "EXP_BITS"]
@@ -12,42 +13,6 @@ __all__ = ["MxDecode", "ELEMENTS", "EXP_BITS"]
 ELEMENTS = MX_ELEMENTS
 #: width of the signed output exponent (blocks.md): covers scale + every element's range
 EXP_BITS = 10
-
-
-def decode_element(m, code, fmt):
-    """Combinational element decode of ``code`` per ``golden.formats.fields`` (no scale).
-
-    Returns ``(sign, sig, exp, inf, nan)`` Values; ``exp`` is signed and not yet canonical for
-    zero (the caller zeroes it together with the scale).
-    """
-    if fmt.kind == "int":
-        q = code.as_signed()
-        sign = code[-1]
-        sig = Mux(sign, -q, q)[: fmt.sig_bits]
-        return sign, sig, -fmt.frac_bits, 0, 0
-    sign = code[-1]
-    e = code[fmt.mbits: fmt.mbits + fmt.ebits]
-    mant = code[: fmt.mbits]
-    normal = e != 0
-    sig = Mux(normal, Cat(mant, 1), mant)
-    exp = Mux(normal, e, 1) - (fmt.bias + fmt.mbits)
-    inf = nan = 0
-    if fmt.kind == "mxsf":
-        sm, se = mant[: fmt.sub_mbits], mant[fmt.sub_mbits:]
-        sub_normal = se != 0
-        sub_sig = Mux(sub_normal, Cat(sm, 1), sm)
-        sub_exp = Mux(sub_normal, se, 1) - (fmt.sub_bias + fmt.sub_mbits)
-        sig = Mux(normal, sig, sub_sig)
-        exp = Mux(normal, exp, sub_exp)
-    elif fmt.specials != "none":
-        top = e == (1 << fmt.ebits) - 1
-        if fmt.specials == "ieee":
-            inf, nan = top & (mant == 0), top & (mant != 0)
-        else:
-            nan = top & (mant == (1 << fmt.mbits) - 1)
-    if fmt.kind == "float" and not fmt.subnormals:
-        sig = Mux(normal, sig, 0)
-    return sign, sig, exp, inf, nan
 
 
 class MxDecode(wiring.Component):
@@ -111,7 +76,7 @@ class MxDecode(wiring.Component):
         m = Module()
         p = StreamPipeline(m, self.i, self.o)
         scale, code = self.i.payload.scale, self.i.payload.code
-        sign, sig, exp, inf, nan = decode_element(m, code, self._fmt)
+        sign, sig, exp, inf, nan = decode_element(code, self._fmt)
 
         nan_any = Signal()
         special = Signal()
