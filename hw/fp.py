@@ -1,8 +1,18 @@
 """Arithmetic building blocks shared by every block: element decode, FP32 unpack, leading-zero
-count and the generic round-to-format encoder. Blocks never restate these."""
-from amaranth.hdl import Cat, Mux
+count and the generic round-to-format encoder. Blocks never restate these.
 
-__all__ = ["decode_element"]
+Every helper is combinational and returns Amaranth Values; the caller decides where pipeline
+registers go. The rounding rules are those of ``golden.formats.encode`` (numerics §2), and
+``tests/hw/test_fp.py`` checks the encoder against it for every element format, rounding mode and
+overflow policy.
+"""
+from typing import NamedTuple
+
+from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed
+
+from golden.formats import OVERFLOWS, ROUNDINGS, get_format
+
+__all__ = ["decode_element", "unpack_fp32", "FP32Fields", "leading_zeros", "encode"]
 
 
 def decode_element(code, fmt):
@@ -39,3 +49,238 @@ def decode_element(code, fmt):
     if fmt.kind == "float" and not fmt.subnormals:
         sig = Mux(normal, sig, 0)
     return sign, sig, exp, inf, nan
+
+
+class FP32Fields(NamedTuple):
+    """An FP32 operand as an exact integer pair: value = (-1)**sign * sig * 2**exp."""
+
+    sign: Value
+    sig: Value      #: 24 bits, hidden bit included (0 for subnormals)
+    exp: Value      #: signed; -149 for subnormals and zero
+    biased: Value   #: the 8-bit exponent field
+    zero: Value
+    inf: Value
+    nan: Value
+
+
+def unpack_fp32(bits) -> FP32Fields:
+    """Split 32 FP32 bits; ``sig``/``exp`` are meaningless for Inf/NaN (flags say so)."""
+    bits = Value.cast(bits)
+    biased, frac = bits[23:31], bits[:23]
+    normal = biased != 0
+    top = biased == 0xFF
+    return FP32Fields(
+        sign=bits[31],
+        sig=Cat(frac, normal),
+        exp=Mux(normal, biased, 1) - 150,
+        biased=biased,
+        zero=~normal & (frac == 0),
+        inf=top & (frac == 0),
+        nan=top & (frac != 0),
+    )
+
+
+def _named(m, value, name):
+    """``value`` held in a named signal, so a reused subexpression is built (and simulated) once."""
+    value = Value.cast(value)
+    sig = Signal(value.shape(), name=name)
+    m.d.comb += sig.eq(value)
+    return sig
+
+
+def leading_zeros(value) -> Value:
+    """Count of leading zero bits of ``value`` (``len(value)`` when it is zero).
+
+    A log-depth tree: each level picks the upper half's count when the upper half is nonzero.
+    """
+    value = Value.cast(value)
+    n = len(value)
+    if n == 0:
+        return Const(0, 1)
+    p = 1 << (n - 1).bit_length()
+    # Ones appended below the LSB stop the count at n for a zero value.
+    padded = Cat(Const((1 << (p - n)) - 1, p - n), value) if p > n else value
+
+    def tree(v):
+        if len(v) == 1:
+            return ~v[0]
+        half = len(v) // 2
+        lo, hi = v[:half], v[half:]
+        return Mux(hi == 0, half + tree(lo), tree(hi))
+
+    return tree(padded)
+
+
+def _max_code(fmt) -> int:
+    """Largest finite code magnitude (sign bit excluded)."""
+    if fmt.kind == "int":
+        return fmt.qmax
+    if fmt.kind == "mxsf":
+        return (1 << (fmt.width - 1)) - 1
+    top = (1 << fmt.ebits) - 1
+    if fmt.specials == "ieee":
+        return ((top - 1) << fmt.mbits) | ((1 << fmt.mbits) - 1)
+    return (top << fmt.mbits) | fmt.max_mantissa
+
+
+def _nan_code(fmt) -> int:
+    top = (1 << fmt.ebits) - 1
+    if fmt.specials == "ieee":
+        return (top << fmt.mbits) | (1 << (fmt.mbits - 1))
+    return (top << fmt.mbits) | ((1 << fmt.mbits) - 1)
+
+
+def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", sticky=0, inf=0,
+           nan=0, rand=None, name="enc") -> Value:
+    """Round (-1)**sign * (mag + delta) * 2**exp to a code of ``fmt`` (numerics §2).
+
+    Parameters
+    ----------
+    m : Module
+        Intermediate results become combinational signals ``<name>_...`` of ``m``.
+    fmt : format descriptor or name
+        A float (with or without subnormals), integer or MXSF element format.
+    sign : Value (1 bit)
+    mag : Value
+        Unsigned magnitude.
+    exp : Value or int
+        Signed exponent of ``mag``'s LSB.
+    rounding : {"rne", "rna", "rtz", "stochastic"}
+        Elaboration-time rounding mode; "stochastic" needs ``rand``.
+    overflow : {"saturate", "nonsat"}
+    sticky : Value
+        1 when the exact magnitude exceeds ``mag * 2**exp`` by delta in (0, 1) LSBs of ``mag``.
+        The encoder treats those bits as below the round bit, which is exact when ``mag`` has at
+        least one bit below the result's rounding position (callers keep a guard bit).
+    inf, nan : Value
+        Special inputs: NaN gives the canonical NaN (ValueError at elaboration if ``fmt`` has
+        none); Inf gives Inf in "ieee" formats, else it overflows per ``overflow``.
+    rand : Value
+        R random bits for "stochastic": round up iff frac * 2**R + rand >= 2**R.
+
+    Returns
+    -------
+    Value of ``fmt.width`` bits.
+
+    Notes
+    -----
+    The result is built on the monotonic code magnitude: the truncated code ``T`` is formed from
+    the quantum exponent q (exponent of the result's LSB), then rounding adds 0 or 1 to ``T`` so a
+    mantissa carry ripples into the exponent field (or from MXSF's subnormal mode into its wide
+    mode) by itself. Overflow is judged after rounding, as in the golden model; "rtz" never
+    overflows a finite input.
+    """
+    fmt = get_format(fmt)
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, not {rounding!r}")
+    if overflow not in OVERFLOWS:
+        raise ValueError(f"overflow must be one of {', '.join(OVERFLOWS)}, not {overflow!r}")
+    if rounding == "stochastic" and rand is None:
+        raise ValueError("stochastic rounding needs rand (the random bits)")
+    if fmt.kind == "scale":
+        raise ValueError(f"cannot encode elements into the scale format {fmt.name}")
+    if not isinstance(nan, int) and not fmt.has_nan:
+        raise ValueError(f"format {fmt.name} has no NaN; a NaN input needs a NaN-capable format")
+    mag = Value.cast(mag)
+    exp = Value.cast(exp)
+    if not exp.shape().signed:
+        exp = Cat(exp, Const(0, 1)).as_signed()
+    sign, sticky, inf, nan = (Value.cast(v) for v in (sign, sticky, inf, nan))
+    n = len(mag)
+    mag_zero = mag == 0
+
+    # Exponent of the leading one and the quantum exponent q of the result.
+    lead = _named(m, (n - 1) - leading_zeros(mag) + exp, f"{name}_lead")
+    small = Const(0, 1)
+    if fmt.kind == "int":
+        q = Const(-fmt.frac_bits, signed(8))
+        dmax = fmt.bits + 1
+    elif fmt.kind == "mxsf":
+        sub_emin = 1 - fmt.sub_bias
+        q = Mux(lead >= 0, lead - fmt.mbits,
+                Mux(lead < sub_emin, sub_emin, lead) - fmt.sub_mbits)
+        dmax = fmt.mbits
+    else:
+        small = lead < fmt.emin
+        if fmt.subnormals:
+            q = Mux(small, fmt.emin, lead) - fmt.mbits
+        else:
+            q = Mux(small, fmt.emin, lead - fmt.mbits)  # neighbours of a tiny value: 0, min normal
+        dmax = fmt.mbits
+
+    # floor(mag * 2**(exp - q)), round bit and sticky, by one left shift in a padded window:
+    # Y = mag << (exp - q + P); anything shifted below -P is entirely sticky. P = n + 1 (+ R for
+    # stochastic rounding) keeps the round bit (and the R fraction bits) zero in that case.
+    rbits_n = len(Value.cast(rand)) if rounding == "stochastic" else 0
+    pad = n + 1 + rbits_n
+    d = exp - q
+    amt_raw = d + pad
+    amt = Mux(amt_raw < 0, 0, Mux(amt_raw > pad + dmax, pad + dmax, amt_raw))
+    amt = amt.as_unsigned()[: (pad + dmax).bit_length()]  # clamped to [0, pad + dmax] above
+    y = _named(m, (mag << amt)[: n + pad + dmax], f"{name}_aligned")
+    t_sig = y[pad:]
+    rbit = y[pad - 1]
+    low = y[: pad - 1]
+    stick = (low != 0) | sticky
+    huge = (amt_raw > pad + dmax) & ~mag_zero  # only integer formats can shift that far
+
+    # Truncated code magnitude T (monotonic in the value).
+    if fmt.kind == "int":
+        t = t_sig
+        ovf_pre = huge
+    elif fmt.kind == "mxsf":
+        sub_emin = 1 - fmt.sub_bias
+        t = Mux(lead >= 0, (lead << fmt.mbits) + t_sig,
+                Mux(lead >= sub_emin, ((lead + (fmt.sub_bias - 1)) << fmt.sub_mbits) + t_sig,
+                    t_sig))
+        ovf_pre = lead > fmt.emax_elem
+    else:
+        normal_t = ((lead + (fmt.bias - 1)) << fmt.mbits) + t_sig
+        t = Mux(small, 0 if not fmt.subnormals else t_sig, normal_t)
+        ovf_pre = lead > fmt.emax
+    t = _named(m, Mux(mag_zero, 0, t), f"{name}_trunc")
+    ovf_pre = ovf_pre & ~mag_zero
+
+    lsb = t[0]
+    if rounding == "rne":
+        up = rbit & (stick | lsb)
+    elif rounding == "rna":
+        up = rbit
+    elif rounding == "rtz":
+        up = Const(0, 1)
+    else:
+        rand = Value.cast(rand)
+        r = len(rand)
+        frac = y[pad - r: pad] if r else Const(0, 1)
+        up = (frac + rand)[r] if r else Const(0, 1)
+
+    if fmt.kind == "float" and not fmt.subnormals:
+        c = Mux(small, Mux(up, 1 << fmt.mbits, 0), t + up)
+    else:
+        c = t + up
+    c = _named(m, c, f"{name}_rounded")
+    max_code = _max_code(fmt)
+    ovf = ovf_pre | (c > max_code)
+
+    # Overflow and special results.
+    if fmt.kind == "float" and fmt.specials == "ieee":
+        inf_code = ((1 << fmt.ebits) - 1) << fmt.mbits
+    elif fmt.kind == "float" and fmt.specials == "fn":
+        inf_code = _nan_code(fmt)  # "fn" formats overflow to NaN in nonsat mode
+    else:
+        inf_code = max_code
+    ovf_code = max_code if overflow == "saturate" or rounding == "rtz" else inf_code
+    special_inf_code = inf_code if fmt.kind == "float" and fmt.specials == "ieee" else (
+        max_code if overflow == "saturate" else inf_code)
+    code_mag = Mux(inf, special_inf_code, Mux(ovf, ovf_code, c))[: fmt.width - (fmt.kind != "int")]
+
+    if fmt.kind == "int":
+        code = Mux(sign, -code_mag, code_mag)[: fmt.width]
+        return code
+    out_sign = sign
+    if fmt.has_nan:
+        out_sign = sign & ~nan
+        # a NaN input is canonical (sign 0); an "fn" overflow NaN keeps the input's sign, as the
+        # golden model and ml_dtypes do
+        code_mag = Mux(nan, _nan_code(fmt), code_mag)
+    return Cat(code_mag, out_sign)

@@ -56,5 +56,9 @@ class StreamPipeline:
         return out[0] if len(out) == 1 else tuple(out)
 
     def finish(self, payload):
-        """Drive ``o`` from the last stage."""
-        self._m.d.comb += [self._o.payload.eq(payload), self._o.valid.eq(self._valid)]
+        """Drive ``o`` from the last stage; ``payload`` is a View/Value or a dict of fields."""
+        if isinstance(payload, dict):
+            self._m.d.comb += [self._o.payload[k].eq(v) for k, v in payload.items()]
+        else:
+            self._m.d.comb += self._o.payload.eq(payload)
+        self._m.d.comb += self._o.valid.eq(self._valid)
