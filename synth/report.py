@@ -96,25 +96,31 @@ def render_markdown(rows: list[dict]) -> str:
     """The PPA table in Markdown, with footnotes for missing tools and the flow conventions."""
     missing = sorted({t for r in rows for t in r.get("missing", [])})
     na = "n/a" + ("¹" if missing else "")
-    lines = [
-        "| configuration | transistors | NAND2-eq | FFs | depth | µm² | ns | MHz | mW "
-        "| area vs baseline² |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
     ratio_metrics = set()
-    for r in rows:
-        ratio, metric = _area_ratio(r)
-        if metric:
-            ratio_metrics.add(metric)
-        if ratio is not None:
-            cell = f"{ratio:.2f}× {r['baseline']}" if r["config"] != r["baseline"] else "1.00× (baseline)"
-        else:
-            cell = "—"
-        lines.append(
-            f"| {r['config']} | {r['transistors']} | {r['nand2_eq']:.1f} | {r['flipflops']} "
-            f"| {r['depth']} | {_fmt(r.get('area_um2'), '.0f', na)} "
-            f"| {_fmt(r.get('delay_ns'), '.3f', na)} | {_fmt(r.get('fmax_mhz'), '.0f', na)} "
-            f"| {_fmt(r.get('power_mw'), '.4f', na)} | {cell} |")
+    lines = []
+    blocks = list(dict.fromkeys(r["block"] for r in rows))
+    for block in blocks:
+        if len(blocks) > 1:
+            lines += ["", f"### {block}", ""] if lines else [f"### {block}", ""]
+        lines += [
+            "| configuration | transistors | NAND2-eq | FFs | depth | µm² | ns | MHz | mW "
+            "| area vs baseline² |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in (r for r in rows if r["block"] == block):
+            ratio, metric = _area_ratio(r)
+            if metric:
+                ratio_metrics.add(metric)
+            if ratio is not None:
+                cell = (f"{ratio:.2f}× {r['baseline']}" if r["config"] != r["baseline"]
+                        else "1.00× (baseline)")
+            else:
+                cell = "—"
+            lines.append(
+                f"| {r['config']} | {r['transistors']} | {r['nand2_eq']:.1f} | {r['flipflops']} "
+                f"| {r['depth']} | {_fmt(r.get('area_um2'), '.0f', na)} "
+                f"| {_fmt(r.get('delay_ns'), '.3f', na)} | {_fmt(r.get('fmax_mhz'), '.0f', na)} "
+                f"| {_fmt(r.get('power_mw'), '.4f', na)} | {cell} |")
     notes = [""]
     if missing:
         notes.append("¹ n/a: " + "; ".join(_MISSING_NOTE[t] for t in missing) + ".")
@@ -136,7 +142,7 @@ def render_markdown(rows: list[dict]) -> str:
     return "\n".join(lines + notes) + "\n"
 
 
-def plot_area(rows: list[dict], path, configs=None) -> Path:
+def plot_area(rows: list[dict], path, configs=None, title="Area per configuration") -> Path:
     """Bar plot PNG of area per configuration (µm², or NAND2-eq when any µm² is missing)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -158,7 +164,7 @@ def plot_area(rows: list[dict], path, configs=None) -> Path:
     ax.bar_label(bars, fmt="%.0f", fontsize=7)
     ax.set_xticks(range(len(sel)), names, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(label)
-    ax.set_title("Area per configuration")
+    ax.set_title(title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -178,6 +184,12 @@ def write(rows: list[dict], outdir=None, *, echo: bool = True) -> dict[str, Path
     paths["md"].write_text("# PPA\n\n" + md)
     if rows:
         plot_area(rows, paths["png"])
+        # one plot per block: its configurations side by side (e.g. mx_dot per element format)
+        for block in dict.fromkeys(r["block"] for r in rows):
+            mine = [r for r in rows if r["block"] == block]
+            if len(mine) > 1:
+                paths[f"{block}_png"] = plot_area(mine, outdir / f"{block}_area.png",
+                                                      title=f"{block}: area per configuration")
     if echo:
         print(md, end="")
     return paths

@@ -170,7 +170,8 @@ class Probe(wiring.Component):
 
 def _probe_golden(inputs):
     x = inputs["x"].astype(np.uint32)
-    v = x.view(np.float32).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        v = x.view(np.float32).astype(np.float64)
     fin = np.isfinite(v)
     m, e = np.frexp(np.where(fin, np.abs(v), 1.0))
     sub = (x >> 23) & 0xFF == 0
