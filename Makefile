@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.mxforge-installed
 # pytest workers: the suite is dominated by simulator runs; two cores, two workers.
 JOBS   ?= 2
 
-.PHONY: all verilog test synth lint bench clean deps-apt venv
+.PHONY: all verilog test sweep synth lint bench clean deps-apt venv
 
 all: verilog
 
@@ -24,6 +24,11 @@ verilog: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -m "not bench" tests
+
+# The full simulation sweep: every vector of every configuration on every installed backend,
+# without the interpreted simulators' cap that keeps `make test` within 15 minutes.
+sweep: $(STAMP)
+	MXFORGE_SWEEP=full $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup tests/sim/test_harness.py -k catalogue
 
 synth: $(STAMP)
 	$(BIN)/mxforge synth --all

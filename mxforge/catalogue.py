@@ -47,6 +47,10 @@ class Block:
     random_vectors : int
         Random vectors per configuration and backend in the test suite when the input space is
         too large to test exhaustively (the stimulus adds its corner vectors to these).
+    interp_vectors : int or None
+        Cap on the vectors per configuration on the interpreted simulators (amaranth, icarus) in
+        ``make test`` (an evenly spaced subset of random + corner vectors); None = no cap.
+        ``make sweep`` runs the full set everywhere.
     baseline : str or None
         The configuration name this block is compared with in reports.
     summary : str
@@ -63,6 +67,7 @@ class Block:
     name_params: tuple = ()
     configs: tuple = ({},)
     random_vectors: int = 20000
+    interp_vectors: int | None = None
     baseline: str | None = None
     summary: str = ""
 
@@ -92,7 +97,8 @@ class Block:
         for k, v in p.items():
             if k in self.name_params or v == self.defaults[k]:
                 continue
-            parts.append(k if v is True else f"{k}{_spell(v)}")
+            # a string value names itself (``rna``, ``ceil``); numbers and flags need their key
+            parts.append(k if v is True else v if isinstance(v, str) else f"{k}{_spell(v)}")
         return "_".join(parts)
 
     def configurations(self) -> dict[str, dict]:
@@ -118,6 +124,9 @@ def _spell(v) -> str:
 
 def _blocks() -> dict[str, Block]:
     from hw import mx_decode
+    from hw import mx_dot
+    from golden import mx_dot as mx_dot_golden
+    from hw import mx_quantize
     from golden import mx
 
     entries = [
@@ -132,6 +141,51 @@ def _blocks() -> dict[str, Block]:
             name_params=("elem",),
             configs=tuple({"elem": e} for e in mx_decode.ELEMENTS) + ({"pipeline": True},),
             summary="MX element + E8M0 scale decoder to (sign, significand, exponent, inf, nan)",
+        ),
+        Block(
+            name="mx_quantize",
+            generator=mx_quantize.MxQuantize,
+            golden=mx.quantize_block,
+            stimulus=mx.quantize_stimulus,
+            exhaustive_size=mx.quantize_space,
+            defaults={"elem": "e4m3", "k": 32, "rounding": "rne", "scale_rounding": "floor",
+                      "stages": mx_quantize.DEFAULT_STAGES},
+            choices={"elem": mx_quantize.ELEMENTS, "rounding": mx_quantize.ROUNDINGS,
+                     "scale_rounding": mx_quantize.SCALE_ROUNDINGS,
+                     "stages": tuple(range(mx_quantize.MAX_STAGES + 1))},
+            name_params=("elem",),
+            # every element format at k = 32; the variants at k = 8 (a quarter of the
+            # simulation and build cost, the same per-lane logic)
+            configs=tuple({"elem": e} for e in mx_quantize.ELEMENTS) + (
+                {"k": 8, "stages": 0}, {"k": 8, "stages": mx_quantize.MAX_STAGES},
+                {"k": 8, "rounding": "rna"}, {"k": 8, "scale_rounding": "ceil"},
+                {"elem": "mxint8", "k": 8, "scale_rounding": "ceil"},
+                {"k": 8, "stages": 1, "rounding": "rtz"},
+                {"elem": "e2m1", "k": 8, "stages": 3, "rounding": "rna", "scale_rounding": "ceil"},
+                {"elem": "mxsf", "k": 1, "stages": 0}),
+            random_vectors=20000,
+            interp_vectors=500,
+            summary="FP32 block -> OCP MX block (E8M0 scale + k element codes), floor/ceil scale",
+        ),
+        Block(
+            name="mx_dot",
+            generator=mx_dot.MxDot,
+            golden=mx_dot_golden.dot_block,
+            stimulus=mx_dot_golden.dot_stimulus,
+            exhaustive_size=mx_dot_golden.dot_space,
+            defaults={"elem_a": "e4m3", "elem_b": "e4m3", "k": 32,
+                      "stages": mx_dot.DEFAULT_STAGES},
+            choices={"elem_a": mx_dot.ELEMENTS, "elem_b": mx_dot.ELEMENTS},
+            name_params=("elem_a", "elem_b"),
+            configs=tuple({"elem_a": e, "elem_b": e} for e in (
+                "e4m3", "e5m2", "e2m1", "mxint8", "e3m2", "e2m3", "mxsf")) + (
+                {"elem_a": "e4m3", "elem_b": "e5m2"},
+                {"stages": 0},
+                {"stages": len(mx_dot.cut_points(32))},
+                {"elem_a": "e5m2", "elem_b": "e2m1", "k": 5, "stages": 2}),
+            random_vectors=20000,
+            baseline="mx_dot_e4m3_e4m3",
+            summary="MX block dot product + FP32 accumulate, exact sum, one RNE rounding",
         ),
     ]
     return {b.name: b for b in entries}

@@ -1,6 +1,7 @@
 """sim.harness: every mx_decode configuration, exhaustively, on every backend; and proofs that the
 checker fails when it should (wrong golden, lost or duplicated beats, X/Z outputs)."""
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -17,22 +18,43 @@ MX_DECODE = BLOCKS["mx_decode"]
 
 EXHAUSTIVE_LIMIT = 1 << 20  # SPEC: input spaces up to 2^20 are tested exhaustively
 ALL_CONFIGS = all_configurations()
+INTERPRETED = ("amaranth", "icarus")
+#: `make sweep` sets this: every backend runs every vector (the interpreted simulators too)
+FULL = os.environ.get("MXFORGE_SWEEP") == "full"
+
+
+def sweep_vectors(block, params, backend):
+    """The vectors a configuration gets on a backend in the test suite.
+
+    Exhaustive where the input space is at most 2^20; else ``random_vectors`` random vectors plus
+    the stimulus' corner vectors. On the interpreted simulators a block may cap the count
+    (``interp_vectors``: an evenly spaced subset, corners included) to keep ``make test`` within
+    its time budget; ``make sweep`` lifts the cap.
+    """
+    size = block.exhaustive_size(**params)
+    exhaustive = size is not None and size <= EXHAUSTIVE_LIMIT
+    vectors = block.vectors(seed=1, n=block.random_vectors, exhaustive=exhaustive, **params)
+    count = len(next(iter(vectors.values())))
+    cap = block.interp_vectors
+    if backend in INTERPRETED and cap and count > cap and not FULL:
+        idx = np.unique(np.linspace(0, count - 1, cap).round().astype(np.int64))
+        vectors = {k: v[idx] for k, v in vectors.items()}
+    return vectors, exhaustive, size
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("config", list(ALL_CONFIGS))
 def test_catalogue_matches_golden(config, backend):
-    """Every catalogued configuration on every backend, with random valid/ready stalls:
-    exhaustive where the input space allows, else the block's random + corner stimulus."""
+    """Every catalogued configuration on every backend, with random valid/ready stalls."""
     require(backend)
     block, params = ALL_CONFIGS[config]
-    size = block.exhaustive_size(**params)
-    exhaustive = size is not None and size <= EXHAUSTIVE_LIMIT
-    vectors = block.vectors(seed=1, n=block.random_vectors, exhaustive=exhaustive, **params)
+    vectors, exhaustive, size = sweep_vectors(block, params, backend)
     result = check(block, params, vectors, backend=backend, stalls=True, seed=1)
     if exhaustive:
         assert result.stats["vectors"] == size
+    elif backend in INTERPRETED and block.interp_vectors and not FULL:
+        assert result.stats["vectors"] >= min(block.interp_vectors, block.random_vectors)
     else:
         assert result.stats["vectors"] >= block.random_vectors
 

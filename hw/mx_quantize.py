@@ -1,0 +1,237 @@
+"""``mx_quantize``: a block of k FP32 values -> E8M0 scale + k MX element codes (numerics §4)."""
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.formats import E8M0, FP32, MX_ELEMENTS, get_format
+from golden.mx import QUANT_ROUNDINGS, SCALE_ROUNDINGS
+
+from .fp import encode, leading_zeros, unpack_fp32
+from .pipeline import StreamPipeline
+
+__all__ = ["MxQuantize", "ELEMENTS", "ROUNDINGS", "SCALE_ROUNDINGS", "CUTS", "STAGE_CUTS",
+           "MAX_K", "MAX_STAGES"]
+
+ELEMENTS = MX_ELEMENTS
+ROUNDINGS = QUANT_ROUNDINGS
+MAX_K = 64
+
+#: the datapath's cut points, in datapath order: a register after the FP32 unpack (the fields
+#: are slices of the input, so this is an input register), after the max tree, after the shared
+#: exponent and after the per-element align + round + saturate (an output register)
+CUTS = ("unpack", "tree", "exponent", "encode")
+MAX_STAGES = len(CUTS)
+#: which cut points ``stages`` registers; chosen by Yosys ``ltp`` depth (see the class docstring)
+STAGE_CUTS = {
+    0: (),
+    1: ("exponent",),
+    2: ("tree", "encode"),
+    3: ("tree", "exponent", "encode"),
+    4: CUTS,
+}
+DEFAULT_STAGES = 2
+_EXP = signed(10)   # shared exponent and intermediate log2 values: [-166, 129] fit
+
+
+def _tree(values, op):
+    """Balanced reduction of ``values`` with the binary ``op`` (depth ceil(log2 n))."""
+    values = list(values)
+    while len(values) > 1:
+        nxt = [op(values[j], values[j + 1]) for j in range(0, len(values) - 1, 2)]
+        if len(values) % 2:
+            nxt.append(values[-1])
+        values = nxt
+    return values[0]
+
+
+def _max(a, b):
+    return Mux(a > b, a, b)
+
+
+class MxQuantize(wiring.Component):
+    """Quantize one block of k FP32 values to an OCP MX block per beat (blocks.md
+    ``mx_quantize``, numerics §4), fully pipelined.
+
+    Datapath: (1) FP32 unpack of each lane (``hw.fp.unpack_fp32``); (2) the block maximum;
+    (3) the shared exponent E and the scale code; (4) per element
+    ``hw.fp.encode(elem, sign, sig, exp - E, rounding, overflow="saturate")``, zeroed for a block
+    holding NaN/Inf (scale 0xFF). ``stages`` registers are placed at the cut points
+    ``STAGE_CUTS[stages]`` (subsets of ``CUTS``) and ``latency == stages``.
+
+    The block maximum. With ``scale_rounding="floor"`` only floor(log2 amax) is needed, and
+    the largest exponent field gives it: a max tree over the 8-bit biased exponent fields,
+    plus an OR over the 23-bit fraction fields, which is used only when that maximum is 0
+    (every lane subnormal or zero): the OR of the fractions has the same leading one as their
+    maximum, so floor(log2 amax) = -127 - lzc23(OR). This is exact and much smaller than a
+    31-bit magnitude tree. NaN/Inf in any lane shows up as a maximum of 255. With
+    ``"ceil"`` the mantissa of amax matters (E is one larger exactly when the normalized
+    significand of amax exceeds that of max finite), so the tree compares the 31-bit FP32
+    magnitudes (ordered like the values for finite FP32; NaN/Inf above every finite one).
+
+    The shared exponent: E = clamp(floor(log2 amax) - emax_elem (+1 for "ceil" over max
+    finite), -127, 127); amax = 0 gives -127 (scale code 0) and signed-zero elements, which the
+    encoder produces by itself from a zero significand.
+
+    Cut points: Yosys ``ltp`` on ``mx_quantize_e4m3`` (k = 32, rne, floor) puts the max tree
+    and the encoders at similar depths with the shared exponent much shorter, hence
+    ``STAGE_CUTS``: one stage splits the block after the shared exponent, two stages register
+    after the tree and at the output, three add the exponent cut, four add the input register.
+
+    Parameters
+    ----------
+    elem : str
+        Element format, one of ``ELEMENTS``.
+    k : int
+        Block size, 1..64.
+    rounding : {"rne", "rna", "rtz"}
+        Element rounding (elaboration time).
+    scale_rounding : {"floor", "ceil"}
+    stages : int
+        Pipeline registers, 0..``MAX_STAGES``.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(StructLayout({"x": ArrayLayout(32, k)})))
+    o : Out(stream.Signature(StructLayout({"scale": 8, "codes": ArrayLayout(width, k)})))
+    latency : int
+
+    Raises
+    ------
+    ValueError
+        A parameter outside its allowed values (the message names it and them).
+    TypeError
+        ``k`` or ``stages`` is not an integer.
+    """
+
+    def __init__(self, elem="e4m3", k=32, rounding="rne", scale_rounding="floor",
+                 stages=DEFAULT_STAGES):
+        for name, value, allowed in (("elem", elem, ELEMENTS), ("rounding", rounding, ROUNDINGS),
+                                     ("scale_rounding", scale_rounding, SCALE_ROUNDINGS)):
+            if not isinstance(value, str) or value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        for name, value, hi in (("k", k, MAX_K), ("stages", stages, MAX_STAGES)):
+            lo = 1 if name == "k" else 0
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
+            if not lo <= value <= hi:
+                raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
+        self._fmt = get_format(elem)
+        self._k = k
+        self._rounding = rounding
+        self._scale_rounding = scale_rounding
+        self._stages = stages
+        self.in_layout = data.StructLayout({"x": data.ArrayLayout(FP32.width, k)})
+        self.out_layout = data.StructLayout({
+            "scale": E8M0.width, "codes": data.ArrayLayout(self._fmt.width, k)})
+        super().__init__({
+            "i": In(stream.Signature(self.in_layout)),
+            "o": Out(stream.Signature(self.out_layout)),
+        })
+
+    @property
+    def elem(self):
+        return self._fmt.name
+
+    @property
+    def fmt(self):
+        return self._fmt
+
+    @property
+    def k(self):
+        return self._k
+
+    @property
+    def rounding(self):
+        return self._rounding
+
+    @property
+    def scale_rounding(self):
+        return self._scale_rounding
+
+    @property
+    def stages(self):
+        return self._stages
+
+    @property
+    def latency(self) -> int:
+        return self._stages
+
+    def elaborate(self, platform):
+        m = Module()
+        p = StreamPipeline(m, self.i, self.o)
+        fmt, k = self._fmt, self._k
+        cuts = STAGE_CUTS[self._stages]
+        emax = fmt.emax_elem
+
+        def cut(name, *values):
+            if name not in cuts:
+                return values[0] if len(values) == 1 else values
+            return p.stage(*values)
+
+        x = self.i.payload.x.as_value()
+        x = cut("unpack", x)
+        lanes = [x[32 * j: 32 * (j + 1)] for j in range(k)]
+
+        # (2) the block maximum
+        if self._scale_rounding == "floor":
+            maxb = Signal(8)
+            orf = Signal(23)
+            m.d.comb += [
+                maxb.eq(_tree([ln[23:31] for ln in lanes], _max)),
+                orf.eq(_tree([ln[:23] for ln in lanes], lambda a, b: a | b)),
+            ]
+            x, maxb, orf = cut("tree", x, maxb, orf)
+            top_b, top_f = maxb, orf
+        else:
+            amax = Signal(31)
+            m.d.comb += amax.eq(_tree([ln[:31] for ln in lanes], _max))
+            x, amax = cut("tree", x, amax)
+            top_b, top_f = amax[23:], amax[:23]
+        lanes = [x[32 * j: 32 * (j + 1)] for j in range(k)]
+
+        # (3) shared exponent: floor(log2 amax) from the exponent field, or for a subnormal
+        # (or zero) amax from the leading one of the fraction (zero gives -150 -> clamped)
+        lz = Signal(range(24))
+        log2 = Signal(_EXP)
+        e0 = Signal(_EXP)
+        e = Signal(_EXP)
+        special = Signal()
+        scale = Signal(8)
+        m.d.comb += [
+            lz.eq(leading_zeros(top_f)),
+            log2.eq(Mux(top_b != 0, top_b - FP32.bias, -FP32.bias - lz)),
+            special.eq(top_b == 0xFF),
+        ]
+        if self._scale_rounding == "floor":
+            m.d.comb += e0.eq(log2 - emax)
+        else:
+            # amax / 2**(log2 - emax) = (normalized significand of amax) * 2**emax; compare the
+            # 24-bit normalized significand with that of max finite (an exact integer)
+            thr = fmt.max_finite * 2.0 ** (FP32.mbits - emax)
+            assert thr == int(thr) and 1 << FP32.mbits <= thr < 1 << (FP32.mbits + 1)
+            norm = Signal(24)
+            # a subnormal amax matters only when E = log2 - emax + 1 can reach -127 (emax <= 1:
+            # mxint8); otherwise it is clamped to -127 either way
+            if -FP32.bias - emax + 1 >= E8M0.emin:
+                m.d.comb += norm.eq(Mux(top_b != 0, Cat(top_f, 1), (top_f << (lz + 1))[:24]))
+            else:
+                m.d.comb += norm.eq(Cat(top_f, 1))
+            m.d.comb += e0.eq(log2 - emax + (norm > int(thr)))
+        m.d.comb += [
+            e.eq(Mux(e0 < E8M0.emin, E8M0.emin, Mux(e0 > E8M0.emax, E8M0.emax, e0))),
+            scale.eq(Mux(special, E8M0.nan_code, (e + E8M0.bias)[:8])),
+        ]
+        x, e, special, scale = cut("exponent", x, e, special, scale)
+        lanes = [x[32 * j: 32 * (j + 1)] for j in range(k)]
+
+        # (4) per element: align + round + saturate with the shared encoder
+        out = Signal(self.out_layout)
+        m.d.comb += out.scale.eq(scale)
+        for j, ln in enumerate(lanes):
+            f = unpack_fp32(ln)
+            code = encode(m, fmt, f.sign, f.sig, f.exp - e, rounding=self._rounding,
+                          overflow="saturate", name=f"enc{j}")
+            m.d.comb += out.codes[j].eq(Mux(special, 0, code))
+        out = cut("encode", out)
+        p.finish(out)
+        return m

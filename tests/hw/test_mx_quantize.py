@@ -1,0 +1,101 @@
+"""mx_quantize: parameter validation, interface, pipeline depth and throughput, short simulations
+of configurations the catalogue does not carry (every stage count, k = 64). The full
+random + corner vectors of every catalogued configuration run in tests/sim/test_harness.py."""
+import numpy as np
+import pytest
+from amaranth.lib import data
+
+from golden import mx
+from golden.formats import MX_ELEMENTS, get_format
+from hw.export import to_verilog
+from hw.mx_quantize import CUTS, MAX_K, MAX_STAGES, STAGE_CUTS, MxQuantize
+from mxforge.catalogue import BLOCKS
+from sim.harness import check, run
+
+BLOCK = BLOCKS["mx_quantize"]
+
+
+@pytest.mark.parametrize("elem", MX_ELEMENTS)
+def test_ports_follow_the_format(elem):
+    dut = MxQuantize(elem, k=5)
+    assert dut.in_layout == data.StructLayout({"x": data.ArrayLayout(32, 5)})
+    assert dut.out_layout == data.StructLayout(
+        {"scale": 8, "codes": data.ArrayLayout(get_format(elem).width, 5)})
+    assert dut.elem == elem and dut.k == 5
+
+
+def test_stage_table():
+    assert MAX_STAGES == len(CUTS) == 4
+    assert set(STAGE_CUTS) == set(range(MAX_STAGES + 1))
+    for s, cuts in STAGE_CUTS.items():
+        assert len(cuts) == s and set(cuts) <= set(CUTS)
+        assert list(cuts) == sorted(cuts, key=CUTS.index)
+        assert MxQuantize(stages=s).latency == s
+
+
+@pytest.mark.parametrize("kwargs, exc, message", [
+    ({"k": 0}, ValueError, "k must be an integer in 1..64, not 0"),
+    ({"k": 65}, ValueError, "k must be an integer in 1..64, not 65"),
+    ({"k": 32.0}, TypeError, "k must be an integer in 1..64, not 32.0"),
+    ({"k": "32"}, TypeError, "k must be an integer in 1..64, not '32'"),
+    ({"k": True}, TypeError, "k must be an integer in 1..64, not True"),
+    ({"rounding": "stochastic"}, ValueError,
+     "rounding must be one of rne, rna, rtz, not 'stochastic'"),
+    ({"rounding": "RNE"}, ValueError, "rounding must be one of rne, rna, rtz, not 'RNE'"),
+    ({"scale_rounding": "round"}, ValueError,
+     "scale_rounding must be one of floor, ceil, not 'round'"),
+    ({"stages": 5}, ValueError, "stages must be an integer in 0..4, not 5"),
+    ({"stages": -1}, ValueError, "stages must be an integer in 0..4, not -1"),
+    ({"stages": "2"}, TypeError, "stages must be an integer in 0..4, not '2'"),
+    ({"elem": "bf16"}, ValueError,
+     "elem must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, not 'bf16'"),
+    ({"elem": "fp7"}, ValueError, "elem must be one of .*, not 'fp7'"),
+])
+def test_bad_parameters_name_parameter_value_and_allowed(kwargs, exc, message):
+    with pytest.raises(exc, match=f"^{message}$".replace("(", r"\(").replace(")", r"\)")):
+        MxQuantize(**kwargs)
+
+
+def test_catalogue_entry():
+    assert BLOCK.defaults["stages"] == 2 and BLOCK.random_vectors >= 20000
+    names = BLOCK.configurations()
+    assert {p["elem"] for p in names.values()} == set(MX_ELEMENTS)
+    assert {p["stages"] for p in names.values()} >= {0, 2, MAX_STAGES}
+    assert {p["rounding"] for p in names.values()} == {"rne", "rna", "rtz"}
+    assert {p["scale_rounding"] for p in names.values()} == {"floor", "ceil"}
+    assert any(p["k"] < 32 for p in names.values())
+    assert BLOCK.exhaustive_size(**BLOCK.defaults) is None
+
+
+@pytest.mark.parametrize("stages", range(MAX_STAGES + 1))
+@pytest.mark.parametrize("scale_rounding", ["floor", "ceil"])
+def test_every_depth_full_throughput(stages, scale_rounding):
+    """Each stage count: golden-exact under stalls, and one block per cycle without stalls."""
+    params = BLOCK.params(k=4, stages=stages, scale_rounding=scale_rounding, elem="mxint8")
+    inputs = BLOCK.vectors(seed=7, n=300, **params)
+    check(BLOCK, params, inputs, stalls=True, seed=3)
+    free = run(BLOCK, params, inputs, stalls=False)
+    n = len(inputs["x"])
+    assert free.stats["cycles"] <= n + stages + 1
+
+
+@pytest.mark.parametrize("elem, rounding", [("e5m2", "rtz"), ("mxsf", "rna")])
+def test_largest_block(elem, rounding):
+    params = BLOCK.params(k=MAX_K, elem=elem, rounding=rounding, stages=1)
+    x = BLOCK.vectors(seed=2, n=60, **params)["x"]
+    # the 60 random blocks and every 4th corner block (the corner list is long at k = 64)
+    check(BLOCK, params, {"x": np.concatenate([x[:60], x[60::4]])}, stalls=True, seed=4)
+
+
+def test_verilog_is_deterministic():
+    a = to_verilog(MxQuantize("e2m1", k=3, stages=3), "q")
+    b = to_verilog(MxQuantize("e2m1", k=3, stages=3), "q")
+    assert a == b and "/home" not in a and "/work" not in a
+
+
+def test_golden_corner_vectors_exercise_both_specials():
+    """Sanity of the vectors the harness gets: NaN blocks and zero blocks at every k used."""
+    for k in (1, 8, 32):
+        x = mx.quantize_stimulus(np.random.default_rng(0), 10, elem="e4m3", k=k)["x"]
+        out = mx.quantize_block({"x": x}, k=k)
+        assert (out["scale"] == 255).sum() >= 3 * k and (out["scale"] == 0).any()
