@@ -76,6 +76,17 @@ def _targets(args):
 
 
 def cmd_list(args):
+    if args.markdown:  # the README's catalogue table
+        print("| block | what it is | parameters (default; allowed) | configurations |")
+        print("|---|---|---|---|")
+        for b in BLOCKS.values():
+            params = "; ".join(
+                f"`{k}` = {_show(v)}" + (f" ({', '.join(_show(c) for c in b.choices[k])})"
+                                          if k in b.choices else "")
+                for k, v in b.defaults.items())
+            configs = ", ".join(f"`{n}`" for n in b.configurations())
+            print(f"| `{b.name}` | {b.summary} | {params} | {configs} |")
+        return 0
     for b in BLOCKS.values():
         print(f"{b.name}: {b.summary}")
         for k, v in b.defaults.items():
@@ -154,7 +165,8 @@ def cmd_lint(args):
 def build_parser():
     p = argparse.ArgumentParser(prog="mxforge", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("list", help="blocks, parameters and named configurations")
+    ls = sub.add_parser("list", help="blocks, parameters and named configurations")
+    ls.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
 
     def target(sp):
         sp.add_argument("name", nargs="?", help="block or configuration name")

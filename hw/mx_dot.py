@@ -1,0 +1,319 @@
+"""``mx_dot``: fused MX block dot product with FP32 accumulate (numerics §4, blocks.md).
+
+Datapath, one block pair and one accumulator ``c`` per beat::
+
+    decode + multiply  ->  adder tree  ->  align with c + add  ->  normalize + round (FP32 RNE)
+
+1. Products, exact fixed point. Element i is (-1)**s * sig * 2**exp (``decode_element``). The
+   product sig_a * sig_b is shifted left by (exp_a - emin_a) + (exp_b - emin_b) into a word of
+   ``prod_bits`` bits, so every product is an integer at the common exponent
+   e0 = emin_a + emin_b (the smallest product exponent); then it is negated when s_a != s_b.
+2. A balanced signed adder tree; widths grow one bit per level, so it never overflows. The sum
+   is truncated to ``sum_bits`` + sign, which holds k * max|product| exactly. The block sum is
+   S * 2**e_S with e_S = X_A + X_B - 254 + e0.
+3. Alignment with c = (-1)**s_c * sig_c * 2**e_c (24-bit sig_c). S is not normalized (it may have
+   leading zeros), so each operand gets a *top bound*: t_S = e_S + sum_bits (|S| < 2**t_S) and
+   t_c = e_c + 24. The operand with the higher bound ("big"; a zero operand never is) is placed
+   at the top of a window of W = sum_bits + ``GUARD`` bits, i.e. the window holds exponents
+   [T - W, T) with T = max(t_S, t_c); the other ("small") is shifted right by the difference of
+   the bounds, and the bits it loses below the window are ORed into ``sticky``.
+
+   Why W suffices (GUARD = 25, the least that does; 24 fails tests/hw's alignment sweep).
+   Sticky is only set when the small operand reaches below the window, and the encoder's
+   sticky input is exact when the window's LSB is at most q - 1, q the result's quantum.
+   (a) Big = S: then |c| < 2**(T - W + 24) = 2**(T - sum_bits - 1) while S, a nonzero integer
+   at e_S = T - sum_bits, has |S| >= 2**(T - sum_bits). So the exact result exceeds
+   2**(T - sum_bits - 1), its quantum q >= T - sum_bits - 24 = T - W + 1. (b) Big = c, c
+   normal: |c| >= 2**(T - 1) and |S| < 2**(T - 26) (S lost bits, so it was shifted by more
+   than W - sum_bits = 25), the result exceeds 2**(T - 2) and q >= T - 25 >= T - W + 1.
+   (c) Big = c subnormal: T = -125, the window's LSB is <= -151 < -150 = q - 1. In every case
+   the bits below the window lie strictly below the result's half-ulp, so only "something
+   nonzero is there" matters: the exact value is (M + delta) * 2**(T - W) with delta in (0, 1),
+   which is what the encoder's ``sticky`` input means. When no bit is lost the sum is exact.
+
+   Subtraction borrow. For an effective subtraction with sticky set, the exact magnitude is
+   big - (small_window + f) with f in (0, 1) window LSBs, i.e. (big - small_window - 1) +
+   (1 - f): the window difference is decremented by one and sticky stays set (delta = 1 - f).
+   With sticky set, |big| > |small| by the bounds above, so this difference is >= 0; without
+   sticky the difference can be negative (an unnormalized S below c's top bound), and then it
+   is negated and the sign flips.
+4. One normalization and RNE rounding to FP32 by the shared encoder (``hw.fp.encode``, overflow
+   "nonsat" -> ±Inf, gradual underflow). An exactly zero result (magnitude 0, no sticky) is +0.
+
+Specials (numerics §4): NaN if a scale is 0xFF, an element or c is NaN, an Inf element meets a
+zero, or +Inf and -Inf meet among the products and c (canonical NaN 0x7FC00000); otherwise an
+Inf operand gives Inf of its sign.
+"""
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.formats import E8M0, FP32, MX_ELEMENTS, fields, get_format
+
+from .fp import decode_element, encode, unpack_fp32
+from .pipeline import StreamPipeline
+
+__all__ = ["MxDot", "ELEMENTS", "K_MAX", "GUARD", "DEFAULT_STAGES", "cut_points"]
+
+ELEMENTS = MX_ELEMENTS
+K_MAX = 64
+#: window bits beyond the block sum's width (see the module docstring for why 25)
+GUARD = 25
+#: decode+multiply | tree | align: the three register cuts of the default configuration
+DEFAULT_STAGES = 3
+#: exponent width of the alignment logic (|exponents| < 1024 for every format pair)
+EXP_BITS = 12
+
+
+def _tree_levels(k):
+    return (k - 1).bit_length()
+
+
+def cut_points(k):
+    """Register positions, in the order ``stages`` takes them.
+
+    ``"sum"`` after the adder tree, ``"mul"`` after decode+multiply, ``"align"`` after the
+    alignment with the accumulator, ``"out"`` after rounding, then ``"tree2"``, ``"tree4"``, ...
+    inside the tree (every two levels). ``stages = n`` uses the first n.
+    """
+    levels = _tree_levels(k)
+    cuts = (["sum"] if levels else []) + ["mul", "align", "out"]
+    cuts += [f"tree{j}" for j in range(2, levels, 2)]
+    return tuple(cuts)
+
+
+def _elem_bounds(fmt):
+    """(emin, emax, max significand) over the finite codes of an element format."""
+    f = fields(range(1 << fmt.width), fmt)
+    live = f["sig"] != 0
+    return int(f["exp"][live].min()), int(f["exp"][live].max()), int(f["sig"].max())
+
+
+class MxDot(wiring.Component):
+    """MX block dot product with FP32 accumulate, fused and rounded once (numerics §4).
+
+    ``result = RNE_fp32(acc + 2**(scale_a - 127) * 2**(scale_b - 127) * sum_i a_i * b_i)``.
+
+    Parameters
+    ----------
+    elem_a, elem_b : str
+        Element formats of the two operands, each one of ``ELEMENTS`` (they may differ).
+    k : int
+        Block size, 1..64.
+    stages : int
+        Pipeline registers, 0..``len(cut_points(k))``; they go to ``cut_points(k)[:stages]``.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(StructLayout({"scale_a": 8, "codes_a": ArrayLayout(width_a, k),
+        "scale_b": 8, "codes_b": ArrayLayout(width_b, k), "acc": 32})))
+    o : Out(stream.Signature(StructLayout({"result": 32})))
+    latency : int
+        Equal to ``stages``.
+    prod_bits, sum_bits, window_bits : int
+        Widths of one aligned product, of the block-sum magnitude and of the alignment window.
+
+    Raises
+    ------
+    ValueError
+        ``elem_a``/``elem_b`` not an MX element format, ``k`` outside 1..64, ``stages`` outside
+        its range.
+    TypeError
+        ``k`` or ``stages`` not an integer.
+    """
+
+    def __init__(self, elem_a="e4m3", elem_b="e4m3", k=32, stages=DEFAULT_STAGES):
+        for name, elem in (("elem_a", elem_a), ("elem_b", elem_b)):
+            if elem not in ELEMENTS:
+                raise ValueError(f"{name} must be one of {', '.join(ELEMENTS)}, not {elem!r}")
+        for name, v in (("k", k), ("stages", stages)):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"{name} must be an integer, not {v!r}")
+        if not 1 <= k <= K_MAX:
+            raise ValueError(f"k must be an integer in 1..{K_MAX}, not {k}")
+        cuts = cut_points(k)
+        if not 0 <= stages <= len(cuts):
+            raise ValueError(f"stages must be an integer in 0..{len(cuts)} for k={k} "
+                             f"(cut points {', '.join(cuts)}), not {stages}")
+        self._fa, self._fb = get_format(elem_a), get_format(elem_b)
+        self._k, self._stages = k, stages
+        self._cuts = frozenset(cuts[:stages])
+
+        lo_a, hi_a, sig_a = _elem_bounds(self._fa)
+        lo_b, hi_b, sig_b = _elem_bounds(self._fb)
+        self._emin = (lo_a, lo_b)
+        self._sh_max = (hi_a - lo_a, hi_b - lo_b)
+        max_prod = (sig_a * sig_b) << (hi_a - lo_a + hi_b - lo_b)
+        self._prod_bits = max_prod.bit_length()
+        self._sum_bits = (k * max_prod).bit_length()
+        self._window = self._sum_bits + GUARD
+
+        self.in_layout = data.StructLayout({
+            "scale_a": E8M0.width,
+            "codes_a": data.ArrayLayout(self._fa.width, k),
+            "scale_b": E8M0.width,
+            "codes_b": data.ArrayLayout(self._fb.width, k),
+            "acc": FP32.width,
+        })
+        self.out_layout = data.StructLayout({"result": FP32.width})
+        super().__init__({
+            "i": In(stream.Signature(self.in_layout)),
+            "o": Out(stream.Signature(self.out_layout)),
+        })
+
+    @property
+    def elem_a(self):
+        return self._fa.name
+
+    @property
+    def elem_b(self):
+        return self._fb.name
+
+    @property
+    def k(self):
+        return self._k
+
+    @property
+    def stages(self):
+        return self._stages
+
+    @property
+    def latency(self) -> int:
+        return self._stages
+
+    @property
+    def prod_bits(self):
+        return self._prod_bits
+
+    @property
+    def sum_bits(self):
+        return self._sum_bits
+
+    @property
+    def window_bits(self):
+        return self._window
+
+    def _cut(self, p, name, *values):
+        if name in self._cuts:
+            return p.stage(*values)
+        return values[0] if len(values) == 1 else values
+
+    def elaborate(self, platform):
+        m = Module()
+        p = StreamPipeline(m, self.i, self.o)
+        pay = self.i.payload
+        k, W, WS = self._k, self._window, self._sum_bits
+        # Few named signals: Amaranth's simulator reruns a module's whole combinational logic
+        # whenever a signal it reads changes, so each named level costs one more pass over all
+        # k lanes per beat; the lanes and the tree are plain expressions up to ``block_sum``.
+        # (One submodule per segment would make the simulation ~2.5x faster again, but the
+        # lint waivers and the synthesis flow do not handle hierarchy yet.)
+
+        # 1. decode, exact products in fixed point, specials per lane
+        terms, lane_nan, lane_pinf, lane_ninf = [], [], [], []
+        sh_bits = (self._sh_max[0] + self._sh_max[1]).bit_length()
+        for i in range(k):
+            sa, ga, ea, ia, na = decode_element(pay.codes_a[i], self._fa)
+            sb, gb, eb, ib, nb = decode_element(pay.codes_b[i], self._fb)
+            ia, na, ib, nb = (Const(v, 1) if isinstance(v, int) else v
+                              for v in (ia, na, ib, nb))
+            ga = Mux(ia | na, 0, ga)
+            gb = Mux(ib | nb, 0, gb)
+            zero_a = (ga == 0) & ~ia & ~na
+            zero_b = (gb == 0) & ~ib & ~nb
+            neg = sa ^ sb
+            sh = (ea - self._emin[0]) + (eb - self._emin[1])
+            if not isinstance(sh, int):
+                # nonnegative; a NaN/Inf code may carry a larger exponent (and wrap here), but
+                # its significand is 0 by then
+                sh = sh.as_unsigned()[: sh_bits]
+            prod = ((ga * gb) << sh)[: self._prod_bits]
+            terms.append(Mux(neg, -prod, prod))
+            lane_nan.append(na | nb | (ia & zero_b) | (zero_a & ib))
+            lane_pinf.append((ia | ib) & ~neg)
+            lane_ninf.append((ia | ib) & neg)
+        nan = Signal(name="nan_prod")
+        pinf = Signal(name="pinf_prod")
+        ninf = Signal(name="ninf_prod")
+        scales = Signal(E8M0.width + 1, name="scale_sum")
+        m.d.comb += [
+            nan.eq(Cat(*lane_nan).any() | (pay.scale_a == E8M0.nan_code)
+                   | (pay.scale_b == E8M0.nan_code)),
+            pinf.eq(Cat(*lane_pinf).any()),
+            ninf.eq(Cat(*lane_ninf).any()),
+            scales.eq(pay.scale_a + pay.scale_b),
+        ]
+        acc = pay.acc
+        if "mul" in self._cuts:
+            *terms, scales, acc, nan, pinf, ninf = p.stage(*terms, scales, acc, nan, pinf, ninf)
+
+        # 2. signed adder tree, exact (each level one bit wider)
+        level = 0
+        while len(terms) > 1:
+            level += 1
+            nxt = [terms[j] + terms[j + 1] for j in range(0, len(terms) - 1, 2)]
+            if len(terms) % 2:
+                nxt.append(terms[-1])
+            terms = nxt
+            if f"tree{level}" in self._cuts:
+                *terms, scales, acc, nan, pinf, ninf = p.stage(*terms, scales, acc, nan, pinf,
+                                                               ninf)
+        total = Signal(signed(WS + 1), name="block_sum")
+        m.d.comb += total.eq(terms[0])
+        if "sum" in self._cuts:
+            total, scales, acc, nan, pinf, ninf = p.stage(total, scales, acc, nan, pinf, ninf)
+
+        # 3. align with the accumulator, add, sticky
+        c = unpack_fp32(acc)
+        pinf_all = pinf | (c.inf & ~c.sign)
+        ninf_all = ninf | (c.inf & c.sign)
+        s_neg = total < 0
+        s_mag = Mux(s_neg, -total, total)[:WS]
+        e0 = self._emin[0] + self._emin[1]
+        t_s = scales - 2 * E8M0.bias + e0 + WS
+        t_c = c.exp + 24
+        s_big = (s_mag != 0) & (c.zero | (t_s >= t_c))
+        s_al = s_mag << (W - WS)
+        c_al = c.sig << (W - 24)
+        big = Mux(s_big, s_al, c_al)
+        small = Mux(s_big, c_al, s_al)
+        sign_big = Mux(s_big, s_neg, c.sign)
+        sign_small = Mux(s_big, c.sign, s_neg)
+        dist = Mux(s_big, t_s - t_c, t_c - t_s)
+        amt = Mux(dist < 0, 0, Mux(dist > W, W, dist)).as_unsigned()[: W.bit_length()]
+        wide = Cat(Const(0, W), small) >> amt
+        small_w = wide[W:]
+        sub = sign_big ^ sign_small
+        mag = Signal(W + 1, name="mag")
+        sign = Signal(name="sign")
+        sticky = Signal(name="sticky")
+        exp = Signal(signed(EXP_BITS), name="exp")
+        nan_all = Signal(name="nan_all")
+        inf_all = Signal(name="inf_all")
+        inf_neg = Signal(name="inf_neg")
+        diff = (Cat(big, Const(0, 1)).as_signed() - Cat(small_w, Const(0, 1)).as_signed()
+                - (wide[:W] != 0))
+        m.d.comb += [
+            sticky.eq(wide[:W] != 0),
+            mag.eq(Mux(sub, Mux(diff < 0, -diff, diff), big + small_w)),
+            sign.eq(sign_big ^ (sub & (diff < 0))),
+            exp.eq(Mux(s_big, t_s, t_c) - W),
+            nan_all.eq(nan | c.nan | (pinf_all & ninf_all)),
+            inf_all.eq(pinf_all | ninf_all),
+            inf_neg.eq(ninf_all),
+        ]
+        if "align" in self._cuts:
+            mag, sticky, sign, exp, nan_all, inf_all, inf_neg = p.stage(
+                mag, sticky, sign, exp, nan_all, inf_all, inf_neg)
+
+        # 4. one normalization + RNE; an exact zero is +0
+        exact_zero = (mag == 0) & ~sticky
+        out_sign = Mux(inf_all, inf_neg, sign & ~exact_zero)
+        out = Signal(self.out_layout, name="out")
+        m.d.comb += out.result.eq(encode(
+            m, FP32, out_sign, mag, exp, rounding="rne", overflow="nonsat", sticky=sticky,
+            inf=inf_all & ~nan_all, nan=nan_all, name="round"))
+        if "out" in self._cuts:
+            out = p.stage(out)
+        p.finish(out)
+        return m
