@@ -505,3 +505,7 @@ def quantize_stimulus(rng, n, exhaustive=False, elem="e4m3", k=32, rounding="rne
     rand = _random_blocks(rng, n, k)
     corners = _corner_blocks(rng, k, fmt)
     return {"x": np.concatenate([rand, corners]).reshape(-1, k)}
+
+
+# The fused dot product lives in its own module (golden.mx_dot); it is part of this API.
+from .mx_dot import dot, dot_blocks  # noqa: E402,F401

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .formats import (E8M0, FP32, MX_ELEMENTS, _max_code, canonical_nan, decode, encode,
+from .formats import (E8M0, FP32, MX_ELEMENTS, canonical_nan, decode, encode, encode_exact,
                       fields, get_format)
 
-__all__ = ["dot", "dot_blocks", "dot_block", "dot_stimulus", "dot_space", "encode_exact",
+__all__ = ["dot", "dot_blocks", "dot_block", "dot_stimulus", "dot_space",
            "block_sum", "elem_exp_range", "FP32_NAN", "DEFAULT_K"]
 
 FP32_NAN = canonical_nan(FP32)  # 0x7FC00000
@@ -34,97 +34,6 @@ def elem_exp_range(elem):
     f = fields(np.arange(1 << fmt.width), fmt)
     live = f["sig"] != 0
     return int(f["exp"][live].min()), int(f["exp"][live].max())
-
-
-# ---------------------------------------------------------------------------------------------
-# exact rounding of integer * 2**exp
-
-
-def _encode_exact_one(sign, mag, exp, fmt, rounding, overflow):
-    sign, mag, exp = int(sign), int(mag), int(exp)
-    sbit = sign << (fmt.width - 1)
-    if mag == 0:
-        return sbit
-    m = fmt.mbits
-    msb = exp + mag.bit_length() - 1
-    tiny = msb < fmt.emin
-    if not tiny:
-        q = msb - m
-    elif fmt.subnormals:
-        q = fmt.emin - m
-    else:
-        q = fmt.emin  # grid 0, min_normal: n in {0, 1}
-    sh = q - exp
-    if sh <= 0:
-        n, up = mag << -sh, False
-    else:
-        n = mag >> sh
-        rem = mag - (n << sh)
-        half = 1 << (sh - 1)
-        if rounding == "rne":
-            up = rem > half or (rem == half and n & 1 == 1)
-        elif rounding == "rna":
-            up = rem >= half
-        else:
-            up = False
-    n += int(up)
-    if n == 0:
-        return sbit
-    if tiny and not fmt.subnormals:  # n == 1: min_normal
-        n, q = 1 << m, fmt.emin - m
-    if n >> (m + 1):  # rounded up into the next binade (n == 2**(m+1))
-        n, q = n >> 1, q + 1
-    if n < 1 << m:
-        code = n  # subnormal, q == emin - m
-    else:
-        code = ((q + m + fmt.bias) << m) | (n - (1 << m))
-    top = _max_code(fmt)
-    if code > top:
-        if rounding == "rtz" or overflow == "saturate" or not fmt.has_nan:
-            code = top
-        elif fmt.has_inf:
-            code = ((1 << fmt.ebits) - 1) << m
-        else:
-            code = canonical_nan(fmt)
-    return sbit | code
-
-
-_encode_exact_u = np.frompyfunc(_encode_exact_one, 6, 1)
-
-
-def encode_exact(sign, mag, exp, fmt, rounding="rne", overflow="nonsat"):
-    """Codes of ``(-1)**sign * mag * 2**exp`` with ``mag`` an exact (unbounded) integer.
-
-    The exact-integer counterpart of :func:`golden.formats.encode` for values float64 cannot
-    hold (wide dot-product sums); same rules (numerics §2): one rounding of the exact value,
-    "rne"/"rna"/"rtz", overflow judged after rounding ("nonsat": ±Inf, or NaN in "fn" formats,
-    ±max in formats without specials; "saturate" and "rtz": ±max finite), gradual underflow,
-    the sign of zero kept (the caller passes sign 0 for a +0).
-
-    Parameters
-    ----------
-    sign : array_like of int (0/1)
-    mag : array_like of int or object array of Python ints, >= 0
-    exp : array_like of int
-    fmt : str or FloatFormat
-    rounding : {"rne", "rna", "rtz"}
-    overflow : {"saturate", "nonsat"}
-
-    Returns
-    -------
-    ndarray of int64 (uint32 view for FP32 is the caller's choice)
-
-    Exactness: integer shifts and comparisons only.
-    """
-    fmt = get_format(fmt)
-    if fmt.kind != "float":
-        raise ValueError(f"encode_exact supports float formats, not {fmt.name}")
-    if rounding not in ("rne", "rna", "rtz"):
-        raise ValueError(f"rounding must be one of rne, rna, rtz, not {rounding!r}")
-    if overflow not in ("saturate", "nonsat"):
-        raise ValueError(f"overflow must be one of saturate, nonsat, not {overflow!r}")
-    out = _encode_exact_u(sign, np.asarray(mag, dtype=object), exp, fmt, rounding, overflow)
-    return np.asarray(out, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """``mx_quantize``: a block of k FP32 values -> E8M0 scale + k MX element codes (numerics §4)."""
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 

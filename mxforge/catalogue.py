@@ -29,7 +29,8 @@ class Block:
         ``golden(inputs, **params)`` maps a dict of input payload fields (NumPy integer arrays,
         one row per vector; array fields are 2-D) to the dict of output payload fields.
     stimulus : callable
-        ``stimulus(rng, n, exhaustive=False, **params)`` returns input fields; with
+        ``stimulus(rng, n, exhaustive=False, **params)`` returns input fields: ``n`` random
+        vectors followed by the block's corner vectors; with
         ``exhaustive=True`` it returns the whole input space (``n`` ignored) and must only be
         asked when ``exhaustive_size(**params)`` is not None.
     exhaustive_size : callable
@@ -48,8 +49,9 @@ class Block:
         Random vectors per configuration and backend in the test suite when the input space is
         too large to test exhaustively (the stimulus adds its corner vectors to these).
     interp_vectors : int or None
-        Cap on the vectors per configuration on the interpreted simulators (amaranth, icarus) in
-        ``make test`` (an evenly spaced subset of random + corner vectors); None = no cap.
+        Cap on the random vectors per configuration on the interpreted simulators (amaranth,
+        icarus) in ``make test`` (an evenly spaced subset; every corner vector is kept); None =
+        no cap.
         ``make sweep`` runs the full set everywhere.
     baseline : str or None
         The configuration name this block is compared with in reports.
@@ -184,6 +186,7 @@ def _blocks() -> dict[str, Block]:
                 {"stages": len(mx_dot.cut_points(32))},
                 {"elem_a": "e5m2", "elem_b": "e2m1", "k": 5, "stages": 2}),
             random_vectors=20000,
+            interp_vectors=1000,
             baseline="mx_dot_e4m3_e4m3",
             summary="MX block dot product + FP32 accumulate, exact sum, one RNE rounding",
         ),

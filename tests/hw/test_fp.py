@@ -9,7 +9,7 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.formats import FP32, MX_ELEMENTS, encode, get_format, magnitudes
+from golden.formats import MX_ELEMENTS, encode, get_format, magnitudes
 from hw.fp import encode as hw_encode
 from hw.fp import leading_zeros, unpack_fp32
 from hw.pipeline import StreamPipeline
