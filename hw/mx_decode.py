@@ -1,10 +1,10 @@
 """``mx_decode``: MX element + E8M0 scale -> exact (sign, significand, exponent, inf, nan)."""
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
 from golden.formats import E8M0, MX_ELEMENTS, get_format
 
+from .block import StreamBlock, check_bool, check_choice
 from .fp import decode_element
 from .pipeline import StreamPipeline
 
@@ -15,7 +15,7 @@ ELEMENTS = MX_ELEMENTS
 EXP_BITS = 10
 
 
-class MxDecode(wiring.Component):
+class MxDecode(StreamBlock):
     """Decode one MX element with its E8M0 block scale (blocks.md ``mx_decode``).
 
     The value is (-1)**sign * sig * 2**exp exactly, scale included. Canonical forms: zero has
@@ -44,21 +44,12 @@ class MxDecode(wiring.Component):
     """
 
     def __init__(self, elem="e4m3", pipeline=False):
-        if elem not in ELEMENTS:
-            raise ValueError(f"elem must be one of {', '.join(ELEMENTS)}, not {elem!r}")
-        self._fmt = get_format(elem)
-        if not isinstance(pipeline, bool):
-            raise TypeError(f"pipeline must be a bool, not {pipeline!r}")
-        self._pipeline = pipeline
-        fmt = self._fmt
-        self.in_layout = data.StructLayout({"scale": E8M0.width, "code": fmt.width})
-        self.out_layout = data.StructLayout({
-            "sign": 1, "sig": unsigned(fmt.sig_bits), "exp": signed(EXP_BITS), "inf": 1, "nan": 1,
-        })
-        super().__init__({
-            "i": In(stream.Signature(self.in_layout)),
-            "o": Out(stream.Signature(self.out_layout)),
-        })
+        self._fmt = fmt = get_format(check_choice("elem", elem, ELEMENTS))
+        self._pipeline = check_bool("pipeline", pipeline)
+        super().__init__(
+            data.StructLayout({"scale": E8M0.width, "code": fmt.width}),
+            data.StructLayout({"sign": 1, "sig": unsigned(fmt.sig_bits), "exp": signed(EXP_BITS),
+                               "inf": 1, "nan": 1}))
 
     @property
     def elem(self):

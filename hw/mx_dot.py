@@ -45,11 +45,11 @@ zero, or +Inf and -Inf meet among the products and c (canonical NaN 0x7FC00000);
 Inf operand gives Inf of its sign.
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
 from golden.formats import E8M0, FP32, MX_ELEMENTS, fields, get_format
 
+from .block import StreamBlock, check_choice, check_int
 from .fp import decode_element, encode, unpack_fp32
 from .pipeline import StreamPipeline
 
@@ -89,7 +89,7 @@ def _elem_bounds(fmt):
     return int(f["exp"][live].min()), int(f["exp"][live].max()), int(f["sig"].max())
 
 
-class MxDot(wiring.Component):
+class MxDot(StreamBlock):
     """MX block dot product with FP32 accumulate, fused and rounded once (numerics §4).
 
     ``result = RNE_fp32(acc + 2**(scale_a - 127) * 2**(scale_b - 127) * sum_i a_i * b_i)``.
@@ -123,18 +123,12 @@ class MxDot(wiring.Component):
     """
 
     def __init__(self, elem_a="e4m3", elem_b="e4m3", k=32, stages=DEFAULT_STAGES):
-        for name, elem in (("elem_a", elem_a), ("elem_b", elem_b)):
-            if elem not in ELEMENTS:
-                raise ValueError(f"{name} must be one of {', '.join(ELEMENTS)}, not {elem!r}")
-        for name, v in (("k", k), ("stages", stages)):
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise TypeError(f"{name} must be an integer, not {v!r}")
-        if not 1 <= k <= K_MAX:
-            raise ValueError(f"k must be an integer in 1..{K_MAX}, not {k}")
+        check_choice("elem_a", elem_a, ELEMENTS)
+        check_choice("elem_b", elem_b, ELEMENTS)
+        check_int("k", k, 1, K_MAX)
         cuts = cut_points(k)
-        if not 0 <= stages <= len(cuts):
-            raise ValueError(f"stages must be an integer in 0..{len(cuts)} for k={k} "
-                             f"(cut points {', '.join(cuts)}), not {stages}")
+        check_int("stages", stages, 0, len(cuts),
+                  note=f" for k={k} (cut points {', '.join(cuts)})")
         self._fa, self._fb = get_format(elem_a), get_format(elem_b)
         self._k, self._stages = k, stages
         self._cuts = frozenset(cuts[:stages])
@@ -148,18 +142,15 @@ class MxDot(wiring.Component):
         self._sum_bits = (k * max_prod).bit_length()
         self._window = self._sum_bits + GUARD
 
-        self.in_layout = data.StructLayout({
-            "scale_a": E8M0.width,
-            "codes_a": data.ArrayLayout(self._fa.width, k),
-            "scale_b": E8M0.width,
-            "codes_b": data.ArrayLayout(self._fb.width, k),
-            "acc": FP32.width,
-        })
-        self.out_layout = data.StructLayout({"result": FP32.width})
-        super().__init__({
-            "i": In(stream.Signature(self.in_layout)),
-            "o": Out(stream.Signature(self.out_layout)),
-        })
+        super().__init__(
+            data.StructLayout({
+                "scale_a": E8M0.width,
+                "codes_a": data.ArrayLayout(self._fa.width, k),
+                "scale_b": E8M0.width,
+                "codes_b": data.ArrayLayout(self._fb.width, k),
+                "acc": FP32.width,
+            }),
+            data.StructLayout({"result": FP32.width}))
 
     @property
     def elem_a(self):

@@ -1,11 +1,11 @@
 """``mx_quantize``: a block of k FP32 values -> E8M0 scale + k MX element codes (numerics §4)."""
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
 from golden.formats import E8M0, FP32, MX_ELEMENTS, get_format
 from golden.mx import QUANT_ROUNDINGS, SCALE_ROUNDINGS
 
+from .block import StreamBlock, check_choice, check_int
 from .fp import encode, leading_zeros, unpack_fp32
 from .pipeline import StreamPipeline
 
@@ -48,7 +48,7 @@ def _max(a, b):
     return Mux(a > b, a, b)
 
 
-class MxQuantize(wiring.Component):
+class MxQuantize(StreamBlock):
     """Quantize one block of k FP32 values to an OCP MX block per beat (blocks.md
     ``mx_quantize``, numerics §4), fully pipelined.
 
@@ -105,28 +105,20 @@ class MxQuantize(wiring.Component):
 
     def __init__(self, elem="e4m3", k=32, rounding="rne", scale_rounding="floor",
                  stages=DEFAULT_STAGES):
-        for name, value, allowed in (("elem", elem, ELEMENTS), ("rounding", rounding, ROUNDINGS),
-                                     ("scale_rounding", scale_rounding, SCALE_ROUNDINGS)):
-            if not isinstance(value, str) or value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-        for name, value, hi in (("k", k, MAX_K), ("stages", stages, MAX_STAGES)):
-            lo = 1 if name == "k" else 0
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
-            if not lo <= value <= hi:
-                raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
+        check_choice("elem", elem, ELEMENTS)
+        check_choice("rounding", rounding, ROUNDINGS)
+        check_choice("scale_rounding", scale_rounding, SCALE_ROUNDINGS)
+        check_int("k", k, 1, MAX_K)
+        check_int("stages", stages, 0, MAX_STAGES)
         self._fmt = get_format(elem)
         self._k = k
         self._rounding = rounding
         self._scale_rounding = scale_rounding
         self._stages = stages
-        self.in_layout = data.StructLayout({"x": data.ArrayLayout(FP32.width, k)})
-        self.out_layout = data.StructLayout({
-            "scale": E8M0.width, "codes": data.ArrayLayout(self._fmt.width, k)})
-        super().__init__({
-            "i": In(stream.Signature(self.in_layout)),
-            "o": Out(stream.Signature(self.out_layout)),
-        })
+        super().__init__(
+            data.StructLayout({"x": data.ArrayLayout(FP32.width, k)}),
+            data.StructLayout({"scale": E8M0.width,
+                               "codes": data.ArrayLayout(self._fmt.width, k)}))
 
     @property
     def elem(self):

@@ -17,8 +17,8 @@ BLOCK = BLOCKS["mx_dot"]
 @pytest.mark.parametrize("kwargs, exc, message", [
     ({"k": 0}, ValueError, "k must be an integer in 1..64, not 0"),
     ({"k": 65}, ValueError, "k must be an integer in 1..64, not 65"),
-    ({"k": "32"}, TypeError, "k must be an integer, not '32'"),
-    ({"k": True}, TypeError, "k must be an integer, not True"),
+    ({"k": "32"}, TypeError, "k must be an integer in 1..64, not '32'"),
+    ({"k": True}, TypeError, "k must be an integer in 1..64, not True"),
     ({"elem_a": "fp32"}, ValueError,
      "elem_a must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, not 'fp32'"),
     ({"elem_b": "e8m0"}, ValueError,
@@ -29,7 +29,9 @@ BLOCK = BLOCKS["mx_dot"]
     ({"stages": -1}, ValueError, "stages must be an integer in 0..6 for k=32"),
     ({"k": 1, "stages": 4}, ValueError,
      "stages must be an integer in 0..3 for k=1 (cut points mul, align, out), not 4"),
-    ({"stages": 1.0}, TypeError, "stages must be an integer, not 1.0"),
+    ({"stages": 1.0}, TypeError,
+     ("stages must be an integer in 0..6 for k=32 (cut points sum, mul, align, out, tree2, "
+      "tree4), not 1.0")),
 ])
 def test_bad_parameters_name_the_parameter(kwargs, exc, message):
     with pytest.raises(exc) as info:
