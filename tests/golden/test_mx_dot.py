@@ -4,22 +4,15 @@ written here (itself checked against NumPy's float64 -> float32 cast)."""
 import math
 from fractions import Fraction
 
-import ml_dtypes
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from tests.reference import element_value
 from golden import mx_dot as g
 from golden import formats as F
 from golden.formats import FORMATS, MX_ELEMENTS, encode, get_format
 
-ML_DTYPES = {
-    "e5m2": ml_dtypes.float8_e5m2,
-    "e4m3": ml_dtypes.float8_e4m3fn,
-    "e3m2": ml_dtypes.float6_e3m2fn,
-    "e2m3": ml_dtypes.float6_e2m3fn,
-    "e2m1": ml_dtypes.float4_e2m1fn,
-}
 FP32_NAN = 0x7FC00000
 PAIRS = [("e4m3", "e4m3"), ("e5m2", "e5m2"), ("e2m1", "e2m1"), ("mxint8", "mxint8"),
          ("e3m2", "e3m2"), ("e2m3", "e2m3"), ("mxsf", "mxsf"), ("e4m3", "e5m2"),
@@ -28,21 +21,6 @@ PAIRS = [("e4m3", "e4m3"), ("e5m2", "e5m2"), ("e2m1", "e2m1"), ("mxint8", "mxint
 
 # -- independent reference ---------------------------------------------------------------------
 
-def elem_value(elem, code):
-    """float (NaN/Inf included), exact, from ml_dtypes or the spec's formula typed here."""
-    if elem in ML_DTYPES:
-        return float(np.array([code], np.uint8).view(ML_DTYPES[elem])[0])
-    if elem == "mxint8":
-        return (code - 256 if code >= 128 else code) / 64
-    if elem == "mxsf":
-        s, e2, m5 = code >> 7, (code >> 5) & 3, code & 31
-        if e2:
-            mag = (1 + m5 / 32) * 2.0 ** (e2 - 1)
-        else:
-            e3, m2 = m5 >> 2, m5 & 3
-            mag = (1 + m2 / 4) * 2.0 ** (e3 - 8) if e3 else (m2 / 4) * 2.0 ** (1 - 8)
-        return -mag if s else mag
-    raise AssertionError(elem)
 
 
 _TABLES = {}
@@ -50,7 +28,7 @@ _TABLES = {}
 
 def table(elem):
     if elem not in _TABLES:
-        _TABLES[elem] = [elem_value(elem, c) for c in range(1 << get_format(elem).width)]
+        _TABLES[elem] = [element_value(elem, c) for c in range(1 << get_format(elem).width)]
     return _TABLES[elem]
 
 

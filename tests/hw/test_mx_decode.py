@@ -1,39 +1,17 @@
 """mx_decode: golden model against independent references, parameter validation, interface."""
 import math
 
-import ml_dtypes
 import numpy as np
 import pytest
 from amaranth.lib import data
 
+from tests.reference import element_value
 from golden import mx
 from golden.formats import E8M0, get_format
 from hw.mx_decode import ELEMENTS, EXP_BITS, MxDecode
 
-ML_DTYPES = {
-    "e5m2": ml_dtypes.float8_e5m2,
-    "e4m3": ml_dtypes.float8_e4m3fn,
-    "e3m2": ml_dtypes.float6_e3m2fn,
-    "e2m3": ml_dtypes.float6_e2m3fn,
-    "e2m1": ml_dtypes.float4_e2m1fn,
-}
 
 
-def reference_element(elem, code):
-    """Element value from an independent source: ml_dtypes, or the spec's formula typed here."""
-    if elem in ML_DTYPES:
-        return float(np.array([code], np.uint8).view(ML_DTYPES[elem])[0])
-    if elem == "mxint8":  # numerics §1: two's complement / 64
-        return (code - 256 if code >= 128 else code) / 64
-    if elem == "mxsf":  # numerics §6, default sub_ebits=3, sub_mbits=2, sub_bias=8
-        s, e2, m5 = code >> 7, (code >> 5) & 3, code & 31
-        if e2:
-            mag = (1 + m5 / 32) * 2.0 ** (e2 - 1)
-        else:
-            e3, m2 = m5 >> 2, m5 & 3
-            mag = (1 + m2 / 4) * 2.0 ** (e3 - 8) if e3 else (m2 / 4) * 2.0 ** (1 - 8)
-        return -mag if s else mag
-    raise AssertionError(elem)
 
 
 @pytest.mark.parametrize("elem", ELEMENTS)
@@ -43,7 +21,7 @@ def test_golden_value_matches_reference_for_every_scale_and_code(elem):
     out = mx.decode_fields(inputs, elem=elem)
     width = get_format(elem).width
     assert len(inputs["code"]) == 256 << width
-    ref_elem = np.array([reference_element(elem, c) for c in range(1 << width)])
+    ref_elem = np.array([element_value(elem, c) for c in range(1 << width)])
     ref = ref_elem[inputs["code"]] * np.exp2(inputs["scale"].astype(float) - 127)
     scale_nan = inputs["scale"] == 255
     ref_nan = scale_nan | np.isnan(ref)
