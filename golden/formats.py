@@ -17,14 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import check_choice, check_int
+
 SPECIALS = ("ieee", "fn", "none")
 ROUNDINGS = ("rne", "rna", "rtz", "stochastic")
 OVERFLOWS = ("saturate", "nonsat")
-
-
-def _check_int(name, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -56,10 +53,9 @@ class FloatFormat:
     kind = "float"
 
     def __post_init__(self):
-        _check_int("ebits", self.ebits, 1, 11)
-        _check_int("mbits", self.mbits, 0, 52)
-        if self.specials not in SPECIALS:
-            raise ValueError(f"specials must be one of {', '.join(SPECIALS)}, not {self.specials!r}")
+        check_int("ebits", self.ebits, 1, 11)
+        check_int("mbits", self.mbits, 0, 52)
+        check_choice("specials", self.specials, SPECIALS)
 
     @property
     def width(self) -> int:
@@ -128,7 +124,7 @@ class IntFormat:
     has_nan = False
 
     def __post_init__(self):
-        _check_int("bits", self.bits, 2, 32)
+        check_int("bits", self.bits, 2, 32)
 
     @property
     def width(self) -> int:
@@ -183,7 +179,7 @@ class MxsfFormat:
     bias = 1
 
     def __post_init__(self):
-        _check_int("sub_ebits", self.sub_ebits, 1, 4)
+        check_int("sub_ebits", self.sub_ebits, 1, 4)
         if self.sub_ebits + self.sub_mbits != self.mbits:
             raise ValueError(
                 f"sub_ebits + sub_mbits must be {self.mbits} (the M5 field), "
@@ -506,10 +502,8 @@ def _locate(ax, fmt):
 
 
 def _check_mode(rounding, overflow):
-    if rounding not in ROUNDINGS:
-        raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, not {rounding!r}")
-    if overflow not in OVERFLOWS:
-        raise ValueError(f"overflow must be one of {', '.join(OVERFLOWS)}, not {overflow!r}")
+    check_choice("rounding", rounding, ROUNDINGS)
+    check_choice("overflow", overflow, OVERFLOWS)
 
 
 def _round(x, fmt, rounding, overflow, residual=None, rbits=None, rand=None):
@@ -791,9 +785,7 @@ def encode_exact(sign, mag, exp, fmt, rounding="rne", overflow="nonsat"):
     fmt = get_format(fmt)
     if fmt.kind != "float":
         raise ValueError(f"encode_exact supports float formats, not {fmt.name}")
-    if rounding not in ("rne", "rna", "rtz"):
-        raise ValueError(f"rounding must be one of rne, rna, rtz, not {rounding!r}")
-    if overflow not in ("saturate", "nonsat"):
-        raise ValueError(f"overflow must be one of saturate, nonsat, not {overflow!r}")
+    check_choice("rounding", rounding, ROUNDINGS[:3])
+    check_choice("overflow", overflow, OVERFLOWS)
     out = _encode_exact_u(sign, np.asarray(mag, dtype=object), exp, fmt, rounding, overflow)
     return np.asarray(out, dtype=np.int64)

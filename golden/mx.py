@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import check_choice
 from .formats import E8M0, FP32, decode, fields, get_format, magnitudes, MX_ELEMENTS
 
 __all__ = ["decode_fields", "decode_stimulus", "decode_space",
@@ -71,11 +72,6 @@ def _mx_elem(elem):
     return get_format(elem, MX_ELEMENTS)
 
 
-def _check_choice(name, value, allowed):
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-
-
 def _check_block(block):
     if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
         raise ValueError(f"block must be a positive integer, not {block!r}")
@@ -129,7 +125,7 @@ def shared_exponent(amax_bits, elem, scale_rounding="floor"):
         float64 number.
     """
     fmt = _mx_elem(elem)
-    _check_choice("scale_rounding", scale_rounding, SCALE_ROUNDINGS)
+    check_choice("scale_rounding", scale_rounding, SCALE_ROUNDINGS)
     a = np.asarray(amax_bits, dtype=np.int64)
     zero = a == 0
     lg = _floor_log2(np.where(zero, 1, a))
@@ -182,8 +178,8 @@ def quantize(x, elem, block=32, axis=-1, rounding="rne", scale_rounding="floor",
     """
     fmt = _mx_elem(elem)
     k = _check_block(block)
-    _check_choice("rounding", rounding, QUANT_ROUNDINGS)
-    _check_choice("scale_rounding", scale_rounding, SCALE_ROUNDINGS)
+    check_choice("rounding", rounding, QUANT_ROUNDINGS)
+    check_choice("scale_rounding", scale_rounding, SCALE_ROUNDINGS)
     if not isinstance(flush_subnormals, (bool, np.bool_)):
         raise TypeError(f"flush_subnormals must be a bool, not {flush_subnormals!r}")
     x = _as_float32(x)

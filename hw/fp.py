@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed
 
+from golden.checks import check_choice
 from golden.formats import OVERFLOWS, ROUNDINGS, get_format
 
 __all__ = ["decode_element", "unpack_fp32", "FP32Fields", "leading_zeros", "encode"]
@@ -171,10 +172,8 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
     overflows a finite input.
     """
     fmt = get_format(fmt)
-    if rounding not in ROUNDINGS:
-        raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, not {rounding!r}")
-    if overflow not in OVERFLOWS:
-        raise ValueError(f"overflow must be one of {', '.join(OVERFLOWS)}, not {overflow!r}")
+    check_choice("rounding", rounding, ROUNDINGS)
+    check_choice("overflow", overflow, OVERFLOWS)
     if rounding == "stochastic" and rand is None:
         raise ValueError("stochastic rounding needs rand (the random bits)")
     if fmt.kind == "scale":
