@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 import numpy as np
 
 from .checks import check_choice, check_int
@@ -158,14 +160,32 @@ class IntFormat:
 
 @dataclass(frozen=True)
 class MxsfFormat:
-    """MX-SAFE element (numerics §6, project reconstruction).
+    """MX-SAFE element (numerics §6, project reconstruction), a family over its sub mode.
 
-    Code S | E2 | M5. E2 != 0: FP8 E2M5 normal, (1 + M5/32) * 2**(E2 - 1). E2 == 0: M5 is an
-    FP5 magnitude e | m (``sub_ebits`` + ``sub_mbits`` = 5) with bias ``sub_bias``, subnormal at
-    e == 0. No Inf/NaN codes.
+    Code S | E2 | M5. E2 != 0: FP8 E2M5 normal, (1 + M5/32) * 2**(E2 - 1), in [1, 7.875].
+    E2 == 0: M5 is an FP5 magnitude e | m (``sub_ebits`` + ``sub_mbits`` = 5) with bias
+    ``sub_bias``, subnormal at e == 0. No Inf/NaN codes.
+
+    The two modes meet at 1.0 (the mode rule: E2M5 for magnitudes >= 1, the sub mode below).
+    With the default bias 8 the sub mode spans 2**-9 .. 0.875 and continues E2M5's grid
+    seamlessly below 1.0. Other biases are allowed (numerics §6 names 8; the MX-SAFE issue asks
+    for 6 and 10 as well) and change the value set in one of two ways:
+
+    - ``sub_bias`` < 2**sub_ebits (**overlap**): the top sub-mode codes have values >= 1.0, each
+      equal to an E2M5 value (``alias`` codes). They decode to that value; the encoder never
+      produces them (the canonical code of a value >= 1 is the E2M5 one).
+    - ``sub_bias`` > 2**sub_ebits (**gap**): the largest sub value ``sub_top`` is below 0.5 and
+      nothing lies between it and 1.0; rounding works on the value set as always (the midpoint
+      of the gap is the rounding threshold), but stochastic rounding (whose step would not be a
+      power of two there) is refused.
+
+    On the canonical codes the order of codes is the order of magnitudes in every case, so the
+    rounding modes of numerics §2 apply unchanged to the list of canonical magnitudes.
+
+    Names: the default is ``"mxsf"``; other members are ``"mxsf_b<bias>"`` (3/2 split) or
+    ``"mxsf_e<E>m<M>_b<bias>"``, and :func:`get_format` accepts those names.
     """
 
-    name: str = "mxsf"
     sub_ebits: int = 3
     sub_mbits: int = 2
     sub_bias: int = 8
@@ -180,17 +200,28 @@ class MxsfFormat:
 
     def __post_init__(self):
         check_int("sub_ebits", self.sub_ebits, 1, 4)
-        if self.sub_ebits + self.sub_mbits != self.mbits:
+        if isinstance(self.sub_mbits, bool) or not isinstance(self.sub_mbits, int) \
+                or self.sub_ebits + self.sub_mbits != self.mbits:
             raise ValueError(
                 f"sub_ebits + sub_mbits must be {self.mbits} (the M5 field), "
-                f"not {self.sub_ebits} + {self.sub_mbits}")
-        # The sub mode must lie entirely below the wide mode's smallest normal (1.0) so that
-        # codes stay monotonic in magnitude.
-        top = (2 - 2.0**-self.sub_mbits) * 2.0 ** ((1 << self.sub_ebits) - 1 - self.sub_bias)
-        if top >= 1.0:
-            raise ValueError(
-                f"sub_bias must be at least {1 << self.sub_ebits} so the subnormal mode stays below "
-                f"1.0 and codes stay monotonic in magnitude, not {self.sub_bias}")
+                f"not {self.sub_ebits} + {self.sub_mbits!r}")
+        lo, hi = self.sub_bias_range(self.sub_ebits)
+        check_int("sub_bias", self.sub_bias, lo, hi,
+                  f" for sub_ebits={self.sub_ebits} (the sub mode's largest value must not "
+                  f"exceed E2M5's 7.875, and at most 8 binades of gap below 1.0)")
+
+    @staticmethod
+    def sub_bias_range(sub_ebits):
+        """Allowed ``sub_bias`` for ``sub_ebits``: from the bias whose top binade is E2M5's
+        top (every sub value >= 1 is then an alias of an E2M5 value) to 8 binades of gap."""
+        top = (1 << sub_ebits) - 1
+        return max(1, top - 2), top + 9
+
+    @property
+    def name(self) -> str:
+        if (self.sub_ebits, self.sub_mbits) != (3, 2):
+            return f"mxsf_e{self.sub_ebits}m{self.sub_mbits}_b{self.sub_bias}"
+        return "mxsf" if self.sub_bias == 8 else f"mxsf_b{self.sub_bias}"
 
     @property
     def width(self) -> int:
@@ -215,6 +246,34 @@ class MxsfFormat:
     @property
     def sig_bits(self) -> int:
         return self.mbits + 1
+
+    @property
+    def sub_emin(self) -> int:
+        """Exponent of the sub mode's smallest normal binade (1 - sub_bias)."""
+        return 1 - self.sub_bias
+
+    @property
+    def sub_emax(self) -> int:
+        """Exponent of the sub mode's top binade."""
+        return (1 << self.sub_ebits) - 1 - self.sub_bias
+
+    @property
+    def sub_top(self) -> float:
+        """The largest sub-mode magnitude below 1.0 (the canonical neighbour below 1.0)."""
+        if self.sub_emax < 0:
+            return (2.0 - 2.0**-self.sub_mbits) * 2.0**self.sub_emax
+        return 1.0 - 2.0 ** (max(-1, self.sub_emin) - self.sub_mbits)
+
+    @property
+    def gap(self) -> bool:
+        """True when no sub-mode value lies in [0.5, 1): the grid has a gap below 1.0."""
+        return self.sub_emax < -1
+
+    def canonical(self, codes):
+        """True for the codes the encoder can produce (every code but the overlap aliases)."""
+        c = np.asarray(codes, dtype=np.int64)
+        wide = (c >> self.mbits) & ((1 << self.ebits) - 1) != 0
+        return wide | (np.abs(decode(c, self)) < 1.0)
 
 
 @dataclass(frozen=True)
@@ -267,8 +326,10 @@ _ALL = [
 #: every element/reference format by name
 FORMATS: dict[str, FloatFormat | IntFormat | MxsfFormat] = {f.name: f for f in _ALL}
 
-#: the element formats of the MX family (OCP MX v1.0 + MX-SAFE), in catalogue order
-MX_ELEMENTS = ("e5m2", "e4m3", "e3m2", "e2m3", "e2m1", "mxint8", "mxsf")
+#: the element formats of the MX family, in catalogue order: OCP MX v1.0, then MX-SAFE's MXSF
+#: and its comparison point MXFP8 E2M5 (MXSF variants ``mxsf_b<bias>`` are accepted wherever
+#: "mxsf" is, see :func:`get_format`)
+MX_ELEMENTS = ("e5m2", "e4m3", "e3m2", "e2m3", "e2m1", "mxint8", "mxsf", "e2m5")
 
 FP32 = FORMATS["fp32"]
 
@@ -282,12 +343,58 @@ def get_format(fmt, allowed=None):
         Naming the bad value and the allowed names.
     """
     names = tuple(allowed) if allowed is not None else tuple(FORMATS)
+    family = "mxsf" in names
     if isinstance(fmt, (FloatFormat, IntFormat, MxsfFormat)):
-        if allowed is None or fmt.name in names:
+        if allowed is None or fmt.name in names or (family and fmt.kind == "mxsf"):
             return fmt
     elif isinstance(fmt, str) and fmt in names:
         return FORMATS[fmt]
-    raise ValueError(f"format must be one of {', '.join(names)}, not {fmt!r}")
+    elif isinstance(fmt, str) and family and fmt.startswith("mxsf"):
+        return mxsf_format(fmt)
+    more = f" (or an MXSF variant {MXSF_NAMES})" if family else ""
+    raise ValueError(f"format must be one of {', '.join(names)}{more}, not {fmt!r}")
+
+
+def check_element(name, value, allowed=None):
+    """The MX element descriptor ``value`` names (one of ``allowed``, default
+    :data:`MX_ELEMENTS`, or an MXSF variant when "mxsf" is allowed); a ValueError naming the
+    parameter ``name`` otherwise."""
+    allowed = MX_ELEMENTS if allowed is None else tuple(allowed)
+    if isinstance(value, str) and value.startswith("mxsf_") and "mxsf" in allowed:
+        try:
+            return mxsf_format(value)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+    try:
+        return get_format(value, allowed)
+    except ValueError:
+        more = f" (or an MXSF variant {MXSF_NAMES})" if "mxsf" in allowed else ""
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}{more}, "
+                         f"not {value!r}") from None
+
+
+#: how MXSF variants are spelled
+MXSF_NAMES = "mxsf_b<bias> or mxsf_e<E>m<M>_b<bias>"
+_MXSF_NAME = re.compile(r"mxsf(?:_e(\d)m(\d))?(?:_b(\d+))?")
+
+
+def mxsf_format(name):
+    """The MXSF descriptor a name spells (``mxsf``, ``mxsf_b6``, ``mxsf_e2m3_b4``).
+
+    Raises
+    ------
+    ValueError
+        A malformed name, or sub-mode parameters out of range (the message names them). A name
+        must be the canonical spelling of its descriptor (``mxsf_e3m2_b8`` is ``mxsf``).
+    """
+    match = _MXSF_NAME.fullmatch(name) if isinstance(name, str) else None
+    if not match:
+        raise ValueError(f"an MXSF format name is mxsf, {MXSF_NAMES}, not {name!r}")
+    e, mb, b = match.groups()
+    fmt = MxsfFormat(int(e) if e else 3, int(mb) if mb else 2, int(b) if b else 8)
+    if fmt.name != name:
+        raise ValueError(f"MXSF format {name!r} is spelled {fmt.name!r}")
+    return fmt
 
 
 def fields(codes, fmt):
@@ -424,6 +531,8 @@ def _magnitude_table(fmt):
         codes = np.arange(_max_code(fmt) + 1, dtype=np.int64)
     mags = decode(codes, fmt)
     keep = np.isfinite(mags) & ((mags != 0) | (codes == 0))
+    if fmt.kind == "mxsf":
+        keep &= fmt.canonical(codes)  # overlap aliases are never produced
     mags, codes = mags[keep], codes[keep]
     order = np.argsort(mags, kind="stable")
     mags, codes = mags[order], codes[order]
@@ -621,6 +730,11 @@ def encode(x, fmt, rounding="rne", overflow="saturate", rbits=None, rand=None):
             raise ValueError(f"rand must lie in [0, 2**{rbits})")
         x, rand = np.broadcast_arrays(x, rand)
         rbits = int(rbits)
+        if fmt.kind == "mxsf" and fmt.gap:
+            raise ValueError(
+                f"stochastic rounding of {fmt.name} is not defined: its grid has a gap below "
+                f"1.0 whose step is not a power of two (sub_bias must be at most "
+                f"{1 << fmt.sub_ebits} for stochastic rounding)")
     elif rbits is not None or rand is not None:
         raise ValueError("rbits and rand are only used with rounding='stochastic'")
     return _round(x, fmt, rounding, overflow, rbits=rbits, rand=rand)

@@ -11,7 +11,8 @@ from .formats import E8M0, FP32, decode, fields, get_format, magnitudes, MX_ELEM
 
 __all__ = ["decode_fields", "decode_stimulus", "decode_space",
            "quantize", "dequantize", "shared_exponent", "SCALE_ROUNDINGS", "QUANT_ROUNDINGS",
-           "quantize_block", "quantize_stimulus", "quantize_space"]
+           "quantize_block", "quantize_stimulus", "quantize_space", "quantize_tiled",
+           "dequantize_tiled"]
 
 #: scale rounding of numerics §4 rule 3: OCP "floor" and NVIDIA's "ceil" (RCEIL)
 SCALE_ROUNDINGS = ("floor", "ceil")
@@ -267,6 +268,90 @@ def dequantize(scale_codes, elem_codes, elem, block=32, axis=-1):
     val = np.ldexp(decode(cm, fmt), (sm - E8M0.bias).astype(np.int32))
     val = np.where(sm == E8M0.nan_code, np.nan, val)
     return np.moveaxis(val, -1, axis)
+
+
+def _tiles(a, tile, fill):
+    """(R, C) array -> (nr, nc, r * c) tiles in row-major order inside each tile; the ragged
+    right and bottom edges are padded with ``fill``."""
+    r, c = tile
+    rows, cols = a.shape
+    nr, nc = -(-rows // r), -(-cols // c)
+    a = np.pad(a, ((0, nr * r - rows), (0, nc * c - cols)), constant_values=fill)
+    return a.reshape(nr, r, nc, c).transpose(0, 2, 1, 3).reshape(nr, nc, r * c)
+
+
+def _untile(t, tile, shape):
+    r, c = tile
+    nr, nc = t.shape[:2]
+    return t.reshape(nr, nc, r, c).transpose(0, 2, 1, 3).reshape(nr * r, nc * c)[
+        : shape[0], : shape[1]]
+
+
+def _check_tile(tile):
+    if (not isinstance(tile, (tuple, list)) or len(tile) != 2
+            or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
+                   for v in tile)):
+        raise ValueError(f"tile must be a pair (r, c) of positive integers, not {tile!r}")
+    return int(tile[0]), int(tile[1])
+
+
+def _check_2d(a, what):
+    if a.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D array, not {a.ndim}-D")
+    return a
+
+
+def quantize_tiled(x, elem="mxsf", tile=(8, 4), rounding="rne", scale_rounding="floor"):
+    """Quantize a 2-D FP32 tensor with one E8M0 scale per r x c tile (numerics §6).
+
+    Each tile is one MX block of r * c elements: the rules of :func:`quantize` (NaN/Inf tile,
+    zero tile, shared exponent, per-element ``encode``) applied to the tile's elements. Tiles
+    on the ragged right/bottom edges hold only the elements that exist (the padding is +0,
+    which changes neither the tile maximum nor its NaN/Inf test).
+
+    The transpose property holds exactly: ``quantize_tiled(x.T, elem, (c, r))`` equals
+    ``quantize_tiled(x, elem, (r, c))`` transposed, scales and codes, because a tile's scale
+    depends only on the set of its elements (their maximum magnitude and NaN/Inf) and each
+    element's code only on the element and that scale; transposing the tensor maps tile
+    (i, j) of (r, c) onto tile (j, i) of (c, r) with the same elements. 1-D blocks lack it:
+    a block along a row is not a block along a column.
+
+    Parameters
+    ----------
+    x : array_like, 2-D
+        FP32 values.
+    elem : str or format
+        Element format (``golden.formats.MX_ELEMENTS`` or an MXSF variant).
+    tile : (int, int)
+        Tile shape (r, c); default 8 x 4 (32 elements).
+    rounding, scale_rounding
+        As :func:`quantize`.
+
+    Returns
+    -------
+    scale_codes : ndarray of uint8, shape (ceil(R / r), ceil(C / c))
+    elem_codes : ndarray of uint8, the shape of ``x``
+    """
+    r, c = _check_tile(tile)
+    x = _check_2d(_as_float32(x), "x")
+    t = _tiles(x, (r, c), np.float32(0))
+    scale, codes = quantize(t, elem, r * c, -1, rounding, scale_rounding)
+    return scale[..., 0], _untile(codes, (r, c), x.shape)
+
+
+def dequantize_tiled(scale_codes, elem_codes, elem="mxsf", tile=(8, 4)):
+    """Values of a tiled tensor from :func:`quantize_tiled` (exact float64; a NaN scale makes
+    its whole tile NaN)."""
+    r, c = _check_tile(tile)
+    codes = _check_2d(np.asarray(elem_codes).astype(np.int64), "elem_codes")
+    scale = _check_2d(np.asarray(scale_codes).astype(np.int64), "scale_codes")
+    expected = (-(-codes.shape[0] // r), -(-codes.shape[1] // c))
+    if scale.shape != expected:
+        raise ValueError(f"scale_codes must have shape {expected} for elem_codes of shape "
+                         f"{codes.shape} with tile={(r, c)}; got {scale.shape}")
+    t = _tiles(codes, (r, c), 0)
+    val = dequantize(scale[..., None], t, elem, r * c, -1)
+    return _untile(val, (r, c), codes.shape)
 
 
 def _moved(shape, axis):

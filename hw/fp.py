@@ -176,6 +176,9 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
     check_choice("overflow", overflow, OVERFLOWS)
     if rounding == "stochastic" and rand is None:
         raise ValueError("stochastic rounding needs rand (the random bits)")
+    if rounding == "stochastic" and fmt.kind == "mxsf" and fmt.gap:
+        raise ValueError(f"stochastic rounding of {fmt.name} is not defined (its grid has a gap "
+                         f"below 1.0; see golden.formats.encode)")
     if fmt.kind == "scale":
         raise ValueError(f"cannot encode elements into the scale format {fmt.name}")
     if not isinstance(nan, int) and not fmt.has_nan:
@@ -195,10 +198,18 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
         q = Const(-fmt.frac_bits, signed(8))
         dmax = fmt.bits + 1
     elif fmt.kind == "mxsf":
-        sub_emin = 1 - fmt.sub_bias
-        q = Mux(lead >= 0, lead - fmt.mbits,
-                Mux(lead < sub_emin, sub_emin, lead) - fmt.sub_mbits)
+        # E2M5 quantum for lead >= 0, the sub mode's below; in a gap format (see MxsfFormat)
+        # leads between the top sub binade and 1.0 use the quantum q_gap that makes the gap's
+        # midpoint an integer (M), so "round up to 1.0" is the comparison t_sig >= M
+        sub_emin, sm = fmt.sub_emin, fmt.sub_mbits
+        sub_q = Mux(lead < sub_emin, sub_emin, lead) - sm
         dmax = fmt.mbits
+        if fmt.gap:
+            q_gap = fmt.sub_emax - sm - 1
+            in_gap = _named(m, (lead > fmt.sub_emax) & (lead < 0), f"{name}_gap")
+            sub_q = Mux(in_gap, q_gap, sub_q)
+            dmax = max(dmax, sm - fmt.sub_emax)
+        q = Mux(lead >= 0, lead - fmt.mbits, sub_q)
     else:
         small = lead < fmt.emin
         if fmt.subnormals:
@@ -228,10 +239,11 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
         t = t_sig
         ovf_pre = huge
     elif fmt.kind == "mxsf":
-        sub_emin = 1 - fmt.sub_bias
-        t = Mux(lead >= 0, (lead << fmt.mbits) + t_sig,
-                Mux(lead >= sub_emin, ((lead + (fmt.sub_bias - 1)) << fmt.sub_mbits) + t_sig,
-                    t_sig))
+        sub_top_code = (1 << fmt.mbits) - 1
+        sub_t = Mux(lead >= sub_emin, ((lead + (fmt.sub_bias - 1)) << sm) + t_sig, t_sig)
+        if fmt.gap:
+            sub_t = Mux(in_gap, sub_top_code, sub_t)
+        t = Mux(lead >= 0, (lead << fmt.mbits) + t_sig, sub_t)
         ovf_pre = lead > fmt.emax_elem
     else:
         normal_t = ((lead + (fmt.bias - 1)) << fmt.mbits) + t_sig
@@ -253,10 +265,21 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
         frac = y[pad - r: pad] if r else Const(0, 1)
         up = (frac + rand)[r] if r else Const(0, 1)
 
+    if fmt.kind == "mxsf" and fmt.gap:
+        # the gap: up to 1.0 iff |x| >= its midpoint (both nearest modes: 1.0's code is even);
+        # below it the top sub code never carries into 1.0 (the midpoint is above that binade)
+        mid = int((fmt.sub_top + 1) / 2 * 2.0**-q_gap)
+        up_gap = (lead == -1) & (t_sig >= mid) if rounding in ("rne", "rna") else Const(0, 1)
+        up = Mux(in_gap, up_gap, Mux((lead < 0) & (t == sub_top_code), 0, up))
+
     if fmt.kind == "float" and not fmt.subnormals:
         c = Mux(small, Mux(up, 1 << fmt.mbits, 0), t + up)
     else:
         c = t + up
+    if fmt.kind == "mxsf" and fmt.sub_emax >= 0:
+        # overlap: a carry out of the sub mode's binade below 1.0 lands on the sub code of 1.0
+        # (an alias); the canonical code of 1.0 is E2M5's
+        c = Mux(c == fmt.sub_bias << fmt.sub_mbits, 1 << fmt.mbits, c)
     c = _named(m, c, f"{name}_rounded")
     max_code = _max_code(fmt)
     ovf = ovf_pre | (c > max_code)

@@ -2,9 +2,9 @@
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 
-from golden.formats import E8M0, MX_ELEMENTS, get_format
+from golden.formats import E8M0, MX_ELEMENTS, check_element
 
-from .block import StreamBlock, check_bool, check_choice
+from .block import StreamBlock, check_bool
 from .fp import decode_element
 from .pipeline import StreamPipeline
 
@@ -44,7 +44,7 @@ class MxDecode(StreamBlock):
     """
 
     def __init__(self, elem="e4m3", pipeline=False):
-        self._fmt = fmt = get_format(check_choice("elem", elem, ELEMENTS))
+        self._fmt = fmt = check_element("elem", elem, ELEMENTS)
         self._pipeline = check_bool("pipeline", pipeline)
         super().__init__(
             data.StructLayout({"scale": E8M0.width, "code": fmt.width}),

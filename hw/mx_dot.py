@@ -47,9 +47,9 @@ Inf operand gives Inf of its sign.
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 
-from golden.formats import E8M0, FP32, MX_ELEMENTS, fields, get_format
+from golden.formats import E8M0, FP32, MX_ELEMENTS, check_element, fields
 
-from .block import StreamBlock, check_choice, check_int
+from .block import StreamBlock, check_int
 from .fp import decode_element, encode, unpack_fp32
 from .pipeline import StreamPipeline
 
@@ -123,13 +123,13 @@ class MxDot(StreamBlock):
     """
 
     def __init__(self, elem_a="e4m3", elem_b="e4m3", k=32, stages=DEFAULT_STAGES):
-        check_choice("elem_a", elem_a, ELEMENTS)
-        check_choice("elem_b", elem_b, ELEMENTS)
+        fa = check_element("elem_a", elem_a, ELEMENTS)
+        fb = check_element("elem_b", elem_b, ELEMENTS)
         check_int("k", k, 1, K_MAX)
         cuts = cut_points(k)
         check_int("stages", stages, 0, len(cuts),
                   note=f" for k={k} (cut points {', '.join(cuts)})")
-        self._fa, self._fb = get_format(elem_a), get_format(elem_b)
+        self._fa, self._fb = fa, fb
         self._k, self._stages = k, stages
         self._cuts = frozenset(cuts[:stages])
 

@@ -2,7 +2,7 @@
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data
 
-from golden.formats import E8M0, FP32, MX_ELEMENTS, get_format
+from golden.formats import E8M0, FP32, MX_ELEMENTS, check_element
 from golden.mx import QUANT_ROUNDINGS, SCALE_ROUNDINGS
 
 from .block import StreamBlock, check_choice, check_int
@@ -105,12 +105,12 @@ class MxQuantize(StreamBlock):
 
     def __init__(self, elem="e4m3", k=32, rounding="rne", scale_rounding="floor",
                  stages=DEFAULT_STAGES):
-        check_choice("elem", elem, ELEMENTS)
+        fmt = check_element("elem", elem, ELEMENTS)
         check_choice("rounding", rounding, ROUNDINGS)
         check_choice("scale_rounding", scale_rounding, SCALE_ROUNDINGS)
         check_int("k", k, 1, MAX_K)
         check_int("stages", stages, 0, MAX_STAGES)
-        self._fmt = get_format(elem)
+        self._fmt = fmt
         self._k = k
         self._rounding = rounding
         self._scale_rounding = scale_rounding

@@ -32,7 +32,8 @@ def _parse_value(block, key, text):
         kind = "a boolean (true/false)" if isinstance(default, bool) else type(default).__name__
         raise ParameterError(
             f"{key} must be {allowed and 'one of ' + allowed or kind}, not {text!r}") from None
-    if choices is not None and value not in choices:
+    # strings are checked by the generator: element parameters also take MXSF variant names
+    if choices is not None and not isinstance(value, str) and value not in choices:
         raise ParameterError(f"{key} must be one of {allowed}, not {text!r}")
     return value
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from golden import formats as F
-from golden.formats import add, decode, div, encode, get_format, magnitudes, mul
+from golden.formats import MxsfFormat, add, decode, div, encode, get_format, magnitudes, mul
 
 # ---------------------------------------------------------------------------------------------
 # The formats restated from numerics.md §1/§6, for the independent reference.
@@ -37,7 +37,12 @@ SPEC = {
     "fp17_e6m11": ("float", 6, 11, 31, "none", False),
     "mxint8": ("int", 8, 6),
     "mxsf": ("mxsf", 3, 2, 8),
+    # MXSF variants (sub_ebits, sub_mbits, sub_bias): overlap, gap, another split
+    "mxsf_b6": ("mxsf", 3, 2, 6),
+    "mxsf_b10": ("mxsf", 3, 2, 10),
+    "mxsf_e2m3_b4": ("mxsf", 2, 3, 4),
 }
+GAP = ("mxsf_b10",)  # no sub value in [0.5, 1): stochastic rounding is refused
 
 ML = {
     "e5m2": ml_dtypes.float8_e5m2,
@@ -70,10 +75,11 @@ def ref_value(code, name):
         e2, m5 = c >> 5, c & 31
         if e2:
             return (1 + Fraction(m5, 32)) * Fraction(2) ** (e2 - 1), neg, "finite"
-        e3, m2 = m5 >> 2, m5 & 3
+        _, se, sm, sb = s
+        e3, m2 = m5 >> sm, m5 & ((1 << sm) - 1)
         if e3:
-            return (1 + Fraction(m2, 4)) * Fraction(2) ** (e3 - 8), neg, "finite"
-        return Fraction(m2, 4) * Fraction(2) ** (1 - 8), neg, "finite"
+            return (1 + Fraction(m2, 1 << sm)) * Fraction(2) ** (e3 - sb), neg, "finite"
+        return Fraction(m2, 1 << sm) * Fraction(2) ** (1 - sb), neg, "finite"
     _, eb, mb, bias, specials, subn = s
     e, m = c >> mb, c & ((1 << mb) - 1)
     top = (1 << eb) - 1
@@ -92,12 +98,13 @@ def ref_value(code, name):
 def ref_list(name):
     """Sorted (magnitudes, codes) of sign-0 finite codes, flushed subnormal codes left out."""
     n = 128 if SPEC[name][0] == "int" else 1 << (width(name) - 1)
-    pairs = []
+    pairs = {}
     for c in range(n):
         v, _, kind = ref_value(c, name)
-        if kind == "finite" and (v != 0 or c == 0):
-            pairs.append((v, c))
-    pairs.sort()
+        # MXSF's mode rule: a value both modes hold (overlap) is coded in the E2M5 mode
+        if kind == "finite" and (v != 0 or c == 0) and (v not in pairs or c >> 5):
+            pairs[v] = c
+    pairs = sorted(pairs.items())
     mags = [p[0] for p in pairs]
     codes = [p[1] for p in pairs]
     assert codes == sorted(codes), "codes must be monotonic in magnitude"
@@ -423,6 +430,7 @@ def test_gfloat_mxint8_differs_only_at_minus_two():
 # ---------------------------------------------------------------------------------------------
 
 REF_FORMATS = ["e5m2", "e4m3", "e3m2", "e2m3", "e2m1", "mxint8", "e2m5", "mxsf",
+               "mxsf_b6", "mxsf_b10", "mxsf_e2m3_b4",
                "fp10_e5m4", "fp10_e6m3", "bf16", "fp16", "fp17_e6m11"]
 
 
@@ -437,7 +445,7 @@ def test_encode_matches_reference(name, overflow):
         assert got.tolist() == expected, rounding
 
 
-@pytest.mark.parametrize("name", REF_FORMATS)
+@pytest.mark.parametrize("name", [f for f in REF_FORMATS if f not in GAP])
 def test_stochastic_matches_reference(name):
     rng = np.random.default_rng(8)
     mags, _ = ref_list(name)
@@ -512,6 +520,56 @@ def test_mxsf_roundtrip_every_code():
     codes = np.arange(256)
     for rounding in MODES:
         assert np.array_equal(encode(decode(codes, "mxsf"), "mxsf", rounding), codes)
+
+
+MXSF_VARIANTS = ("mxsf", "mxsf_b6", "mxsf_b10", "mxsf_e2m3_b4")
+
+
+@pytest.mark.parametrize("name", MXSF_VARIANTS)
+def test_mxsf_variant_decode_and_canonical_codes(name):
+    """Every code decodes per numerics §6 with the variant's sub mode; canonical codes (all
+    but the overlap's aliases) round-trip; an alias encodes to the E2M5 code of its value."""
+    fmt = get_format(name)
+    codes = np.arange(256)
+    ref = [ref_value(int(c), name) for c in codes]
+    assert decode(codes, fmt).tolist() == [float(-v if neg else v) for v, neg, _ in ref]
+    canon = fmt.canonical(codes)
+    for rounding in MODES:
+        back = encode(decode(codes, fmt), fmt, rounding)
+        assert np.array_equal(back[canon], codes[canon])
+        assert np.array_equal(decode(back, fmt), decode(codes, fmt))
+        assert np.all(((back[~canon] >> 5) & 3) != 0)
+    aliases = int(np.sum(~canon))
+    # an overlap leaves (2**(emax_sub + 1) - 1) sub binades' worth of codes above 1.0 unused
+    assert aliases == {"mxsf": 0, "mxsf_b6": 16, "mxsf_b10": 0, "mxsf_e2m3_b4": 0}[name]
+    assert get_format(fmt.name) == fmt
+
+
+def test_mxsf_gap_rounds_at_its_midpoint():
+    """sub_bias 10: the sub mode tops out at 7/32; values up to 1.0 round by the midpoint."""
+    fmt = get_format("mxsf_b10")
+    assert fmt.gap and fmt.sub_top == 7 / 32 and decode(0x1F, fmt) == 7 / 32
+    mid = (7 / 32 + 1) / 2
+    below, above = np.nextafter(mid, 0), np.nextafter(mid, 2)
+    assert encode([below, mid, above, 0.5, 0.3], fmt).tolist() == [0x1F, 0x20, 0x20, 0x1F, 0x1F]
+    assert encode([mid, 0.99], fmt, "rna").tolist() == [0x20, 0x20]
+    assert encode([mid, 0.99], fmt, "rtz").tolist() == [0x1F, 0x1F]
+    with pytest.raises(ValueError, match="stochastic rounding of mxsf_b10"):
+        encode([0.5], fmt, "stochastic", rbits=3, rand=[1])
+
+
+def test_mxsf_names_and_bad_parameters():
+    assert get_format("mxsf_b6").sub_bias == 6
+    assert get_format("mxsf_e2m3_b4") == MxsfFormat(2, 3, 4)
+    assert MxsfFormat().name == "mxsf" and MxsfFormat(sub_bias=10).name == "mxsf_b10"
+    with pytest.raises(ValueError, match=r"sub_bias must be an integer in 5\.\.16"):
+        MxsfFormat(sub_bias=4)
+    with pytest.raises(ValueError, match="sub_ebits \\+ sub_mbits must be 5"):
+        MxsfFormat(3, 3, 8)
+    with pytest.raises(ValueError, match="is spelled 'mxsf'"):
+        get_format("mxsf_b8")
+    with pytest.raises(ValueError, match="mxsf_b<bias>"):
+        get_format("mxsf_x")
 
 
 def test_mxsf_tie_goes_to_one():

@@ -35,7 +35,10 @@ MODES = ("rne", "rna", "rtz")
 SPEC = {  # name: (width, code -> exact value or None for NaN/Inf/never-produced codes)
     "e5m2": ("float", 5, 2, 15, "ieee"), "e4m3": ("float", 4, 3, 7, "fn"),
     "e3m2": ("float", 3, 2, 3, "none"), "e2m3": ("float", 2, 3, 1, "none"),
-    "e2m1": ("float", 2, 1, 1, "none"), "mxint8": ("int",), "mxsf": ("mxsf",),
+    "e2m1": ("float", 2, 1, 1, "none"), "mxint8": ("int",), "mxsf": ("mxsf", 8),
+    "e2m5": ("float", 2, 5, 1, "none"),
+    # MXSF variants (sub_bias): overlap and gap
+    "mxsf_b6": ("mxsf", 6), "mxsf_b10": ("mxsf", 10),
 }
 
 
@@ -54,8 +57,8 @@ def spec_value(name, code):
             mag = (1 + Fraction(m5, 32)) * Fraction(2) ** (e2 - 1)
         else:
             e3, m2 = m5 >> 2, m5 & 3
-            mag = ((1 + Fraction(m2, 4)) * Fraction(2) ** (e3 - 8) if e3
-                   else Fraction(m2, 4) * Fraction(2) ** (1 - 8))
+            mag = ((1 + Fraction(m2, 4)) * Fraction(2) ** (e3 - s[1]) if e3
+                   else Fraction(m2, 4) * Fraction(2) ** (1 - s[1]))
         return sign * mag
     _, eb, mb, bias, specials = s
     width = 1 + eb + mb
@@ -81,8 +84,9 @@ def spec_grid(name):
     grid = {}
     for c in range(1 << (spec_width(name) - 1)):
         v = spec_value(name, c)
-        if v is not None and v >= 0:
-            grid.setdefault(v, c)
+        # a value both MXSF modes hold (overlap) is coded in the E2M5 mode (code >= 32)
+        if v is not None and v >= 0 and (v not in grid or SPEC[name][0] == "mxsf"):
+            grid[v] = c
     mags = sorted(grid)
     emax = math.floor(math.log2(mags[-1]))
     while Fraction(2) ** (emax + 1) <= mags[-1]:
@@ -151,7 +155,7 @@ def as_f32(bits):
 # Exact reference
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("elem", MX_ELEMENTS)
+@pytest.mark.parametrize("elem", MX_ELEMENTS + ("mxsf_b6", "mxsf_b10"))
 @pytest.mark.parametrize("scale_rounding", mx.SCALE_ROUNDINGS)
 def test_matches_fraction_reference(elem, scale_rounding):
     """Random blocks (a few hundred) and every corner block, every rounding mode."""
@@ -166,7 +170,8 @@ def test_matches_fraction_reference(elem, scale_rounding):
 
 def test_spec_grid_is_the_format():
     """The test's own restatement agrees with numerics §1's emax_elem table."""
-    emax = {"e5m2": 15, "e4m3": 8, "e3m2": 4, "e2m3": 2, "e2m1": 2, "mxint8": 0, "mxsf": 2}
+    emax = {"e5m2": 15, "e4m3": 8, "e3m2": 4, "e2m3": 2, "e2m1": 2, "mxint8": 0, "mxsf": 2,
+            "e2m5": 2, "mxsf_b6": 2, "mxsf_b10": 2}
     assert {n: spec_grid(n)[2] for n in SPEC} == emax
     assert float(spec_grid("e4m3")[0][-1]) == 448 and float(spec_grid("mxint8")[0][-1]) == 127 / 64
 
@@ -449,7 +454,7 @@ def test_quantize_block_interface():
 
 def test_bad_arguments():
     x = np.ones(4, np.float32)
-    with pytest.raises(ValueError, match="format must be one of e5m2, .*mxsf, not 'bf16'"):
+    with pytest.raises(ValueError, match="format must be one of e5m2, .*mxsf.*, not 'bf16'"):
         mx.quantize(x, "bf16")
     with pytest.raises(ValueError, match="rounding must be one of rne, rna, rtz, not 'stochastic'"):
         mx.quantize(x, "e4m3", rounding="stochastic")

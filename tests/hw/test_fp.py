@@ -111,10 +111,13 @@ ENCODE = Block(
     defaults={"fmt": "e4m3", "rounding": "rne", "overflow": "saturate", "rbits": 0},
     name_params=("fmt", "rounding", "overflow"))
 
-FORMATS = MX_ELEMENTS + ("e2m5", "bf16", "fp16", "fp10_e5m4", "fp32")
+#: MXSF variants: overlap (b5, b6), gap (b10, b16) and another sub-mode split
+MXSF_VARIANTS = ("mxsf_b5", "mxsf_b6", "mxsf_b10", "mxsf_b16", "mxsf_e2m3_b4", "mxsf_e4m1_b20")
+FORMATS = MX_ELEMENTS + MXSF_VARIANTS + ("bf16", "fp16", "fp10_e5m4", "fp32")
 CASES = ([(f, r, "saturate", 0) for f in FORMATS for r in ("rne", "rna", "rtz")]
          + [(f, r, "nonsat", 0) for f in FORMATS for r in ("rne", "rtz")]
-         + [(f, "stochastic", "saturate", 3) for f in ("e4m3", "mxint8", "mxsf", "e2m1")])
+         + [(f, "stochastic", "saturate", 3)
+            for f in ("e4m3", "mxint8", "mxsf", "mxsf_b6", "mxsf_e2m3_b4", "e2m1")])
 
 
 @pytest.mark.parametrize("fmt, rounding, overflow, rbits", CASES)
