@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.mxforge-installed
 # pytest workers: the suite is dominated by simulator runs; two cores, two workers.
 JOBS   ?= 2
 
-.PHONY: all verilog test sweep synth lint bench clean deps-apt venv
+.PHONY: all verilog test sweep synth lint bench study-mxsf clean deps-apt venv
 
 all: verilog
 
@@ -38,6 +38,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m sim.bench
+
+study-mxsf: $(STAMP)
+	$(BIN)/python -m studies.mxsf
 
 # Optional Debian tools: Icarus Verilog (third simulator), OpenSTA and the OSU 0.18 um Liberty
 # (timing, power, um^2). Without them those tests skip with the reason.
