@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import check_choice
-from .formats import E8M0, FP32, decode, fields, get_format, magnitudes, MX_ELEMENTS
+from .formats import E8M0, FP32, MX_ELEMENTS, MxsfFormat, decode, fields, get_format, magnitudes
 
 __all__ = ["decode_fields", "decode_stimulus", "decode_space",
            "quantize", "dequantize", "shared_exponent", "SCALE_ROUNDINGS", "QUANT_ROUNDINGS",
            "quantize_block", "quantize_stimulus", "quantize_space", "quantize_tiled",
-           "dequantize_tiled"]
+           "dequantize_tiled", "mxsf_quantize_block", "mxsf_quantize_stimulus"]
 
 #: scale rounding of numerics §4 rule 3: OCP "floor" and NVIDIA's "ceil" (RCEIL)
 SCALE_ROUNDINGS = ("floor", "ceil")
@@ -386,6 +386,27 @@ def quantize_block(inputs, elem="e4m3", k=32, rounding="rne", scale_rounding="fl
 
 def quantize_space(elem="e4m3", k=32, rounding="rne", scale_rounding="floor", stages=2):
     """The input space (2**(32 k)) is never exhaustively testable."""
+    return None
+
+
+def mxsf_quantize_block(inputs, k=32, rounding="rne", scale_rounding="floor", stages=2,
+                        sub_ebits=3, sub_mbits=2, sub_bias=8):
+    """Golden ``mxsf_quantize``: :func:`quantize_block` with the MXSF element of these sub-mode
+    parameters."""
+    return quantize_block(inputs, MxsfFormat(sub_ebits, sub_mbits, sub_bias), k, rounding,
+                          scale_rounding)
+
+
+def mxsf_quantize_stimulus(rng, n, exhaustive=False, k=32, rounding="rne",
+                           scale_rounding="floor", stages=2, sub_ebits=3, sub_mbits=2,
+                           sub_bias=8):
+    """:func:`quantize_stimulus` for the MXSF element of these sub-mode parameters (its corner
+    blocks hold every midpoint of that variant's grid, the gap's midpoint included)."""
+    return quantize_stimulus(rng, n, exhaustive, MxsfFormat(sub_ebits, sub_mbits, sub_bias), k)
+
+
+def mxsf_quantize_space(**params):
+    """Never exhaustively testable (2**(32 k) blocks)."""
     return None
 
 

@@ -2,14 +2,14 @@
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data
 
-from golden.formats import E8M0, FP32, MX_ELEMENTS, check_element
+from golden.formats import E8M0, FP32, MX_ELEMENTS, MxsfFormat, check_element
 from golden.mx import QUANT_ROUNDINGS, SCALE_ROUNDINGS
 
 from .block import StreamBlock, check_choice, check_int
 from .fp import encode, leading_zeros, unpack_fp32
 from .pipeline import StreamPipeline
 
-__all__ = ["MxQuantize", "ELEMENTS", "ROUNDINGS", "SCALE_ROUNDINGS", "CUTS", "STAGE_CUTS",
+__all__ = ["MxQuantize", "mxsf_quantize", "ELEMENTS", "ROUNDINGS", "SCALE_ROUNDINGS", "CUTS", "STAGE_CUTS",
            "MAX_K", "MAX_STAGES"]
 
 ELEMENTS = MX_ELEMENTS
@@ -227,3 +227,21 @@ class MxQuantize(StreamBlock):
         out = cut("encode", out)
         p.finish(out)
         return m
+
+
+def mxsf_quantize(k=32, rounding="rne", scale_rounding="floor", stages=DEFAULT_STAGES,
+                  sub_ebits=3, sub_mbits=2, sub_bias=8):
+    """``mxsf_quantize`` (blocks.md "MX-SAFE"): :class:`MxQuantize` for the MXSF element with
+    the sub-mode parameters passed through (``golden.formats.MxsfFormat``).
+
+    Mode allocation happens on the fly in the shared encoder: E2M5 codes for magnitudes that
+    round to >= 1 * 2**E, the sub mode below (numerics §6). Same payload as ``mx_quantize``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A parameter outside its range (the message names it), e.g. ``sub_bias`` outside the
+        range ``MxsfFormat.sub_bias_range(sub_ebits)``.
+    """
+    return MxQuantize(MxsfFormat(sub_ebits, sub_mbits, sub_bias), k, rounding, scale_rounding,
+                      stages)

@@ -53,6 +53,10 @@ class Block:
         icarus) in ``make test`` (an evenly spaced subset; every corner vector is kept); None =
         no cap.
         ``make sweep`` runs the full set everywhere.
+    amaranth_full : tuple of str
+        Configuration names that run the full random set on the Amaranth simulator in
+        ``make test`` despite ``interp_vectors`` (where an issue asks for it; Icarus, about 8x
+        slower, stays capped).
     baseline : str or None
         The configuration name this block is compared with in reports.
     summary : str
@@ -70,6 +74,7 @@ class Block:
     configs: tuple = ({},)
     random_vectors: int = 20000
     interp_vectors: int | None = None
+    amaranth_full: tuple = ()
     baseline: str | None = None
     summary: str = ""
 
@@ -124,6 +129,15 @@ def _spell(v) -> str:
     return str(v)
 
 
+def _element_choices():
+    """What an element parameter takes, for the CLI's help and errors (the generator checks)."""
+    from golden.formats import MX_ELEMENTS, MXSF_NAMES
+    return MX_ELEMENTS + (MXSF_NAMES,)
+
+
+_ELEMENT_CHOICES = _element_choices()
+
+
 def _blocks() -> dict[str, Block]:
     from hw import mx_decode
     from hw import mx_dot
@@ -139,9 +153,11 @@ def _blocks() -> dict[str, Block]:
             stimulus=mx.decode_stimulus,
             exhaustive_size=mx.decode_space,
             defaults={"elem": "e4m3", "pipeline": False},
-            choices={"elem": mx_decode.ELEMENTS, "pipeline": (False, True)},
+            choices={"elem": _ELEMENT_CHOICES, "pipeline": (False, True)},
             name_params=("elem",),
-            configs=tuple({"elem": e} for e in mx_decode.ELEMENTS) + ({"pipeline": True},),
+            # every element exhaustively, and two MXSF sub_bias variants (overlap, gap)
+            configs=tuple({"elem": e} for e in mx_decode.ELEMENTS) + (
+                {"pipeline": True}, {"elem": "mxsf_b6"}, {"elem": "mxsf_b10"}),
             summary="MX element + E8M0 scale decoder to (sign, significand, exponent, inf, nan)",
         ),
         Block(
@@ -152,22 +168,44 @@ def _blocks() -> dict[str, Block]:
             exhaustive_size=mx.quantize_space,
             defaults={"elem": "e4m3", "k": 32, "rounding": "rne", "scale_rounding": "floor",
                       "stages": mx_quantize.DEFAULT_STAGES},
-            choices={"elem": mx_quantize.ELEMENTS, "rounding": mx_quantize.ROUNDINGS,
+            choices={"elem": _ELEMENT_CHOICES, "rounding": mx_quantize.ROUNDINGS,
                      "scale_rounding": mx_quantize.SCALE_ROUNDINGS,
                      "stages": tuple(range(mx_quantize.MAX_STAGES + 1))},
             name_params=("elem",),
-            # every element format at k = 32; the variants at k = 8 (a quarter of the
-            # simulation and build cost, the same per-lane logic)
-            configs=tuple({"elem": e} for e in mx_quantize.ELEMENTS) + (
-                {"k": 8, "stages": 0}, {"k": 8, "stages": mx_quantize.MAX_STAGES},
+            # every OCP element format at k = 32 (MXSF: mxsf_quantize); the variants at k = 8
+            # and E2M5 at k = 4 (less simulation and build cost, the same per-lane logic)
+            configs=tuple({"elem": e} for e in mx_quantize.ELEMENTS if e not in ("mxsf", "e2m5"))
+            + ({"elem": "e2m5", "k": 4},
+               {"k": 8, "stages": 0}, {"k": 8, "stages": mx_quantize.MAX_STAGES},
                 {"k": 8, "rounding": "rna"}, {"k": 8, "scale_rounding": "ceil"},
                 {"elem": "mxint8", "k": 8, "scale_rounding": "ceil"},
                 {"k": 8, "stages": 1, "rounding": "rtz"},
-                {"elem": "e2m1", "k": 8, "stages": 3, "rounding": "rna", "scale_rounding": "ceil"},
-                {"elem": "mxsf", "k": 1, "stages": 0}),
+                {"elem": "e2m1", "k": 8, "stages": 3, "rounding": "rna", "scale_rounding": "ceil"}),
             random_vectors=20000,
             interp_vectors=500,
             summary="FP32 block -> OCP MX block (E8M0 scale + k element codes), floor/ceil scale",
+        ),
+        Block(
+            name="mxsf_quantize",
+            generator=mx_quantize.mxsf_quantize,
+            golden=mx.mxsf_quantize_block,
+            stimulus=mx.mxsf_quantize_stimulus,
+            exhaustive_size=mx.mxsf_quantize_space,
+            defaults={"k": 32, "rounding": "rne", "scale_rounding": "floor",
+                      "stages": mx_quantize.DEFAULT_STAGES, "sub_ebits": 3, "sub_mbits": 2,
+                      "sub_bias": 8},
+            choices={"rounding": mx_quantize.ROUNDINGS,
+                     "scale_rounding": mx_quantize.SCALE_ROUNDINGS,
+                     "stages": tuple(range(mx_quantize.MAX_STAGES + 1))},
+            # numerics §6's MXSF at k = 32; sub_bias 6 (overlap) and 10 (gap) at k = 4 (the
+            # per-lane encoder is what the variants change)
+            configs=({}, {"k": 4, "sub_bias": 6}, {"k": 4, "sub_bias": 10},
+                     {"k": 4, "rounding": "rtz", "sub_bias": 10}),
+            random_vectors=20000,
+            interp_vectors=500,
+            amaranth_full=("mxsf_quantize",),
+            baseline="mx_quantize_e4m3",
+            summary="FP32 block -> MXSF block (MX-SAFE: E2M5 / sub-mode allocation on the fly)",
         ),
         Block(
             name="mx_dot",
@@ -177,16 +215,20 @@ def _blocks() -> dict[str, Block]:
             exhaustive_size=mx_dot_golden.dot_space,
             defaults={"elem_a": "e4m3", "elem_b": "e4m3", "k": 32,
                       "stages": mx_dot.DEFAULT_STAGES},
-            choices={"elem_a": mx_dot.ELEMENTS, "elem_b": mx_dot.ELEMENTS},
+            choices={"elem_a": _ELEMENT_CHOICES, "elem_b": _ELEMENT_CHOICES},
             name_params=("elem_a", "elem_b"),
             configs=tuple({"elem_a": e, "elem_b": e} for e in (
                 "e4m3", "e5m2", "e2m1", "mxint8", "e3m2", "e2m3", "mxsf")) + (
+                {"elem_a": "e2m5", "elem_b": "e2m5"},
+                {"elem_a": "mxsf_b6", "elem_b": "mxsf_b6", "k": 4},
+                {"elem_a": "mxsf_b10", "elem_b": "mxsf_b10", "k": 4},
                 {"elem_a": "e4m3", "elem_b": "e5m2"},
                 {"stages": 0},
                 {"stages": len(mx_dot.cut_points(32))},
                 {"elem_a": "e5m2", "elem_b": "e2m1", "k": 5, "stages": 2}),
             random_vectors=20000,
             interp_vectors=1000,
+            amaranth_full=("mx_dot_mxsf_mxsf",),
             baseline="mx_dot_e4m3_e4m3",
             summary="MX block dot product + FP32 accumulate, exact sum, one RNE rounding",
         ),
