@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .flow import FLOW_VERSION, build_dir, synthesize
 
-__all__ = ["run", "write", "render_markdown", "plot_area", "METRICS"]
+__all__ = ["run", "write", "render_markdown", "render_comparisons", "plot_area", "METRICS"]
 
 #: metrics that get a ratio against the baseline configuration
 METRICS = ("transistors", "nand2_eq", "flipflops", "area_um2", "delay_ns", "power_mw")
@@ -142,6 +142,34 @@ def render_markdown(rows: list[dict]) -> str:
     return "\n".join(lines + notes) + "\n"
 
 
+def render_comparisons(rows: list[dict], comparisons=None) -> str:
+    """Markdown tables of the catalogue's comparisons whose configurations are all in ``rows``:
+    area, delay and power of each configuration and their ratios to the comparison's baseline
+    (``mxforge.catalogue.COMPARISONS``). Empty when none is complete."""
+    if comparisons is None:
+        from mxforge.catalogue import COMPARISONS as comparisons
+    by_name = {r["config"]: r for r in rows}
+    out = []
+    for c in comparisons:
+        if not all(n in by_name for n in c.configs):
+            continue
+        base = by_name[c.baseline]
+        out += ["", f"### {c.title}", "",
+                f"Ratios to `{c.baseline}`." + (f" Claim to read it against: {c.claim}."
+                                                 if c.claim else ""), "",
+                "| configuration | NAND2-eq | × | µm² | × | ns | × | mW | × |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for n in c.configs:
+            r = by_name[n]
+            cells = []
+            for metric, spec in (("nand2_eq", ".0f"), ("area_um2", ".0f"), ("delay_ns", ".2f"),
+                                 ("power_mw", ".2f")):
+                v, b = r.get(metric), base.get(metric)
+                cells += [_fmt(v, spec), "n/a" if v is None or not b else f"{v / b:.2f}"]
+            out.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(out[1:]) + "\n" if out else ""
+
+
 def plot_area(rows: list[dict], path, configs=None, title="Area per configuration") -> Path:
     """Bar plot PNG of area per configuration (µm², or NAND2-eq when any µm² is missing)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -181,6 +209,9 @@ def write(rows: list[dict], outdir=None, *, echo: bool = True) -> dict[str, Path
     paths["json"].write_text(json.dumps({"flow_version": FLOW_VERSION, "rows": clean},
                                         indent=1, sort_keys=True) + "\n")
     md = render_markdown(rows)
+    comp = render_comparisons(rows)
+    if comp:
+        md += "\n## Comparisons\n\n" + comp
     paths["md"].write_text("# PPA\n\n" + md)
     if rows:
         plot_area(rows, paths["png"])

@@ -14,21 +14,12 @@ from golden import mxsf_tile as gt
 from hw.export import to_verilog
 from hw.mxsf_tile_buffer import MxsfTileBuffer
 from hw.pipeline import StreamPipeline
-from mxforge.catalogue import Block
+from mxforge.catalogue import BLOCKS
 from sim.harness import check, require, run
 from tests.golden.test_mxsf_tile import scenario
 
-DEFAULTS = {"rows": gt.ROWS, "cols": gt.COLS, "depth": gt.DEPTH, "k": gt.K, "elem": gt.ELEM,
-            "stages": gt.STAGES}
-BLOCK = Block(
-    name="mxsf_tile_buffer", generator=MxsfTileBuffer, golden=gt.tile_buffer,
-    stimulus=gt.tile_stimulus, exhaustive_size=gt.tile_space, defaults=DEFAULTS,
-    choices={"elem": gt.ELEMENTS, "stages": tuple(range(gt.MAX_STAGES + 1))},
-    configs=({}, {"stages": 0}, {"stages": 2}, {"rows": 16, "cols": 8},
-             {"rows": 4, "cols": 4, "k": 16, "elem": "e2m1", "depth": 16}),
-    random_vectors=20000, interp_vectors=None,
-    summary="MX-SAFE r x c tile store (one E8M0 scale per tile), read row- or column-wise as "
-            "k-element dot-product operands")
+BLOCK = BLOCKS["mxsf_tile_buffer"]
+DEFAULTS = BLOCK.defaults
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,12 +101,9 @@ def test_mxsf_variants_are_accepted():
 # against the golden model
 
 
+#: shapes beyond the catalogue's configurations (which tests/sim/test_harness.py runs on every
+#: backend with stalls, and tests/sim/test_lint.py lints)
 CONFIGS = [
-    {},
-    {"stages": 0},
-    {"stages": 2},
-    {"rows": 16, "cols": 8, "depth": 4},                       # 4 operands per tile
-    {"rows": 4, "cols": 4, "k": 16, "elem": "e2m1", "depth": 16},
     {"rows": 8, "cols": 8, "k": 16, "elem": "e3m2", "depth": 2, "stages": 0},
     {"rows": 1, "cols": 32, "depth": 32, "stages": 2},         # a vector tile
     {"rows": 32, "cols": 2, "k": 64, "elem": "mxint8"},
@@ -125,19 +113,9 @@ CONFIGS = [
 @pytest.mark.parametrize("overrides", CONFIGS, ids=lambda o: BLOCK.config_name(**o))
 def test_matches_golden_with_stalls(overrides):
     params = BLOCK.params(**overrides)
-    vectors = BLOCK.vectors(seed=3, n=4000, **params)
+    vectors = BLOCK.vectors(seed=3, n=3000, **params)
     result = check(BLOCK, params, vectors, backend="amaranth", stalls=True, seed=5)
-    assert result.stats["backpressure"] > 300 and result.stats["in_idle"] > 300
-
-
-@pytest.mark.parametrize("backend", ["verilator", "icarus"])
-@pytest.mark.parametrize("overrides", [{}, {"rows": 16, "cols": 8, "depth": 4, "stages": 2}],
-                         ids=lambda o: BLOCK.config_name(**o))
-def test_matches_golden_on_hdl_simulators(backend, overrides):
-    require(backend)
-    params = BLOCK.params(**overrides)
-    vectors = BLOCK.vectors(seed=4, n=20000 if backend == "verilator" else 5000, **params)
-    check(BLOCK, params, vectors, backend=backend, stalls=True, seed=7)
+    assert result.stats["backpressure"] > 200 and result.stats["in_idle"] > 200
 
 
 @pytest.mark.parametrize("backend", ["amaranth", "verilator", "icarus"])
@@ -296,17 +274,3 @@ def test_verilog_is_deterministic_and_flat():
     assert a == to_verilog(MxsfTileBuffer(rows=16, cols=8), "dut")
     assert a.count("module ") == 1                # the store is a reg array, no submodule
     assert "reg [1031:0] tiles [7:0];" in a      # one wide word per tile
-
-
-@pytest.mark.parametrize("overrides", CONFIGS[:5], ids=lambda o: BLOCK.config_name(**o))
-def test_lint(overrides, tmp_path):
-    """Verilator -Wall with the project's waivers (no new waiver needed) and an Icarus parse
-    without dead ``always @*`` blocks."""
-    require("verilator")
-    from sim.harness import available
-    from sim.lint import lint_icarus, lint_verilator
-    name = BLOCK.config_name(**overrides)
-    text = to_verilog(BLOCK.build(**overrides), name)
-    lint_verilator(text, name, tmp_path / "verilator")
-    if available("icarus")[0]:
-        lint_icarus(text, name, tmp_path / "icarus")

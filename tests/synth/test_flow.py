@@ -6,7 +6,7 @@ import pytest
 
 from synth import flow
 from synth.flow import SynthesisError, liberty_path, sta_path, synthesize
-from synth.report import render_markdown, run, write
+from synth.report import render_comparisons, render_markdown, run, write
 
 # one worker for the module: the yowasp first-call compile and the cache are shared
 pytestmark = pytest.mark.xdist_group("synth")
@@ -169,3 +169,28 @@ def test_baseline_ratio_and_missing_tool_footnote():
     assert "n/a¹" in md
     assert "qflow-tech-osu018" in md and "MXFORGE_LIBERTY" in md
     assert "× mx_decode_e4m3" in md
+
+
+def test_comparison_table_ratios():
+    from mxforge.catalogue import Comparison
+
+    rows = [{"config": "a", "nand2_eq": 300.0, "area_um2": 30.0, "delay_ns": 2.0, "power_mw": 1.0},
+            {"config": "base", "nand2_eq": 100.0, "area_um2": 10.0, "delay_ns": 4.0,
+             "power_mw": None}]
+    comp = Comparison(name="x", title="A against base", baseline="base", configs=("a", "base"),
+                      claim="a is smaller")
+    md = render_comparisons(rows, [comp])
+    assert "### A against base" in md and "Claim to read it against: a is smaller" in md
+    assert "| a | 300 | 3.00 | 30 | 3.00 | 2.00 | 0.50 | 1.00 | n/a |" in md
+    assert "| base | 100 | 1.00 | 10 | 1.00 | 4.00 | 1.00 | n/a | n/a |" in md
+    # an incomplete comparison is left out
+    assert render_comparisons(rows[:1], [comp]) == ""
+
+
+def test_catalogue_comparisons_name_real_configurations():
+    from mxforge.catalogue import COMPARISONS, all_configurations
+
+    configs = all_configurations()
+    for c in COMPARISONS:
+        assert c.baseline in c.configs
+        assert all(n in configs for n in c.configs), c.name
