@@ -19,13 +19,18 @@ def run_cli(*args, cwd=None, env=None):
 
 @pytest.mark.parametrize("args, needle", [
     (("verilog", "mx_decode", "--set", "elem=fp7"),
-     "elem must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, not 'fp7'"),
+     "elem must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, e2m5 (or an MXSF variant mxsf_b<bias> or mxsf_e<E>m<M>_b<bias>), not 'fp7'"),
     (("verilog", "mx_decode", "--set", "stages=3"),
      "mx_decode has no parameter 'stages'; its parameters are: elem, pipeline"),
     (("verilog", "mx_decode", "--set", "pipeline=maybe"), "pipeline must be one of false, true"),
     (("verilog", "mx_decode", "--set", "elem"), "--set expects key=value"),
     (("verilog", "mx_dekode"), "unknown block or configuration 'mx_dekode'; blocks are: mx_decode"),
     (("synth", "mx_decode", "--set", "elem=fp7"), "elem must be one of"),
+    (("verilog", "mx_dot", "--set", "elem_b=mxsf_b3"),
+     "elem_b: sub_bias must be an integer in 5..16 for sub_ebits=3"),
+    (("verilog", "mxsf_quantize", "--set", "sub_bias=17"),
+     "sub_bias must be an integer in 5..16 for sub_ebits=3"),
+    (("verilog", "mxsf_quantize", "--set", "sub_mbits=3"), "sub_ebits + sub_mbits must be 5"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle):
     r = run_cli(*args)

@@ -20,9 +20,9 @@ BLOCK = BLOCKS["mx_dot"]
     ({"k": "32"}, TypeError, "k must be an integer in 1..64, not '32'"),
     ({"k": True}, TypeError, "k must be an integer in 1..64, not True"),
     ({"elem_a": "fp32"}, ValueError,
-     "elem_a must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, not 'fp32'"),
+     "elem_a must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, e2m5 (or an MXSF variant mxsf_b<bias> or mxsf_e<E>m<M>_b<bias>), not 'fp32'"),
     ({"elem_b": "e8m0"}, ValueError,
-     "elem_b must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, not 'e8m0'"),
+     "elem_b must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, e2m5 (or an MXSF variant mxsf_b<bias> or mxsf_e<E>m<M>_b<bias>), not 'e8m0'"),
     ({"stages": 7}, ValueError,
      ("stages must be an integer in 0..6 for k=32 (cut points sum, mul, align, out, tree2, "
       "tree4), not 7")),

@@ -48,7 +48,7 @@ def test_stage_table():
     ({"stages": -1}, ValueError, "stages must be an integer in 0..4, not -1"),
     ({"stages": "2"}, TypeError, "stages must be an integer in 0..4, not '2'"),
     ({"elem": "bf16"}, ValueError,
-     "elem must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, not 'bf16'"),
+     "elem must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, e2m5 (or an MXSF variant mxsf_b<bias> or mxsf_e<E>m<M>_b<bias>), not 'bf16'"),
     ({"elem": "fp7"}, ValueError, "elem must be one of .*, not 'fp7'"),
 ])
 def test_bad_parameters_name_parameter_value_and_allowed(kwargs, exc, message):
@@ -59,7 +59,8 @@ def test_bad_parameters_name_parameter_value_and_allowed(kwargs, exc, message):
 def test_catalogue_entry():
     assert BLOCK.defaults["stages"] == 2 and BLOCK.random_vectors >= 20000
     names = BLOCK.configurations()
-    assert {p["elem"] for p in names.values()} == set(MX_ELEMENTS)
+    # MXSF has its own block (mxsf_quantize, below)
+    assert {p["elem"] for p in names.values()} == set(MX_ELEMENTS) - {"mxsf"}
     assert {p["stages"] for p in names.values()} >= {0, 2, MAX_STAGES}
     assert {p["rounding"] for p in names.values()} == {"rne", "rna", "rtz"}
     assert {p["scale_rounding"] for p in names.values()} == {"floor", "ceil"}
@@ -99,3 +100,20 @@ def test_golden_corner_vectors_exercise_both_specials():
         x = mx.quantize_stimulus(np.random.default_rng(0), 10, elem="e4m3", k=k)["x"]
         out = mx.quantize_block({"x": x}, k=k)
         assert (out["scale"] == 255).sum() >= 3 * k and (out["scale"] == 0).any()
+
+
+def test_mxsf_quantize_passes_the_sub_mode_through():
+    from golden.formats import MxsfFormat
+    from hw.mx_quantize import mxsf_quantize
+    from mxforge.catalogue import BLOCKS
+
+    q = mxsf_quantize(k=4, sub_bias=10)
+    assert q.fmt == MxsfFormat(3, 2, 10) and q.elem == "mxsf_b10" and q.k == 4
+    block = BLOCKS["mxsf_quantize"]
+    biases = {p["sub_bias"] for p in block.configurations().values()}
+    assert {6, 8, 10} <= biases  # overlap, seamless, gap
+    assert "mxsf_quantize" in block.amaranth_full and block.random_vectors >= 20000
+    with pytest.raises(ValueError, match=r"^sub_bias must be an integer in 5\.\.16"):
+        mxsf_quantize(sub_bias=4)
+    with pytest.raises(TypeError, match=r"^sub_bias must be an integer"):
+        mxsf_quantize(sub_bias=8.0)
