@@ -48,7 +48,8 @@ def _check_k(k):
 def _codes(x, bits, name, k=None):
     c = np.asarray(x)
     if c.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be an integer array of {bits}-bit codes, not dtype {c.dtype}")
+        raise ValueError(f"{name} must be an integer array of {bits}-bit codes, "
+                         f"not dtype {c.dtype}")
     c = c.astype(np.int64)
     if np.any((c < 0) | (c >> bits != 0)):
         raise ValueError(f"{name} must hold unsigned {bits}-bit codes")

@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 import hw.fp_arith
 from golden import formats as F
-from golden.formats import FORMATS, canonical_nan, get_format
+from golden.formats import get_format
 from hw.fp_arith import add, mul
 from hw.pipeline import StreamPipeline
 from mxforge.catalogue import Block
