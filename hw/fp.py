@@ -184,6 +184,8 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
     if not isinstance(nan, int) and not fmt.has_nan:
         raise ValueError(f"format {fmt.name} has no NaN; a NaN input needs a NaN-capable format")
     mag = Value.cast(mag)
+    if not isinstance(mag, Signal):
+        mag = _named(m, mag, f"{name}_mag")  # used three times: build (and simulate) it once
     exp = Value.cast(exp)
     if not exp.shape().signed:
         exp = Cat(exp, Const(0, 1)).as_signed()
@@ -224,7 +226,7 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
     rbits_n = len(Value.cast(rand)) if rounding == "stochastic" else 0
     pad = n + 1 + rbits_n
     d = exp - q
-    amt_raw = d + pad
+    amt_raw = _named(m, d + pad, f"{name}_shift")
     amt = Mux(amt_raw < 0, 0, Mux(amt_raw > pad + dmax, pad + dmax, amt_raw))
     amt = amt.as_unsigned()[: (pad + dmax).bit_length()]  # clamped to [0, pad + dmax] above
     y = _named(m, (mag << amt)[: n + pad + dmax], f"{name}_aligned")

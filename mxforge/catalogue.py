@@ -172,6 +172,8 @@ def _blocks() -> dict[str, Block]:
     from golden import mx
     from hw import mxsf_tile_buffer
     from golden import mxsf_tile
+    from hw import bf16_dot
+    from golden import bf16_dot as bf16_dot_golden
 
     entries = [
         Block(
@@ -279,6 +281,21 @@ def _blocks() -> dict[str, Block]:
             baseline="mxsf_tile_buffer_rows1_cols32",
             summary="MX-SAFE r x c tile store (one E8M0 scale per tile), read row- or "
                     "column-wise as k-element dot-product operands",
+        ),
+        Block(
+            name="bf16_dot",
+            generator=bf16_dot.Bf16Dot,
+            golden=bf16_dot_golden.dot_block,
+            stimulus=bf16_dot_golden.dot_stimulus,
+            exhaustive_size=bf16_dot_golden.dot_space,
+            defaults={"k": bf16_dot_golden.DEFAULT_K, "stages": bf16_dot.DEFAULT_STAGES},
+            # k = 32: MX-SAFE's baseline; k = 4 unpipelined: the whole tree in one cycle
+            configs=({}, {"k": 4, "stages": 0}),
+            random_vectors=20000,
+            # ~40 ms per k = 32 vector in Amaranth's simulator (31 FP32 adders, one flat module)
+            interp_vectors=500,
+            summary="BF16 dot product (baseline): FP32 products, FP32 adder tree, FP32 "
+                    "accumulate, IEEE RNE in every step",
         ),
     ]
     return {b.name: b for b in entries}
