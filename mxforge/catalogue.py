@@ -293,7 +293,7 @@ def _blocks() -> dict[str, Block]:
             configs=({}, {"k": 4, "stages": 0}),
             random_vectors=20000,
             # ~40 ms per k = 32 vector in Amaranth's simulator (31 FP32 adders, one flat module)
-            interp_vectors=500,
+            interp_vectors=300,
             summary="BF16 dot product (baseline): FP32 products, FP32 adder tree, FP32 "
                     "accumulate, IEEE RNE in every step",
         ),

@@ -63,18 +63,23 @@ def test_verilog_module_and_file_carry_the_configuration_name(tmp_path):
 
 
 def test_generated_verilog_is_byte_identical_and_path_free(tmp_path):
-    """Two runs in separate processes, different working directories and hash seeds."""
-    outs = []
-    for i, seed in enumerate(("1", "2")):
-        out = tmp_path / f"run{i}"
-        cwd = tmp_path / f"cwd{i}"
+    """`verilog --all` in one process, and every block's default configuration again in other
+    processes with other working directories and hash seeds: byte-identical files."""
+    def generate(i, seed, *args):
+        out, cwd = tmp_path / f"run{i}", tmp_path / f"cwd{i}"
         cwd.mkdir()
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        r = run_cli("verilog", "--all", "-o", str(out), cwd=cwd, env=env)
+        r = run_cli("verilog", *args, "-o", str(out), cwd=cwd, env=env)
         assert r.returncode == 0, r.stderr
-        outs.append({p.name: p.read_bytes() for p in sorted(out.glob("*.v"))})
+        return {p.name: p.read_bytes() for p in sorted(out.glob("*.v"))}
+
+    outs = [generate(0, "1", "--all")]
     assert set(outs[0]) == {f"{n}.v" for n in all_configurations()}
-    assert outs[0] == outs[1]
+    again = {}
+    for j, block in enumerate(BLOCKS):
+        again.update(generate(j + 1, str(j + 2), block))
+    assert len(again) == len(BLOCKS)
+    assert again == {name: outs[0][name] for name in again}
     for name, text in outs[0].items():
         for marker in (b"/work/", b"/tmp/", b"/home/", b"/root/", str(REPO).encode()):
             assert marker not in text, f"{name} contains an absolute path ({marker!r})"
