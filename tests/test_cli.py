@@ -83,3 +83,13 @@ def test_generated_verilog_is_byte_identical_and_path_free(tmp_path):
     for name, text in outs[0].items():
         for marker in (b"/work/", b"/tmp/", b"/home/", b"/root/", str(REPO).encode()):
             assert marker not in text, f"{name} contains an absolute path ({marker!r})"
+
+
+def test_readme_catalogue_table_is_current(capsys):
+    """The README's catalogue table is `mxforge list --markdown` (regenerate it after a change)."""
+    assert main(["list", "--markdown"]) == 0
+    table = capsys.readouterr().out.strip()
+    readme = (REPO / "README.md").read_text()
+    marker = "<!-- catalogue: mxforge list --markdown -->\n"
+    start = readme.index(marker) + len(marker)
+    assert readme[start: start + len(table)] == table
