@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 import hw.fp_arith
 from golden import formats as F
-from golden.formats import get_format
+from golden.formats import FloatFormat, get_format
 from hw.fp_arith import add, mul
 from hw.pipeline import StreamPipeline
 from mxforge.catalogue import Block
@@ -198,6 +198,27 @@ def test_small_format_adder_exhaustive(fmt, rounding, overflow):
     check(UNIT, params, {"a": a.ravel(), "b": b.ravel()}, backend="amaranth", stalls=False)
 
 
+# 8-bit formats outside the catalogue, so that every kind of specials and subnormal handling gets
+# an exhaustive adder test: IEEE Inf/NaN with subnormals and exponent differences beyond the
+# adder's window (e4m3_ieee: up to 14 > P + GUARD = 6), a narrow exponent range (e3m4_ieee: most
+# sums overflow or are subnormal), and no subnormals (e4m3_ftz: results below 2**emin round to
+# 0 or the smallest normal)
+E4M3_IEEE = FloatFormat("e4m3_ieee", 4, 3, 7, "ieee")
+E3M4_IEEE = FloatFormat("e3m4_ieee", 3, 4, 3, "ieee")
+E4M3_FTZ = FloatFormat("e4m3_ftz", 4, 3, 7, "none", subnormals=False)
+
+
+@pytest.mark.parametrize("fmt, rounding, overflow", [
+    (E4M3_IEEE, "rne", "nonsat"), (E3M4_IEEE, "rtz", "saturate"), (E4M3_FTZ, "rna", "nonsat")],
+    ids=["e4m3_ieee-rne-nonsat", "e3m4_ieee-rtz-saturate", "e4m3_ftz-rna-nonsat"])
+def test_ieee_like_adder_exhaustive(fmt, rounding, overflow):
+    """All 65,536 pairs against ``golden.formats.add``."""
+    a, b = np.meshgrid(np.arange(256), np.arange(256))
+    params = UNIT.params(op="add", fmt_a=fmt, fmt_b=fmt, out_fmt=fmt, rounding=rounding,
+                         overflow=overflow)
+    check(UNIT, params, {"a": a.ravel(), "b": b.ravel()}, backend="amaranth", stalls=False)
+
+
 @pytest.mark.parametrize("rounding", ["rne", "rtz"])
 def test_fn_format_adder_nonsat(rounding):
     """e4m3 ("fn": overflow gives NaN with nonsat): every pair of the top two binades, both
@@ -273,12 +294,29 @@ def test_bf16_multiplier_against_numpy():
     ("e5m2", "e2m1", "fp32", "rna", "nonsat"),
     ("e3m2", "e2m3", "fp10_e5m4", "rtz", "saturate"),
     ("e2m1", "e2m1", "e2m1", "rne", "saturate"),
-])
+    # products that fit the output significand (the multiplier's normalize-and-round path):
+    # "fn" output, and a flush-to-zero output both underflowed and overflowed
+    ("e2m1", "e2m1", "e4m3", "rne", "nonsat"),
+    ("e2m1", "e3m2", FloatFormat("e3m4_ftz", 3, 4, 3, "none", subnormals=False), "rne",
+     "saturate"),
+    ("e2m1", "e3m2", FloatFormat("e3m4_ftz", 3, 4, 3, "none", subnormals=False), "rna",
+     "nonsat"),
+], ids=lambda v: v.name if isinstance(v, FloatFormat) else None)
 def test_small_format_multiplier_exhaustive(fmt_a, fmt_b, out_fmt, rounding, overflow):
     na, nb = (1 << get_format(f).width for f in (fmt_a, fmt_b))
     a, b = np.meshgrid(np.arange(na), np.arange(nb))
     params = UNIT.params(op="mul", fmt_a=fmt_a, fmt_b=fmt_b, out_fmt=out_fmt,
                          rounding=rounding, overflow=overflow)
+    check(UNIT, params, {"a": a.ravel(), "b": b.ravel()}, backend="amaranth", stalls=False)
+
+
+def test_wide_output_multiplier_exhaustive():
+    """e5m2 x e5m2 into a 12-bit IEEE format: the product (6 bits) fits its significand, and
+    the products reach its subnormals, underflow to zero, Inf, NaN and every special input."""
+    out = FloatFormat("e5m6_ieee", 5, 6, 15, "ieee")
+    a, b = np.meshgrid(np.arange(256), np.arange(256))
+    params = UNIT.params(op="mul", fmt_a="e5m2", fmt_b="e5m2", out_fmt=out, rounding="rna",
+                         overflow="nonsat")
     check(UNIT, params, {"a": a.ravel(), "b": b.ravel()}, backend="amaranth", stalls=False)
 
 
