@@ -33,7 +33,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, Value
 from golden.checks import check_choice
 from golden.formats import OVERFLOWS, ROUNDINGS, get_format
 
-from .fp import decode_element, encode, leading_zeros
+from .fp import _named, decode_element, encode, leading_zeros
 
 __all__ = ["mul", "add", "GUARD"]
 
@@ -50,13 +50,6 @@ def _float_format(name, fmt):
     return f
 
 
-def _named(m, value, name):
-    """``value`` held in a named signal of ``m``: a value read in several places is otherwise
-    emitted (and simulated) once per use."""
-    value = Value.cast(value)
-    sig = Signal(value.shape(), name=name)
-    m.d.comb += sig.eq(value)
-    return sig
 
 
 def _operand(m, fmt, code, name, zero_special=True):
