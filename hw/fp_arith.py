@@ -28,7 +28,7 @@ operand is NaN, for 0 x Inf and for Inf - Inf (the canonical NaN of the output f
 its sign if an operand is Inf; an exactly zero sum is +0 unless both operands are -0 (IEEE 754
 §6.3 for every rounding mode here), a zero product has the sign sa ^ sb.
 """
-from amaranth.hdl import Cat, Const, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Mux, Value
 
 from golden.checks import check_choice
 from golden.formats import OVERFLOWS, ROUNDINGS, get_format
