@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .formats import (E8M0, FP32, MX_ELEMENTS, canonical_nan, decode, encode, encode_exact,
+from .accumulate import FP32_NAN, fp32_accumulate
+from .formats import (E8M0, FP32, MX_ELEMENTS, canonical_nan, decode, encode,
                       fields, get_format)
 
 __all__ = ["dot", "dot_blocks", "dot_block", "dot_stimulus", "dot_space",
            "block_sum", "elem_exp_range", "FP32_NAN", "DEFAULT_K"]
 
-FP32_NAN = canonical_nan(FP32)  # 0x7FC00000
 DEFAULT_K = 32
 _FP32_MAX = 0x7F7FFFFF
 
@@ -83,32 +83,14 @@ def dot(scale_a, codes_a, scale_b, codes_b, acc, elem_a="e4m3", elem_b="e4m3"):
     ndarray of uint32, shape (n,): FP32 bit patterns.
 
     Exactness: the block sum is an exact integer ``S`` at exponent ``e_S = X_A + X_B + e0``;
-    ``c = (-1)**s_c * sig_c * 2**e_c`` is added exactly with both aligned to ``min(e_S, e_c)``
-    (Python integers), then :func:`encode_exact` rounds once.
+    :func:`golden.accumulate.fp32_accumulate` adds ``c`` exactly and rounds once.
     """
     scale_a = np.asarray(scale_a, dtype=np.int64)
     scale_b = np.asarray(scale_b, dtype=np.int64)
-    acc = np.asarray(acc, dtype=np.int64) & 0xFFFFFFFF
     S, e0, nan, pinf, ninf = block_sum(codes_a, codes_b, elem_a, elem_b)
-    C = fields(acc, FP32)
-    nan = nan | (scale_a == E8M0.nan_code) | (scale_b == E8M0.nan_code) | (C["nan"] != 0)
-    pinf = pinf | ((C["inf"] != 0) & (C["sign"] == 0))
-    ninf = ninf | ((C["inf"] != 0) & (C["sign"] != 0))
-    nan = nan | (pinf & ninf)
+    nan = nan | (scale_a == E8M0.nan_code) | (scale_b == E8M0.nan_code)
     eS = scale_a + scale_b - 2 * E8M0.bias + e0
-    ec = C["exp"]
-    e = np.minimum(eS, ec)
-    cval = C["sig"].astype(object) << (ec - e).astype(object)
-    cval = np.where(C["sign"] != 0, -cval, cval)
-    total = cval + S * (np.ones_like(e, dtype=object) << (eS - e).astype(object))
-    total = np.asarray(total, dtype=object)
-    neg = np.asarray(total < 0, dtype=bool)
-    mag = np.where(neg, -total, total)
-    out = encode_exact(neg.astype(np.int64), mag, e, FP32, "rne", "nonsat")
-    inf_code = 0xFF << FP32.mbits
-    out = np.where(pinf | ninf, np.where(ninf, inf_code | 1 << 31, inf_code), out)
-    out = np.where(nan, FP32_NAN, out)
-    return out.astype(np.uint32)
+    return fp32_accumulate(S, eS, acc, nan, pinf, ninf)
 
 
 def dot_blocks(a_scales, a_codes, b_scales, b_codes, elem_a="e4m3", elem_b="e4m3", acc0=0):

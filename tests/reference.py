@@ -1,6 +1,8 @@
 """Independent references shared by the tests: element values from ml_dtypes where it has the
-format, else from the spec's formulas typed here (never from golden/)."""
+format, else from the spec's formulas typed here; exact rational -> FP32 rounding (never from
+golden/)."""
 import re
+from fractions import Fraction
 
 import ml_dtypes
 import numpy as np
@@ -35,3 +37,31 @@ def element_value(elem, code):
             mag = (1 + m2 / 4) * 2.0 ** (e3 - bias) if e3 else (m2 / 4) * 2.0 ** (1 - bias)
         return -mag if s else mag
     raise AssertionError(elem)
+
+
+def f32_value(bits):
+    return float(np.array([bits], np.uint32).view(np.float32)[0])
+
+
+def f32_bits(x):
+    return int(np.array([x], np.float32).view(np.uint32)[0])
+
+
+def fraction_to_fp32(x: Fraction) -> int:
+    """RNE of an exact rational to FP32 bits, overflow to ±Inf, gradual underflow, 0 -> +0."""
+    if x == 0:
+        return 0
+    neg = x < 0
+    x = abs(x)
+    e = x.numerator.bit_length() - x.denominator.bit_length()
+    if Fraction(2) ** e > x:
+        e -= 1
+    assert Fraction(2) ** e <= x < Fraction(2) ** (e + 1)
+    q = max(e, -126) - 23
+    n = round(x / Fraction(2) ** q)  # Fraction.__round__ is round-half-even
+    val = Fraction(n) * Fraction(2) ** q
+    if val > Fraction(f32_value(0x7F7FFFFF)):
+        return 0xFF800000 if neg else 0x7F800000
+    bits = f32_bits(float(val))  # exact: n < 2**25, exponent in range
+    assert Fraction(f32_value(bits)) == val
+    return bits | (1 << 31) if neg else bits
