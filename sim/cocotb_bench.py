@@ -16,7 +16,7 @@ PERIOD_NS = 10
 
 #: meaning of the bits of ``mxf_top.error`` (keep in step with sim/stream_top.sv)
 ERROR_BITS = {
-    0: "more output beats than input beats (a beat was duplicated)",
+    0: "more output beats than expected (a beat was duplicated)",
     1: "o.payload or o.valid changed while o.valid was high and o.ready low",
     2: "X/Z on i.ready or o.valid",
     3: "in.hex is missing or shorter than N",
@@ -48,7 +48,8 @@ async def stream(dut):
         status["timeout"] = True
     await RisingEdge(dut.clk)
     stats = {name: _int(getattr(dut, name))
-             for name in ("cycles", "in_idle", "out_stall", "backpressure", "sent", "recv")}
+             for name in ("cycles", "in_idle", "in_stall", "out_stall", "backpressure", "sent",
+                          "recv")}
     err = _int(dut.error)
     status["stats"] = stats
     problems = []

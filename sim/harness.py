@@ -76,10 +76,12 @@ class SimResult:
     outputs : dict
         Output payload fields, one row per input vector, in input order.
     stats : dict
-        ``vectors``, ``cycles`` (clock cycles from the end of reset to the last output),
-        ``in_idle`` (cycles ``i.valid`` was low with vectors left), ``out_stall`` (cycles
-        ``o.ready`` was low), ``backpressure`` (cycles ``o.valid & ~o.ready``), ``seconds`` (run
-        time without build), ``build_seconds`` (0 when the build was cached).
+        ``vectors``, ``outputs`` (output beats), ``cycles`` (clock cycles from the end of reset
+        to the last output), ``in_idle`` (cycles ``i.valid`` was low with vectors left),
+        ``in_stall`` (cycles ``i.valid & ~i.ready``: the block held its input back),
+        ``out_stall`` (cycles ``o.ready`` was low), ``backpressure`` (cycles
+        ``o.valid & ~o.ready``), ``seconds`` (run time without build), ``build_seconds`` (0 when
+        the build was cached).
     """
 
     outputs: dict
@@ -190,6 +192,7 @@ def _layouts(dut):
 
 
 def _max_cycles(n, latency, p_in, p_out) -> int:
+    # n: the larger of the input and output beat counts
     # expected cycles ~ n / ((1 - p_in) (1 - p_out)); allow 4x plus slack before calling a hang
     return int(4 * (n + latency + 16) / ((1 - p_in) * (1 - p_out))) + 1000
 
@@ -198,7 +201,7 @@ def _max_cycles(n, latency, p_in, p_out) -> int:
 # amaranth backend
 
 
-def _run_amaranth(dut, in_words, p_in, p_out, seed):
+def _run_amaranth(dut, in_words, p_in, p_out, seed, n_out):
     from amaranth.hdl import ClockDomain, Module
     from amaranth.sim import Simulator
 
@@ -209,7 +212,7 @@ def _run_amaranth(dut, in_words, p_in, p_out, seed):
     rng = np.random.default_rng(seed)
     stats = {"cycles": 0, "in_idle": 0, "out_stall": 0, "backpressure": 0}
     problems: list[str] = []
-    max_cycles = _max_cycles(n, latency, p_in, p_out)
+    max_cycles = _max_cycles(max(n, n_out), latency, p_in, p_out)
     drain = latency + 8
 
     def stall_bits(p, size):
@@ -220,13 +223,13 @@ def _run_amaranth(dut, in_words, p_in, p_out, seed):
     async def bench(ctx):
         i_valid, i_ready, i_pay = dut.i.valid, dut.i.ready, dut.i.payload.as_value()
         o_valid, o_ready, o_pay = dut.o.valid, dut.o.ready, dut.o.payload.as_value()
-        chunk = 4 * n + 64
+        chunk = 4 * max(n, n_out) + 64
         idle_in, stall_out, k = stall_bits(p_in, chunk), stall_bits(p_out, chunk), 0
         sent = 0
         offered = False         # a beat is on i (held until taken)
         valid_now = ready = False
         held = None             # o payload seen while o.valid & ~o.ready
-        cycles = in_idle = out_stall = backpressure = drained = last = 0
+        cycles = in_idle = in_stall = out_stall = backpressure = drained = last = 0
         while True:
             if k == chunk:
                 idle_in, stall_out, k = stall_bits(p_in, chunk), stall_bits(p_out, chunk), 0
@@ -240,7 +243,7 @@ def _run_amaranth(dut, in_words, p_in, p_out, seed):
                 elif valid_now:
                     ctx.set(i_valid, 0)
                     valid_now = False
-            want_ready = len(outs) >= n or not stall_out[k]
+            want_ready = len(outs) >= n_out or not stall_out[k]
             if want_ready != ready:
                 ctx.set(o_ready, want_ready)
                 ready = want_ready
@@ -250,6 +253,8 @@ def _run_amaranth(dut, in_words, p_in, p_out, seed):
             cycles += 1
             if not offered and sent < n:
                 in_idle += 1
+            if offered and not ir:
+                in_stall += 1
             if not ready:
                 out_stall += 1
             if held is not None and (not ov or op != held):
@@ -268,9 +273,9 @@ def _run_amaranth(dut, in_words, p_in, p_out, seed):
             if offered and ir:
                 sent += 1
                 offered = False
-            if len(outs) > n:
+            if len(outs) > n_out:
                 break
-            if len(outs) == n:
+            if len(outs) == n_out:
                 if not drained:
                     last = cycles
                 drained += 1
@@ -281,8 +286,8 @@ def _run_amaranth(dut, in_words, p_in, p_out, seed):
                     f"timed out after {max_cycles} cycles: {sent} of {n} input beats accepted, "
                     f"{len(outs)} output beats received (a beat was lost or the stream hung)")
                 break
-        stats.update(cycles=last if drained else cycles, in_idle=in_idle, out_stall=out_stall,
-                     backpressure=backpressure)
+        stats.update(cycles=last if drained else cycles, in_idle=in_idle, in_stall=in_stall,
+                     out_stall=out_stall, backpressure=backpressure)
 
     top = Module()
     top.domains.sync = ClockDomain()
@@ -291,8 +296,9 @@ def _run_amaranth(dut, in_words, p_in, p_out, seed):
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    if len(outs) > n:
-        problems.insert(0, "more output beats than input beats (a beat was duplicated)")
+    if len(outs) > n_out:
+        problems.insert(0, f"more output beats than the {n_out} expected (a beat was "
+                           f"duplicated)")
     return outs, stats, problems
 
 
@@ -499,7 +505,7 @@ def _parse_hex(lines, width, what) -> list[int]:
     return out
 
 
-def _run_cocotb(b: Build, in_words, p_in, p_out, seed, workdir):
+def _run_cocotb(b: Build, in_words, p_in, p_out, seed, workdir, n_out):
     from cocotb_tools.runner import get_runner
 
     n = len(in_words)
@@ -512,8 +518,8 @@ def _run_cocotb(b: Build, in_words, p_in, p_out, seed, workdir):
     (rdir / "in.hex").write_text("".join(f"{int(w):0{digits}x}\n" for w in in_words))
     for stale in ("out.hex", "status.json"):
         (rdir / stale).unlink(missing_ok=True)
-    max_cycles = _max_cycles(n, b.latency, p_in, p_out) + 10
-    plusargs = [f"+N={n}", f"+SEED={seed & 0x7fffffff}",
+    max_cycles = _max_cycles(max(n, n_out), b.latency, p_in, p_out) + 10
+    plusargs = [f"+N={n}", f"+NOUT={n_out}", f"+SEED={seed & 0x7fffffff}",
                 f"+PIN={round(p_in * 65536)}", f"+POUT={round(p_out * 65536)}",
                 f"+DRAIN={b.latency + 8}"]
     log = rdir / "sim.log"
@@ -545,9 +551,10 @@ def _run_cocotb(b: Build, in_words, p_in, p_out, seed, workdir):
         raise SimulationError(f"{what}: {status['message']} (log {log})")
     lines = (rdir / "out.hex").read_text().split()
     outs = _parse_hex(lines, b.out_width, what)
-    stats = {k: status["stats"][k] for k in ("cycles", "in_idle", "out_stall", "backpressure")}
-    if len(outs) != n:
-        raise SimulationError(f"{what}: {len(outs)} output beats for {n} inputs")
+    stats = {k: status["stats"][k]
+             for k in ("cycles", "in_idle", "in_stall", "out_stall", "backpressure")}
+    if len(outs) != n_out:
+        raise SimulationError(f"{what}: {len(outs)} output beats, {n_out} expected ({n} inputs)")
     if not keep:
         shutil.rmtree(rdir, ignore_errors=True)
     return outs, stats
@@ -558,7 +565,7 @@ def _run_cocotb(b: Build, in_words, p_in, p_out, seed, workdir):
 
 
 def run(block, params, inputs, backend="amaranth", stalls=True, seed=0,
-        workdir=None) -> SimResult:
+        workdir=None, n_out=None) -> SimResult:
     """Simulate ``inputs`` through ``block`` and return outputs and statistics.
 
     Parameters
@@ -577,6 +584,10 @@ def run(block, params, inputs, backend="amaranth", stalls=True, seed=0,
         Seed of the stall pattern.
     workdir : path, optional
         cocotb backends: run in (and keep) this directory instead of a temporary one.
+    n_out : int, optional
+        Output beats to wait for; default one per input beat. Blocks whose output stream is not
+        one beat per input (``bfp_pe``: one beat per converted accumulator) pass the count their
+        golden model gives (:func:`check` does).
 
     Raises
     ------
@@ -592,29 +603,30 @@ def run(block, params, inputs, backend="amaranth", stalls=True, seed=0,
     in_layout, out_layout = _layouts(dut)
     words = pack(in_layout, inputs)
     n = len(words)
+    n_out = n if n_out is None else int(n_out)
     config = block.config_name(**params)
     build_seconds = 0.0
     t0 = time.perf_counter()
     if backend == "amaranth":
-        outs, stats, problems = _run_amaranth(dut, words, p_in, p_out, seed)
+        outs, stats, problems = _run_amaranth(dut, words, p_in, p_out, seed, n_out)
         if problems:
             raise SimulationError(f"{config} on amaranth: {'; '.join(problems)}")
-        if len(outs) != n:
-            raise SimulationError(f"{config} on amaranth: {len(outs)} output beats for "
-                                  f"{n} inputs")
+        if len(outs) != n_out:
+            raise SimulationError(f"{config} on amaranth: {len(outs)} output beats, {n_out} "
+                                  f"expected ({n} inputs)")
     else:
         b = build(block, params, backend, dut)
         build_seconds = b.seconds
         t0 = time.perf_counter()
-        outs, stats = _run_cocotb(b, words, p_in, p_out, seed, workdir)
-    stats.update(vectors=n, seconds=time.perf_counter() - t0, build_seconds=build_seconds)
+        outs, stats = _run_cocotb(b, words, p_in, p_out, seed, workdir, n_out)
+    stats.update(vectors=n, outputs=n_out, seconds=time.perf_counter() - t0, build_seconds=build_seconds)
     return SimResult(unpack(out_layout, outs), stats)
 
 
 def simulate(block, params, inputs, backend="amaranth", stalls=True, seed=0,
-             workdir=None) -> dict:
+             workdir=None, n_out=None) -> dict:
     """Output payload fields of ``inputs`` through ``block`` (see :func:`run`)."""
-    return run(block, params, inputs, backend, stalls, seed, workdir).outputs
+    return run(block, params, inputs, backend, stalls, seed, workdir, n_out).outputs
 
 
 def _row(fields, k) -> dict:
@@ -646,13 +658,15 @@ def check(block, params, inputs, backend="amaranth", stalls=True, seed=0,
     params = block.params(**params)
     config = block.config_name(**params)
     expected = block.golden(inputs, **params)
-    result = run(block, params, inputs, backend, stalls, seed, workdir)
+    n_out = len(next(_flat(expected))[1])
+    result = run(block, params, inputs, backend, stalls, seed, workdir, n_out)
     got = dict(_flat(result.outputs))
     exp = dict(_flat(expected))
     if set(got) != set(exp):
         raise AssertionError(f"{config} on {backend}: the golden model gives fields "
                              f"{sorted(exp)} but the hardware {sorted(got)}")
-    n = result.stats["vectors"]
+    n = n_out
+    one_to_one = n_out == result.stats["vectors"]
     bad = np.zeros(n, dtype=bool)
     bad_fields: dict[str, np.ndarray] = {}
     for name, e in exp.items():
@@ -667,11 +681,13 @@ def check(block, params, inputs, backend="amaranth", stalls=True, seed=0,
             bad |= diff
     if bad.any():
         idx = np.flatnonzero(bad)
-        lines = [f"{config} on {backend}: {len(idx)} of {n} vectors mismatch "
+        what = "vectors" if one_to_one else "output beats"
+        lines = [f"{config} on {backend}: {len(idx)} of {n} {what} mismatch "
                  f"(fields {', '.join(bad_fields)}; stalls={stalls}, seed={seed})"]
         for k in idx[:REPORT_FIRST].tolist():
             fields = [f for f, d in bad_fields.items() if d[k]]
-            lines.append(f"  vector {k}: inputs {_row(inputs, k)}")
+            lines.append(f"  vector {k}: inputs {_row(inputs, k)}" if one_to_one
+                         else f"  output beat {k}")
             lines.append(f"    mismatching {', '.join(fields)}")
             lines.append(f"    expected {_row(expected, k)}")
             lines.append(f"    actual   {_row(result.outputs, k)}")

@@ -6,14 +6,14 @@
 // the cocotb test (sim/cocotb_bench.py), which waits for `done` and reads `error` and the counters.
 // Driving the handshakes here instead of from Python keeps per-cycle Python work at zero.
 //
-// Plusargs: +N=<vectors> +SEED=<int> +PIN=<0..65535> +POUT=<0..65535> +DRAIN=<cycles>; a stall
+// Plusargs: +N=<vectors> +NOUT=<output beats, default N> +SEED=<int> +PIN=<0..65535> +POUT=<0..65535> +DRAIN=<cycles>; a stall
 // happens on a cycle with probability PIN/65536 (input idle) or POUT/65536 (output not ready);
-// 0 = never. After the N-th output the top keeps o.ready high for DRAIN cycles so that a
+// 0 = never. After the NOUT-th output the top keeps o.ready high for DRAIN cycles so that a
 // duplicated beat shows up as error bit 0 before `done`.
 // Defines: DUT_CLK / DUT_RST when the DUT has those ports (a combinational block has neither).
 //
 // Handshake rules checked (bits of `error`):
-//   0: more outputs than inputs;  1: o.payload/o.valid changed while o.valid & ~o.ready;
+//   0: more outputs than NOUT;  1: o.payload/o.valid changed while o.valid & ~o.ready;
 //   2: X/Z on i.ready or o.valid;  3: in.hex shorter than N or unreadable;  4: out.hex unwritable.
 module mxf_top #(
     parameter integer IW = 1,
@@ -47,6 +47,7 @@ module mxf_top #(
     );
 
     integer n = 0;
+    integer nout = 0;
     integer fin = 0;
     integer fout = 0;
     reg [31:0] seed = 32'd1;
@@ -56,6 +57,7 @@ module mxf_top #(
 
     initial begin
         if (!$value$plusargs("N=%d", n)) n = 0;
+        if (!$value$plusargs("NOUT=%d", nout)) nout = n;
         if (!$value$plusargs("SEED=%d", seed)) seed = 32'd1;
         if (!$value$plusargs("PIN=%d", p_in)) p_in = 32'd0;
         if (!$value$plusargs("POUT=%d", p_out)) p_out = 32'd0;
@@ -77,6 +79,7 @@ module mxf_top #(
     reg [31:0] cycles;       // cycles from the end of reset to the last output beat
     reg [31:0] count;
     reg [31:0] in_idle;      // cycles with i.valid low while vectors remained
+    reg [31:0] in_stall;     // cycles with i.valid & ~i.ready (the DUT held its input back)
     reg [31:0] out_stall;    // cycles with o.ready low
     reg [31:0] backpressure; // cycles with o.valid & ~o.ready
 
@@ -103,6 +106,7 @@ module mxf_top #(
             cycles <= 32'd0;
             count <= 32'd0;
             in_idle <= 32'd0;
+            in_stall <= 32'd0;
             out_stall <= 32'd0;
             backpressure <= 32'd0;
             if (fin == 0) error[3] <= 1'b1;
@@ -113,15 +117,16 @@ module mxf_top #(
             if ((^{i_ready, o_valid}) === 1'bx) error[2] <= 1'b1;
 `endif
             if (!i_valid && sent < n) in_idle <= in_idle + 32'd1;
+            if (i_valid && !i_ready) in_stall <= in_stall + 32'd1;
             if (!o_ready) out_stall <= out_stall + 32'd1;
             if (o_valid && !o_ready) backpressure <= backpressure + 32'd1;
             // the values below are those just before this edge: a beat moves iff valid & ready
             if (i_valid && i_ready) sent = sent + 1;
             if (o_valid && o_ready) begin
-                if (recv < n) $fwrite(fout, "%h\n", o_payload);
+                if (recv < nout) $fwrite(fout, "%h\n", o_payload);
                 else error[0] <= 1'b1;
                 recv = recv + 1;
-                if (recv == n) cycles <= count + 32'd1;
+                if (recv == nout) cycles <= count + 32'd1;
             end
             if (hold && (!o_valid || o_payload !== held)) error[1] <= 1'b1;
             hold <= o_valid && !o_ready;
@@ -144,7 +149,7 @@ module mxf_top #(
                 end
             end
             o_ready <= {16'd0, x[31:16]} >= p_out;
-            if (recv >= n) begin
+            if (recv >= nout) begin
                 o_ready <= 1'b1;
                 if (drained >= drain) begin
                     done <= 1'b1;
