@@ -21,14 +21,25 @@ class StreamPipeline:
     Usage: compute combinationally from ``i.payload``, call ``stage(...)`` wherever a pipeline
     register belongs (it returns the registered copies), then ``finish(m, payload)``. The number
     of ``stage`` calls is the latency.
+
+    With ``o=None`` the pipeline does not end at an output stream (a block with its own output
+    logic, e.g. ``bfp_pe``): the caller drives ``en`` (the stall enable, also ``i.ready``) and
+    reads ``valid`` (the last stage's valid bit); ``finish`` is then not used.
     """
 
-    def __init__(self, m, i, o):
+    def __init__(self, m, i, o=None):
         self._m, self._i, self._o = m, i, o
         self.en = Signal()
-        m.d.comb += [self.en.eq(~o.valid | o.ready), i.ready.eq(self.en)]
+        m.d.comb += i.ready.eq(self.en)
+        if o is not None:
+            m.d.comb += self.en.eq(~o.valid | o.ready)
         self._valid = i.valid
         self.latency = 0
+
+    @property
+    def valid(self):
+        """The valid bit of the last stage so far (``i.valid`` before any stage)."""
+        return self._valid
 
     def stage(self, *values):
         """Register ``values`` (Values or data Views) under the common enable."""

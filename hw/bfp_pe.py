@@ -1,0 +1,303 @@
+"""``bfp_pe``: FlexBlock's multi-mode BFP processing element (blocks.md "FlexBlock").
+
+The interface, the arithmetic and the throughput rule are in :mod:`golden.bfp_pe` (its module
+docstring is the contract). The hardware::
+
+    sub-multipliers  ->  product formation  ->  integer accumulators  ==>  conversion unit
+    (w x w, all pairs)   (per mode pair)        (one per product slot,     (one, shared: a
+                                                 double-buffered)           slot per cycle)
+
+1. **One array of sub-multipliers.** With w = gcd(modes) (4 for modes 16/8/4) each lane word is
+   ``lane_bits / w`` digits of w bits, and the array forms every digit product
+   ``a_p * b_q`` (16 4x4 multipliers for 16-bit lanes). Every mode pair uses all of them: the
+   cross products of the two sides' sub-words cover every digit pair exactly once.
+2. **Product formation.** A product of an m_a-bit by an m_b-bit sub-word is the shifted sum of
+   its digit products. The products of every granularity are built hierarchically, each from the
+   next finer mode by one two-term shift-add (8x4 from 4x4, 16x4 from 8x4, 8x8 from 4x8, ...),
+   so a 16x16 product reuses the 8x16 ones and so on; then each product slot picks its value and
+   sign (s_a XOR s_b) for the current mode pair (one parallel mux per slot).
+3. **Integer accumulators**, one per slot (slot s = i * n_b + j), each as wide as the widest
+   product it ever receives plus log2(``max_beats``) plus a sign: the sum is exact. A beat with
+   ``last`` copies the final sums into a shadow bank and restarts the accumulators, so the next
+   group accumulates while this one is converted.
+4. **One conversion unit** (:func:`hw.accumulate.fp32_accumulate`, the same fused step as
+   ``mx_dot`` and ``bfp_dot``) walks the shadow bank, one slot per cycle:
+   ``acc_s <- RNE_fp32(c + S_s * 2**(exp_a + exp_b - 254 - (m_a - 1) - (m_b - 1)))`` into a
+   register file of FP32 accumulators, and each result leaves as an output beat. The input
+   stalls only when a group ends before the previous group's conversions are done (groups
+   shorter than n_a * n_b beats) or the output is back-pressured long enough.
+
+Single-mode PEs are the same generator with one mode: ``modes=(16,)`` is a plain 16 x 16
+multiplier with one accumulator (FlexBlock's 16-bit baseline), ``modes=(8,)`` four 8 x 8,
+``modes=(4,)`` sixteen 4 x 4.
+"""
+from __future__ import annotations
+
+import math
+from functools import reduce
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data
+
+from golden import bfp_pe as spec
+from golden.bfp import EXP_NAN
+from golden.checks import check_int
+
+from .accumulate import fp32_accumulate
+from .block import StreamBlock
+from .pipeline import StreamPipeline
+
+__all__ = ["BfpPe", "CUTS", "MAX_STAGES", "DEFAULT_STAGES"]
+
+#: pipeline registers before the accumulators, in the order ``stages`` takes them
+CUTS = ("mul", "form")
+MAX_STAGES = len(CUTS)
+DEFAULT_STAGES = 1
+_EXP_BITS = 8
+_E_BITS = 11  # signed: exp_a + exp_b - 254 - (m_a - 1) - (m_b - 1) in -300..256
+
+
+class BfpPe(StreamBlock):
+    """FlexBlock multi-mode BFP PE (interface: :mod:`golden.bfp_pe`).
+
+    Parameters
+    ----------
+    lane_bits : int
+        Operand lane width per side (16).
+    modes : tuple of int
+        Magnitude widths the lanes can be split into at run time; each divides ``lane_bits``
+        (FlexBlock: (16, 8, 4); a single mode gives a single-mode PE).
+    max_beats : int
+        Longest group in beats (sizes the integer accumulators; FlexBlock's lines are 54).
+    stages : int
+        Pipeline registers before the accumulators, 0..2: after the sub-multipliers (``mul``),
+        then after product formation (``form``).
+
+    Attributes
+    ----------
+    i : In(stream.Signature(StructLayout({"a": lane_bits, "sa": ArrayLayout(1, ns),
+        "mode_a": mb, "exp_a": 8, "b": lane_bits, "sb": ArrayLayout(1, ns), "mode_b": mb,
+        "exp_b": 8, "last": 1, "clear": 1})))
+        ``ns = lane_bits / min(modes)`` sign bits, ``mb`` mode-index bits.
+    o : Out(stream.Signature(StructLayout({"result": 32, "row": rb, "col": rb, "last": 1})))
+    latency : int
+        Cycles from a group's last beat to its first output beat: ``stages + 2``.
+    slots : int
+        Product slots (integer and FP32 accumulators): ``(lane_bits / min(modes))**2``.
+    acc_bits : tuple of int
+        Width of each slot's integer accumulator (sign included).
+    peak_macs : dict
+        {(m_a, m_b): products per cycle}.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad ``lane_bits``, ``modes`` (a width that does not divide the lane, a repeat),
+        ``max_beats`` or ``stages``, with the parameter named.
+    """
+
+    def __init__(self, lane_bits=spec.LANE_BITS, modes=spec.MODES, max_beats=spec.MAX_BEATS,
+                 stages=DEFAULT_STAGES):
+        modes = spec.check_modes(lane_bits, modes)
+        check_int("max_beats", max_beats, 1, 1 << 16)
+        check_int("stages", stages, 0, MAX_STAGES)
+        self._lane, self._modes, self._max_beats, self._stages = lane_bits, modes, max_beats, \
+            stages
+        self._w = reduce(math.gcd, modes)
+        self._ns = spec.sign_bits(lane_bits, modes)
+        self._slots = self._ns * self._ns
+        self._peak = spec.product_counts(lane_bits, modes)
+        # each slot: the widest product it receives over the mode pairs that use it
+        prod_bits = [0] * self._slots
+        for (ma, mb), count in self._peak.items():
+            for s in range(count):
+                prod_bits[s] = max(prod_bits[s], ma + mb)
+        self._prod_bits = tuple(prod_bits)
+        self._acc_bits = tuple((max_beats * ((1 << p) - 1)).bit_length() + 1 for p in prod_bits)
+        mbits = spec.mode_bits(modes)
+        rbits = max(1, (self._ns - 1).bit_length())
+        super().__init__(
+            data.StructLayout({
+                "a": lane_bits, "sa": data.ArrayLayout(1, self._ns), "mode_a": mbits,
+                "exp_a": _EXP_BITS,
+                "b": lane_bits, "sb": data.ArrayLayout(1, self._ns), "mode_b": mbits,
+                "exp_b": _EXP_BITS,
+                "last": 1, "clear": 1,
+            }),
+            data.StructLayout({"result": 32, "row": rbits, "col": rbits, "last": 1}))
+
+    @property
+    def lane_bits(self):
+        return self._lane
+
+    @property
+    def modes(self):
+        return self._modes
+
+    @property
+    def max_beats(self):
+        return self._max_beats
+
+    @property
+    def stages(self):
+        return self._stages
+
+    @property
+    def latency(self):
+        return self._stages + 2
+
+    @property
+    def slots(self):
+        return self._slots
+
+    @property
+    def acc_bits(self):
+        return self._acc_bits
+
+    @property
+    def peak_macs(self):
+        return dict(self._peak)
+
+    # -- datapath pieces ---------------------------------------------------------------------------
+
+    def _digit_products(self, a, b):
+        """{(p, q): a_p * b_q} over the w-bit digits of the two lanes."""
+        w, nd = self._w, self._lane // self._w
+        return {(p, q): (a[p * w:(p + 1) * w] * b[q * w:(q + 1) * w])
+                for p in range(nd) for q in range(nd)}
+
+    def _products(self, digits):
+        """{(m_a, m_b): {(i, j): product}} for every pair of modes, built hierarchically."""
+        w, lane = self._w, self._lane
+        sizes = sorted(set(self._modes) | {w})
+        memo = {(w, w): digits}
+
+        def finer(g):
+            return max(d for d in sizes if d < g and g % d == 0)
+
+        def get(ga, gb):
+            if (ga, gb) in memo:
+                return memo[ga, gb]
+            if ga > w:
+                h = finer(ga)
+                sub, k = get(h, gb), ga // h
+                out = {(i, j): sum(sub[i * k + t, j] << (h * t) for t in range(k))[:ga + gb]
+                       for i in range(lane // ga) for j in range(lane // gb)}
+            else:
+                h = finer(gb)
+                sub, k = get(ga, h), gb // h
+                out = {(i, j): sum(sub[i, j * k + t] << (h * t) for t in range(k))[:ga + gb]
+                       for i in range(lane // ga) for j in range(lane // gb)}
+            memo[ga, gb] = out
+            return out
+
+        return {(ma, mb): get(ma, mb) for ma in self._modes for mb in self._modes}
+
+    def _select(self, m, products, sa, sb, mode_a, mode_b):
+        """Per slot: (magnitude, negate) of the current mode pair (a parallel mux per slot)."""
+        lane, modes = self._lane, self._modes
+        mags = [Signal(self._prod_bits[s], name=f"prod{s}") for s in range(self._slots)]
+        negs = [Signal(name=f"neg{s}") for s in range(self._slots)]
+        mb_bits = len(mode_a)
+        with m.Switch(Cat(mode_b, mode_a)):
+            for ia, ma in enumerate(modes):
+                for ib, mb in enumerate(modes):
+                    nb = lane // mb
+                    with m.Case(ib | (ia << mb_bits)):
+                        for (i, j), v in products[ma, mb].items():
+                            s = i * nb + j
+                            m.d.comb += [mags[s].eq(v), negs[s].eq(sa[i] ^ sb[j])]
+        return mags, negs
+
+    def elaborate(self, platform):
+        m = Module()
+        p = StreamPipeline(m, self.i, None)
+        pay = self.i.payload
+        lane, modes, slots = self._lane, self._modes, self._slots
+        cuts = CUTS[:self._stages]
+        ctrl = [pay.sa.as_value(), pay.sb.as_value(), pay.mode_a, pay.mode_b, pay.exp_a,
+                pay.exp_b, pay.last, pay.clear]
+
+        # 1. the sub-multiplier array
+        digits = self._digit_products(pay.a, pay.b)
+        keys = list(digits)
+        if "mul" in cuts:
+            *vals, = p.stage(*[digits[k] for k in keys], *ctrl)
+            digits = dict(zip(keys, vals[:len(keys)]))
+            ctrl = vals[len(keys):]
+        sa, sb, mode_a, mode_b, exp_a, exp_b, last, clear = ctrl
+
+        # 2. product formation and per-slot selection
+        mags, negs = self._select(m, self._products(digits), sa, sb, mode_a, mode_b)
+        if "form" in cuts:
+            *vals, = p.stage(*mags, *negs, mode_a, mode_b, exp_a, exp_b, last, clear)
+            mags, negs = vals[:slots], vals[slots:2 * slots]
+            mode_a, mode_b, exp_a, exp_b, last, clear = vals[2 * slots:]
+        valid = p.valid
+
+        # 3. integer accumulators (double-buffered by the shadow bank)
+        acc = [Signal(signed(wd), name=f"acc{s}") for s, wd in enumerate(self._acc_bits)]
+        shadow = [Signal(signed(wd), name=f"shadow{s}") for s, wd in enumerate(self._acc_bits)]
+        fresh = Signal(init=1)
+        nxt = [Mux(fresh, 0, acc[s]) + Mux(negs[s], -mags[s], mags[s]) for s in range(slots)]
+
+        # group registers of the group being converted
+        g_mode_a = Signal.like(mode_a, name="g_mode_a")
+        g_mode_b = Signal.like(mode_b, name="g_mode_b")
+        g_exp_a = Signal(_EXP_BITS, name="g_exp_a")
+        g_exp_b = Signal(_EXP_BITS, name="g_exp_b")
+        g_clear = Signal(name="g_clear")
+
+        # 4. the conversion sequencer
+        busy = Signal()
+        cnt = Signal(range(slots))
+        row = Signal(self.o.payload.row.shape())
+        col = Signal(self.o.payload.col.shape())
+        na_1 = Array(Const(lane // mode - 1, row.shape()) for mode in modes)[g_mode_a]
+        nb_1 = Array(Const(lane // mode - 1, col.shape()) for mode in modes)[g_mode_b]
+        final = (row == na_1) & (col == nb_1)
+        fire = busy & (~self.o.valid | self.o.ready)
+        load = Signal()
+        blocked = valid & last & busy & ~(fire & final)
+        m.d.comb += [p.en.eq(~blocked), load.eq(p.en & valid & last)]
+
+        with m.If(p.en & valid):
+            m.d.sync += fresh.eq(last)
+            m.d.sync += [acc[s].eq(nxt[s]) for s in range(slots)]
+
+        # the conversion of slot cnt
+        total = Signal(signed(max(self._acc_bits)), name="conv_sum")
+        with m.Switch(cnt):
+            for s in range(slots):
+                with m.Case(s):
+                    m.d.comb += total.eq(shadow[s])
+        facc = [Signal(32, name=f"facc{s}") for s in range(slots)]
+        c = Signal(32, name="conv_c")
+        m.d.comb += c.eq(Mux(g_clear, 0, Array(facc)[cnt]))
+        ulp_a = Array(Const(mode - 1, 5) for mode in modes)[g_mode_a]
+        ulp_b = Array(Const(mode - 1, 5) for mode in modes)[g_mode_b]
+        e_s = Signal(signed(_E_BITS), name="conv_exp")
+        m.d.comb += e_s.eq(g_exp_a + g_exp_b - 254 - ulp_a - ulp_b)
+        nan = (g_exp_a == EXP_NAN) | (g_exp_b == EXP_NAN)
+        result = fp32_accumulate(m, total, max(self._acc_bits) - 1, e_s, c, nan=nan,
+                                 pinf=Const(0, 1), ninf=Const(0, 1), name="conv")
+
+        o = self.o
+        with m.If(fire):
+            m.d.sync += [o.payload.result.eq(result), o.payload.row.eq(row),
+                         o.payload.col.eq(col), o.payload.last.eq(final), o.valid.eq(1),
+                         Array(facc)[cnt].eq(result), cnt.eq(cnt + 1)]
+            with m.If(col == nb_1):
+                m.d.sync += [col.eq(0), row.eq(row + 1)]
+            with m.Else():
+                m.d.sync += col.eq(col + 1)
+            with m.If(final):
+                m.d.sync += busy.eq(0)
+        with m.Elif(o.ready):
+            m.d.sync += o.valid.eq(0)
+        with m.If(load):
+            m.d.sync += [shadow[s].eq(nxt[s]) for s in range(slots)]
+            m.d.sync += [busy.eq(1), cnt.eq(0), row.eq(0), col.eq(0),
+                         g_mode_a.eq(mode_a), g_mode_b.eq(mode_b), g_exp_a.eq(exp_a),
+                         g_exp_b.eq(exp_b), g_clear.eq(clear)]
+        return m
