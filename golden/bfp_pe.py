@@ -45,7 +45,7 @@ from . import bfp
 from .checks import check_int
 
 __all__ = ["check_modes", "mode_bits", "sign_bits", "pe_block", "pe_stimulus", "pe_space",
-           "product_counts", "LANE_BITS", "MODES", "MAX_BEATS"]
+           "product_counts", "data_rate", "LANE_BITS", "MODES", "MAX_BEATS"]
 
 LANE_BITS = 16
 MODES = (16, 8, 4)
@@ -84,6 +84,14 @@ def sign_bits(lane_bits, modes):
 def product_counts(lane_bits, modes):
     """{(m_a, m_b): products per beat} for every mode pair."""
     return {(ma, mb): (lane_bits // ma) * (lane_bits // mb) for ma in modes for mb in modes}
+
+
+def data_rate(lane_bits, modes, data_bits):
+    """Products per cycle for ``data_bits``-bit BFP data on both sides: the PE uses its
+    narrowest mode that holds the data (a wider mode holds narrower magnitudes, zero-extended);
+    0 if no mode is wide enough."""
+    fit = [m for m in modes if m >= data_bits]
+    return (lane_bits // min(fit)) ** 2 if fit else 0
 
 
 def _check_params(lane_bits, modes, max_beats):

@@ -138,6 +138,15 @@ class Comparison:
         The configurations in the table (the baseline included), in display order.
     claim : str
         The paper's claim the table is read against (quoted in the report).
+    composites : tuple of (label, tuple of str)
+        Extra rows for configurations side by side (e.g. three single-mode PEs): areas and
+        power added, delay the slowest's.
+    rates : dict or None
+        {row (configuration or composite label): {rate name: work per cycle}}: adds a work
+        per cycle column and a work per cycle per area column (normalized to the baseline) for
+        every rate name.
+    rate_unit : str
+        What ``rates`` count (column header), e.g. "MACs/cycle".
     """
 
     name: str
@@ -145,6 +154,9 @@ class Comparison:
     baseline: str
     configs: tuple
     claim: str = ""
+    composites: tuple = ()
+    rates: dict | None = None
+    rate_unit: str = ""
 
 
 def _spell(v) -> str:
@@ -174,6 +186,8 @@ def _blocks() -> dict[str, Block]:
     from golden import mxsf_tile
     from hw import bf16_dot
     from golden import bf16_dot as bf16_dot_golden
+    from hw import bfp_pe
+    from golden import bfp_pe as bfp_pe_golden
 
     entries = [
         Block(
@@ -297,6 +311,27 @@ def _blocks() -> dict[str, Block]:
             summary="BF16 dot product (baseline): FP32 products, FP32 adder tree, FP32 "
                     "accumulate, IEEE RNE in every step",
         ),
+        Block(
+            name="bfp_pe",
+            generator=bfp_pe.BfpPe,
+            golden=bfp_pe_golden.pe_block,
+            stimulus=bfp_pe_golden.pe_stimulus,
+            exhaustive_size=bfp_pe_golden.pe_space,
+            defaults={"lane_bits": bfp_pe_golden.LANE_BITS, "modes": bfp_pe_golden.MODES,
+                      "max_beats": bfp_pe_golden.MAX_BEATS, "stages": bfp_pe.DEFAULT_STAGES},
+            choices={"stages": tuple(range(bfp_pe.MAX_STAGES + 1))},
+            # the multi-mode PE; the single-mode baselines (16-bit: a plain 16 x 16 multiplier;
+            # 8- and 4-bit for the three-PE composite); the other stage counts
+            configs=({}, {"modes": (16,)}, {"modes": (8,)}, {"modes": (4,)}, {"stages": 0},
+                     {"stages": 2}),
+            # a stateful beat stream (groups): no evenly spaced cap; 5,000 beats per
+            # configuration and backend, then the corner groups
+            random_vectors=5000,
+            baseline="bfp_pe_modes16",
+            summary="FlexBlock multi-mode BFP PE: 16-bit lanes as 1x16, 2x8 or 4x4-bit "
+                    "sub-words per side, every cross product per cycle, exact group "
+                    "accumulation, shared FP32 conversion",
+        ),
     ]
     return {b.name: b for b in entries}
 
@@ -324,6 +359,35 @@ COMPARISONS: tuple[Comparison, ...] = (
               "beside the MXFP8 E4M3 one",
         baseline="mx_quantize_e4m3",
         configs=("mxsf_quantize", "mx_quantize_e4m3")),
+)
+
+
+def _pe_rates():
+    """MACs per cycle of the FlexBlock PEs for 16-, 8- and 4-bit data on both sides."""
+    from golden.bfp_pe import data_rate
+    pes = {"bfp_pe": (16, 8, 4), "bfp_pe_modes16": (16,), "bfp_pe_modes8": (8,),
+           "bfp_pe_modes4": (4,)}
+    rates = {n: {f"{d}-bit": data_rate(16, modes, d) for d in (16, 8, 4)}
+             for n, modes in pes.items()}
+    rates["three single-mode PEs"] = {d: max(rates[n][d] for n in list(pes)[1:])
+                                      for d in rates["bfp_pe"]}
+    return rates
+
+
+COMPARISONS += (
+    Comparison(
+        name="flexblock_pe",
+        title="FlexBlock: the multi-mode BFP PE (16-bit lanes, modes 16/8/4) beside a "
+              "single-mode 16-bit PE and three single-mode PEs side by side, same "
+              "accumulation and FP32 conversion",
+        baseline="bfp_pe_modes16",
+        configs=("bfp_pe", "bfp_pe_modes16", "bfp_pe_modes8", "bfp_pe_modes4"),
+        composites=(("three single-mode PEs", ("bfp_pe_modes16", "bfp_pe_modes8",
+                                               "bfp_pe_modes4")),),
+        rates=_pe_rates(),
+        rate_unit="MACs/cycle",
+        claim="FlexBlock: 4x (8-bit) and 16x (4-bit) MACs per cycle over 16-bit mode on the "
+              "same core; target here: multi-mode PE <= 1.25x the single-mode 16-bit PE's area"),
 )
 
 

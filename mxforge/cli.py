@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -26,10 +27,14 @@ def _parse_value(block, key, text):
             value = low in ("true", "1", "on", "yes")
         elif isinstance(default, int):
             value = int(text, 0)
+        elif isinstance(default, tuple):  # "16,8,4" or "16x8x4" (as configuration names spell it)
+            value = tuple(int(t, 0) for t in re.split(r"[,x]", text))
         else:
             value = text
     except ValueError:
-        kind = "a boolean (true/false)" if isinstance(default, bool) else type(default).__name__
+        kind = ("a boolean (true/false)" if isinstance(default, bool) else
+                "integers separated by commas" if isinstance(default, tuple) else
+                type(default).__name__)
         raise ParameterError(
             f"{key} must be {allowed and 'one of ' + allowed or kind}, not {text!r}") from None
     # strings are checked by the generator: element parameters also take MXSF variant names
@@ -39,6 +44,8 @@ def _parse_value(block, key, text):
 
 
 def _show(v):
+    if isinstance(v, tuple):
+        return ",".join(_show(x) for x in v)
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 

@@ -142,32 +142,74 @@ def render_markdown(rows: list[dict]) -> str:
     return "\n".join(lines + notes) + "\n"
 
 
+def _composite(label, members, by_name):
+    """A row for several configurations side by side: areas and power add, delay is the
+    slowest member's."""
+    rows = [by_name[n] for n in members]
+    out = {"config": label}
+    for metric in ("nand2_eq", "area_um2", "power_mw"):
+        vals = [r.get(metric) for r in rows]
+        out[metric] = None if any(v is None for v in vals) else sum(vals)
+    delays = [r.get("delay_ns") for r in rows]
+    out["delay_ns"] = None if any(v is None for v in delays) else max(delays)
+    out["depth"] = max(r["depth"] for r in rows)
+    return out
+
+
 def render_comparisons(rows: list[dict], comparisons=None) -> str:
     """Markdown tables of the catalogue's comparisons whose configurations are all in ``rows``:
     area, delay and power of each configuration and their ratios to the comparison's baseline
-    (``mxforge.catalogue.COMPARISONS``). Empty when none is complete."""
+    (``mxforge.catalogue.COMPARISONS``); composite rows (configurations side by side); and,
+    where the comparison gives rates, work per cycle and work per cycle per area normalized to
+    the baseline. Empty when none is complete."""
     if comparisons is None:
         from mxforge.catalogue import COMPARISONS as comparisons
     by_name = {r["config"]: r for r in rows}
     out = []
     for c in comparisons:
-        if not all(n in by_name for n in c.configs):
+        members = set(c.configs) | {n for _, group in c.composites for n in group}
+        if not all(n in by_name for n in members):
             continue
+        table = [by_name[n] for n in c.configs]
+        table += [_composite(label, group, by_name) for label, group in c.composites]
         base = by_name[c.baseline]
+        rate_names = list(next(iter(c.rates.values())).keys()) if c.rates else []
+        head = "| configuration | NAND2-eq | × | µm² | × | depth | ns | × | mW | × |"
+        rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        for name in rate_names:
+            head += f" {c.rate_unit} {name} | per area × |"
+            rule += "---:|---:|"
         out += ["", f"### {c.title}", "",
                 f"Ratios to `{c.baseline}`." + (f" Claim to read it against: {c.claim}."
-                                                 if c.claim else ""), "",
-                "| configuration | NAND2-eq | × | µm² | × | ns | × | mW | × |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for n in c.configs:
-            r = by_name[n]
+                                                 if c.claim else ""), "", head, rule]
+        base_area, _ = _area_of(base)
+        for r in table:
             cells = []
-            for metric, spec in (("nand2_eq", ".0f"), ("area_um2", ".0f"), ("delay_ns", ".2f"),
-                                 ("power_mw", ".2f")):
+            for metric, spec in (("nand2_eq", ".0f"), ("area_um2", ".0f"), ("depth", "d"),
+                                 ("delay_ns", ".2f"), ("power_mw", ".2f")):
                 v, b = r.get(metric), base.get(metric)
-                cells += [_fmt(v, spec), "n/a" if v is None or not b else f"{v / b:.2f}"]
-            out.append(f"| {n} | " + " | ".join(cells) + " |")
+                cells.append(_fmt(v, spec))
+                if metric != "depth":
+                    cells.append("n/a" if v is None or not b else f"{v / b:.2f}")
+            area, _ = _area_of(r)
+            for name in rate_names:
+                rate, base_rate = c.rates[r["config"]][name], c.rates[c.baseline][name]
+                cells.append(f"{rate:g}" if rate else "—")
+                cells.append(f"{(rate / area) / (base_rate / base_area):.2f}"
+                             if rate and base_rate else "—")
+            label = r["config"] if r["config"] in by_name else f"{r['config']} (sum)"
+            out.append(f"| {label} | " + " | ".join(cells) + " |")
+        if c.composites:
+            out += ["", "(sum): the listed configurations side by side — areas and power added, "
+                        "delay and depth of the slowest."]
     return "\n".join(out[1:]) + "\n" if out else ""
+
+
+def _area_of(row):
+    """(area, metric): µm² when known, else NAND2-eq."""
+    if row.get("area_um2"):
+        return row["area_um2"], "area_um2"
+    return row["nand2_eq"], "nand2_eq"
 
 
 def plot_area(rows: list[dict], path, configs=None, title="Area per configuration") -> Path:

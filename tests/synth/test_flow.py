@@ -174,17 +174,40 @@ def test_baseline_ratio_and_missing_tool_footnote():
 def test_comparison_table_ratios():
     from mxforge.catalogue import Comparison
 
-    rows = [{"config": "a", "nand2_eq": 300.0, "area_um2": 30.0, "delay_ns": 2.0, "power_mw": 1.0},
+    rows = [{"config": "a", "nand2_eq": 300.0, "area_um2": 30.0, "delay_ns": 2.0, "power_mw": 1.0,
+             "depth": 7},
             {"config": "base", "nand2_eq": 100.0, "area_um2": 10.0, "delay_ns": 4.0,
-             "power_mw": None}]
+             "power_mw": None, "depth": 9}]
     comp = Comparison(name="x", title="A against base", baseline="base", configs=("a", "base"),
                       claim="a is smaller")
     md = render_comparisons(rows, [comp])
     assert "### A against base" in md and "Claim to read it against: a is smaller" in md
-    assert "| a | 300 | 3.00 | 30 | 3.00 | 2.00 | 0.50 | 1.00 | n/a |" in md
-    assert "| base | 100 | 1.00 | 10 | 1.00 | 4.00 | 1.00 | n/a | n/a |" in md
+    assert "| a | 300 | 3.00 | 30 | 3.00 | 7 | 2.00 | 0.50 | 1.00 | n/a |" in md
+    assert "| base | 100 | 1.00 | 10 | 1.00 | 9 | 4.00 | 1.00 | n/a | n/a |" in md
     # an incomplete comparison is left out
     assert render_comparisons(rows[:1], [comp]) == ""
+
+
+def test_comparison_composites_and_rates():
+    """A composite row adds areas and takes the slowest delay; rates give work per cycle and
+    work per cycle per area normalized to the baseline."""
+    from mxforge.catalogue import Comparison
+
+    rows = [{"config": "a", "nand2_eq": 300.0, "area_um2": 30.0, "delay_ns": 2.0, "power_mw": 1.0,
+             "depth": 7},
+            {"config": "base", "nand2_eq": 100.0, "area_um2": 10.0, "delay_ns": 4.0,
+             "power_mw": 2.0, "depth": 9}]
+    comp = Comparison(name="y", title="T", baseline="base", configs=("a", "base"),
+                      composites=(("both", ("a", "base")),),
+                      rates={"a": {"x": 6, "y": 0}, "base": {"x": 1, "y": 1},
+                             "both": {"x": 6, "y": 1}}, rate_unit="ops")
+    md = render_comparisons(rows, [comp])
+    assert "| configuration | NAND2-eq | × | µm² | × | depth | ns | × | mW | × | ops x | " \
+           "per area × | ops y | per area × |" in md
+    # a: 6 ops in 3x the area -> 2.00; no y rate -> dashes
+    assert "| a | 300 | 3.00 | 30 | 3.00 | 7 | 2.00 | 0.50 | 1.00 | 0.50 | 6 | 2.00 | — | — |" in md
+    assert "| both (sum) | 400 | 4.00 | 40 | 4.00 | 9 | 4.00 | 1.00 | 3.00 | 1.50 | 6 | 1.50 | 1 " \
+           "| 0.25 |" in md
 
 
 def test_catalogue_comparisons_name_real_configurations():

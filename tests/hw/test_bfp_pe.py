@@ -1,0 +1,121 @@
+"""bfp_pe: interface, parameter errors, no bubbles in steady state for every mode pair, stalls
+only where the contract says, and the per-group results against the bfp_dot block on the same
+data. The catalogue's random + corner streams run in tests/sim/test_harness.py."""
+import numpy as np
+import pytest
+from amaranth.lib import data
+
+from golden import bfp_pe as g
+from hw.bfp_pe import CUTS, MAX_STAGES, BfpPe
+from mxforge.catalogue import BLOCKS
+from sim.harness import check, require
+
+BLOCK = BLOCKS["bfp_pe"]
+MODES = (16, 8, 4)
+PAIRS = [(a, b) for a in range(3) for b in range(3)]
+
+
+def test_ports_and_sizes():
+    dut = BfpPe()
+    assert dut.in_layout == data.StructLayout({
+        "a": 16, "sa": data.ArrayLayout(1, 4), "mode_a": 2, "exp_a": 8,
+        "b": 16, "sb": data.ArrayLayout(1, 4), "mode_b": 2, "exp_b": 8, "last": 1, "clear": 1})
+    assert dut.out_layout == data.StructLayout({"result": 32, "row": 2, "col": 2, "last": 1})
+    assert dut.slots == 16 and dut.latency == 3
+    # slot 0 takes a 16x16 product: 32 bits + log2(64) beats + sign
+    assert dut.acc_bits[0] == 39 and dut.acc_bits[15] == 8 + 6 + 1
+    assert dut.peak_macs[16, 16] == 1 and dut.peak_macs[8, 8] == 4 and dut.peak_macs[4, 4] == 16
+    single = BfpPe(modes=(16,))
+    assert single.slots == 1 and single.in_layout.size == 2 * (16 + 1 + 1 + 8) + 2
+    assert [BfpPe(stages=s).latency for s in range(MAX_STAGES + 1)] == [2, 3, 4]
+    assert len(CUTS) == MAX_STAGES
+
+
+@pytest.mark.parametrize("kwargs, exc, message", [
+    ({"modes": (16, 6)}, ValueError,
+     "modes must be magnitude widths that divide lane_bits=16 (one of 2, 4, 8, 16), "
+     "not 6 in (16, 6)"),
+    ({"modes": 16}, ValueError,
+     "modes must be a non-empty tuple of magnitude widths that divide lane_bits=16, not 16"),
+    ({"lane_bits": 0}, ValueError, "lane_bits must be an integer in 2..64, not 0"),
+    ({"max_beats": 0}, ValueError, "max_beats must be an integer in 1..65536, not 0"),
+    ({"stages": 3}, ValueError, "stages must be an integer in 0..2, not 3"),
+    ({"stages": "1"}, TypeError, "stages must be an integer in 0..2, not '1'"),
+])
+def test_bad_parameters(kwargs, exc, message):
+    with pytest.raises(exc) as info:
+        BfpPe(**kwargs)
+    assert str(info.value) == message
+
+
+def groups(rng, pairs, length, lane_bits=16, modes=MODES, clear_first=True):
+    """A beat stream of one group per (mode_a, mode_b) in ``pairs``, ``length`` beats each
+    (an int or a callable of the pair's product count), random data."""
+    ns = lane_bits // min(modes)
+    rows = {k: [] for k in ("a", "sa", "mode_a", "exp_a", "b", "sb", "mode_b", "exp_b", "last",
+                            "clear")}
+    for k, (ia, ib) in enumerate(pairs):
+        P = (lane_bits // modes[ia]) * (lane_bits // modes[ib])
+        n = length(P) if callable(length) else length
+        rows["a"].append(rng.integers(0, 1 << lane_bits, n))
+        rows["b"].append(rng.integers(0, 1 << lane_bits, n))
+        rows["sa"].append(rng.integers(0, 2, (n, ns)))
+        rows["sb"].append(rng.integers(0, 2, (n, ns)))
+        rows["mode_a"].append(np.full(n, ia))
+        rows["mode_b"].append(np.full(n, ib))
+        rows["exp_a"].append(rng.integers(100, 150, n))
+        rows["exp_b"].append(rng.integers(100, 150, n))
+        rows["last"].append(np.arange(n) == n - 1)
+        rows["clear"].append(np.full(n, int(k == 0 and clear_first)))
+    return {k: np.concatenate(v).astype(np.int64) for k, v in rows.items()}
+
+
+@pytest.mark.parametrize("ia, ib", PAIRS)
+def test_no_bubbles_in_steady_state(ia, ib):
+    """FlexBlock's 54-beat groups, and groups exactly as long as the products per beat: with
+    the output always ready, the PE takes a beat every cycle (no input stall at all)."""
+    rng = np.random.default_rng(ia * 3 + ib)
+    for length in (54, lambda P: P):
+        v = groups(rng, [(ia, ib)] * 6, length)
+        r = check(BLOCK, {}, v, backend="amaranth", stalls=False)
+        assert r.stats["in_stall"] == 0 and r.stats["in_idle"] == 0
+        assert r.stats["outputs"] == 6 * g.product_counts(16, MODES)[MODES[ia], MODES[ib]]
+
+
+def test_mode_switch_every_group_without_bubbles():
+    rng = np.random.default_rng(7)
+    order = PAIRS + PAIRS[::-1]
+    v = groups(rng, order, 16)
+    r = check(BLOCK, {}, v, backend="amaranth", stalls=False)
+    assert r.stats["in_stall"] == 0
+
+
+def test_short_groups_stall_and_stay_exact():
+    """A group shorter than its product count cannot be converted in time: the PE holds its
+    input back (and stays bit-exact), by the number of missing cycles."""
+    rng = np.random.default_rng(8)
+    v = groups(rng, [(2, 2)] * 5, 4)  # 16 products, 4 beats: 12 cycles short per group
+    r = check(BLOCK, {}, v, backend="amaranth", stalls=False)
+    # groups 2..5 each wait 12 cycles; group 5's wait holds no offered beat (it is the last)
+    assert r.stats["in_stall"] == 3 * 12
+
+
+@pytest.mark.parametrize("stages", range(MAX_STAGES + 1))
+def test_stage_counts_under_back_pressure(stages):
+    rng = np.random.default_rng(stages)
+    v = BLOCK.vectors(seed=stages, n=400, stages=stages)
+    check(BLOCK, {"stages": stages}, v, backend="amaranth", stalls=(0.3, 0.5), seed=stages)
+
+
+@pytest.mark.parametrize("lane_bits, modes", [(24, (24, 12, 8, 6)), (8, (8, 2)), (16, (16, 4))])
+def test_other_lanes_and_mode_sets(lane_bits, modes):
+    params = {"lane_bits": lane_bits, "modes": modes, "max_beats": 20}
+    v = BLOCK.vectors(seed=3, n=300, **params)
+    check(BLOCK, params, v, backend="amaranth", stalls=True)
+
+
+def test_verilator_long_run():
+    require("verilator")
+    v = BLOCK.vectors(seed=9, n=3000, max_beats=200)
+    r = check(BLOCK, {"max_beats": 200}, v, backend="verilator", stalls=True, seed=9)
+    assert r.stats["outputs"] > 300
