@@ -38,6 +38,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m sim.bench
+	$(BIN)/python -m sim.bench_pe
 
 study-mxsf: $(STAMP)
 	$(BIN)/python -m studies.mxsf
