@@ -239,7 +239,10 @@ class BfpPe(StreamBlock):
         acc = [Signal(signed(wd), name=f"acc{s}") for s, wd in enumerate(self._acc_bits)]
         shadow = [Signal(signed(wd), name=f"shadow{s}") for s, wd in enumerate(self._acc_bits)]
         fresh = Signal(init=1)
-        nxt = [Mux(fresh, 0, acc[s]) + Mux(negs[s], -mags[s], mags[s]) for s in range(slots)]
+        # +-product as (mag XOR neg) + neg: the negation rides on the accumulator's adder
+        nxt = [Mux(fresh, 0, acc[s])
+               + (Cat(mags[s], Const(0, 1)) ^ negs[s].replicate(len(mags[s]) + 1)).as_signed()
+               + negs[s] for s in range(slots)]
 
         # group registers of the group being converted
         g_mode_a = Signal.like(mode_a, name="g_mode_a")
