@@ -37,7 +37,6 @@ mode). A shorter group stalls the input until the conversions catch up.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

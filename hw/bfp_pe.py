@@ -57,6 +57,19 @@ _EXP_BITS = 8
 _E_BITS = 11  # signed: exp_a + exp_b - 254 - (m_a - 1) - (m_b - 1) in -300..256
 
 
+def _table(index, values, shape):
+    """``values[index]`` as a chain of multiplexers (an index past the end gives the last).
+
+    Not ``Array(Const...)[index]``: Amaranth writes that as an ``always @*`` case statement
+    whose only sensitivity is ``index``, and Icarus never runs it while ``index`` keeps its
+    initial value (single-mode PEs: always), leaving X.
+    """
+    out = Const(values[-1], shape)
+    for k in range(len(values) - 2, -1, -1):
+        out = Mux(index == k, Const(values[k], shape), out)
+    return out
+
+
 class BfpPe(StreamBlock):
     """FlexBlock multi-mode BFP PE (interface: :mod:`golden.bfp_pe`).
 
@@ -256,8 +269,8 @@ class BfpPe(StreamBlock):
         cnt = Signal(range(slots))
         row = Signal(self.o.payload.row.shape())
         col = Signal(self.o.payload.col.shape())
-        na_1 = Array(Const(lane // mode - 1, row.shape()) for mode in modes)[g_mode_a]
-        nb_1 = Array(Const(lane // mode - 1, col.shape()) for mode in modes)[g_mode_b]
+        na_1 = _table(g_mode_a, [lane // mode - 1 for mode in modes], row.shape())
+        nb_1 = _table(g_mode_b, [lane // mode - 1 for mode in modes], col.shape())
         final = (row == na_1) & (col == nb_1)
         fire = busy & (~self.o.valid | self.o.ready)
         load = Signal()
@@ -277,8 +290,8 @@ class BfpPe(StreamBlock):
         facc = [Signal(32, name=f"facc{s}") for s in range(slots)]
         c = Signal(32, name="conv_c")
         m.d.comb += c.eq(Mux(g_clear, 0, Array(facc)[cnt]))
-        ulp_a = Array(Const(mode - 1, 5) for mode in modes)[g_mode_a]
-        ulp_b = Array(Const(mode - 1, 5) for mode in modes)[g_mode_b]
+        ulp_a = _table(g_mode_a, [mode - 1 for mode in modes], 5)
+        ulp_b = _table(g_mode_b, [mode - 1 for mode in modes], 5)
         e_s = Signal(signed(_E_BITS), name="conv_exp")
         m.d.comb += e_s.eq(g_exp_a + g_exp_b - 254 - ulp_a - ulp_b)
         nan = (g_exp_a == EXP_NAN) | (g_exp_b == EXP_NAN)

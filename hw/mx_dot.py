@@ -11,34 +11,11 @@ Datapath, one block pair and one accumulator ``c`` per beat::
 2. A balanced signed adder tree; widths grow one bit per level, so it never overflows. The sum
    is truncated to ``sum_bits`` + sign, which holds k * max|product| exactly. The block sum is
    S * 2**e_S with e_S = X_A + X_B - 254 + e0.
-3. Alignment with c = (-1)**s_c * sig_c * 2**e_c (24-bit sig_c). S is not normalized (it may have
-   leading zeros), so each operand gets a *top bound*: t_S = e_S + sum_bits (|S| < 2**t_S) and
-   t_c = e_c + 24. The operand with the higher bound ("big"; a zero operand never is) is placed
-   at the top of a window of W = sum_bits + ``GUARD`` bits, i.e. the window holds exponents
-   [T - W, T) with T = max(t_S, t_c); the other ("small") is shifted right by the difference of
-   the bounds, and the bits it loses below the window are ORed into ``sticky``.
-
-   Why W suffices (GUARD = 25, the least that does; 24 fails tests/hw's alignment sweep).
-   Sticky is only set when the small operand reaches below the window, and the encoder's
-   sticky input is exact when the window's LSB is at most q - 1, q the result's quantum.
-   (a) Big = S: then |c| < 2**(T - W + 24) = 2**(T - sum_bits - 1) while S, a nonzero integer
-   at e_S = T - sum_bits, has |S| >= 2**(T - sum_bits). So the exact result exceeds
-   2**(T - sum_bits - 1), its quantum q >= T - sum_bits - 24 = T - W + 1. (b) Big = c, c
-   normal: |c| >= 2**(T - 1) and |S| < 2**(T - 26) (S lost bits, so it was shifted by more
-   than W - sum_bits = 25), the result exceeds 2**(T - 2) and q >= T - 25 >= T - W + 1.
-   (c) Big = c subnormal: T = -125, the window's LSB is <= -151 < -150 = q - 1. In every case
-   the bits below the window lie strictly below the result's half-ulp, so only "something
-   nonzero is there" matters: the exact value is (M + delta) * 2**(T - W) with delta in (0, 1),
-   which is what the encoder's ``sticky`` input means. When no bit is lost the sum is exact.
-
-   Subtraction borrow. For an effective subtraction with sticky set, the exact magnitude is
-   big - (small_window + f) with f in (0, 1) window LSBs, i.e. (big - small_window - 1) +
-   (1 - f): the window difference is decremented by one and sticky stays set (delta = 1 - f).
-   With sticky set, |big| > |small| by the bounds above, so this difference is >= 0; without
-   sticky the difference can be negative (an unnormalized S below c's top bound), and then it
-   is negated and the sign flips.
-4. One normalization and RNE rounding to FP32 by the shared encoder (``hw.fp.encode``, overflow
-   "nonsat" -> ±Inf, gradual underflow). An exactly zero result (magnitude 0, no sticky) is +0.
+3. + 4. The fused FP32 accumulate step, shared with ``bfp_dot`` (``hw.accumulate``, where the
+   window width ``GUARD`` = 25 is proved): S is aligned with c in a window of sum_bits + 25
+   bits, added with a sticky bit (and the subtraction borrow), then normalized once and rounded
+   to FP32 RNE by ``hw.fp.encode`` (overflow -> ±Inf, gradual underflow). An exactly zero result
+   is +0.
 
 Specials (numerics §4): NaN if a scale is 0xFF, an element or c is NaN, an Inf element meets a
 zero, or +Inf and -Inf meet among the products and c (canonical NaN 0x7FC00000); otherwise an
@@ -49,37 +26,17 @@ from amaranth.lib import data
 
 from golden.formats import E8M0, FP32, MX_ELEMENTS, check_element, fields
 
+from .accumulate import GUARD, cut_points, fp32_accumulate, sum_tree, window_bits
 from .block import StreamBlock, check_int
-from .fp import decode_element, encode, unpack_fp32
+from .fp import decode_element
 from .pipeline import StreamPipeline
 
 __all__ = ["MxDot", "ELEMENTS", "K_MAX", "GUARD", "DEFAULT_STAGES", "cut_points"]
 
 ELEMENTS = MX_ELEMENTS
 K_MAX = 64
-#: window bits beyond the block sum's width (see the module docstring for why 25)
-GUARD = 25
 #: decode+multiply | tree | align: the three register cuts of the default configuration
 DEFAULT_STAGES = 3
-#: exponent width of the alignment logic (|exponents| < 1024 for every format pair)
-EXP_BITS = 12
-
-
-def _tree_levels(k):
-    return (k - 1).bit_length()
-
-
-def cut_points(k):
-    """Register positions, in the order ``stages`` takes them.
-
-    ``"sum"`` after the adder tree, ``"mul"`` after decode+multiply, ``"align"`` after the
-    alignment with the accumulator, ``"out"`` after rounding, then ``"tree2"``, ``"tree4"``, ...
-    inside the tree (every two levels). ``stages = n`` uses the first n.
-    """
-    levels = _tree_levels(k)
-    cuts = (["sum"] if levels else []) + ["mul", "align", "out"]
-    cuts += [f"tree{j}" for j in range(2, levels, 2)]
-    return tuple(cuts)
 
 
 def _elem_bounds(fmt):
@@ -140,7 +97,7 @@ class MxDot(StreamBlock):
         max_prod = (sig_a * sig_b) << (hi_a - lo_a + hi_b - lo_b)
         self._prod_bits = max_prod.bit_length()
         self._sum_bits = (k * max_prod).bit_length()
-        self._window = self._sum_bits + GUARD
+        self._window = window_bits(self._sum_bits)
 
         super().__init__(
             data.StructLayout({
@@ -193,7 +150,7 @@ class MxDot(StreamBlock):
         m = Module()
         p = StreamPipeline(m, self.i, self.o)
         pay = self.i.payload
-        k, W, WS = self._k, self._window, self._sum_bits
+        k, WS = self._k, self._sum_bits
         # Few named signals: Amaranth's simulator reruns a module's whole combinational logic
         # whenever a signal it reads changes, so each named level costs one more pass over all
         # k lanes per beat; the lanes and the tree are plain expressions up to ``block_sum``.
@@ -239,71 +196,21 @@ class MxDot(StreamBlock):
             *terms, scales, acc, nan, pinf, ninf = p.stage(*terms, scales, acc, nan, pinf, ninf)
 
         # 2. signed adder tree, exact (each level one bit wider)
-        level = 0
-        while len(terms) > 1:
-            level += 1
-            nxt = [terms[j] + terms[j + 1] for j in range(0, len(terms) - 1, 2)]
-            if len(terms) % 2:
-                nxt.append(terms[-1])
-            terms = nxt
-            if f"tree{level}" in self._cuts:
-                *terms, scales, acc, nan, pinf, ninf = p.stage(*terms, scales, acc, nan, pinf,
-                                                               ninf)
+        def tree_cut(level, *values):
+            return self._cut(p, f"tree{level}", *values)
+        tree, (scales, acc, nan, pinf, ninf) = sum_tree(
+            terms, cut=tree_cut, carry=(scales, acc, nan, pinf, ninf))
         total = Signal(signed(WS + 1), name="block_sum")
-        m.d.comb += total.eq(terms[0])
+        m.d.comb += total.eq(tree)
         if "sum" in self._cuts:
             total, scales, acc, nan, pinf, ninf = p.stage(total, scales, acc, nan, pinf, ninf)
 
-        # 3. align with the accumulator, add, sticky
-        c = unpack_fp32(acc)
-        pinf_all = pinf | (c.inf & ~c.sign)
-        ninf_all = ninf | (c.inf & c.sign)
-        s_neg = total < 0
-        s_mag = Mux(s_neg, -total, total)[:WS]
-        e0 = self._emin[0] + self._emin[1]
-        t_s = scales - 2 * E8M0.bias + e0 + WS
-        t_c = c.exp + 24
-        s_big = (s_mag != 0) & (c.zero | (t_s >= t_c))
-        s_al = s_mag << (W - WS)
-        c_al = c.sig << (W - 24)
-        big = Mux(s_big, s_al, c_al)
-        small = Mux(s_big, c_al, s_al)
-        sign_big = Mux(s_big, s_neg, c.sign)
-        sign_small = Mux(s_big, c.sign, s_neg)
-        dist = Mux(s_big, t_s - t_c, t_c - t_s)
-        amt = Mux(dist < 0, 0, Mux(dist > W, W, dist)).as_unsigned()[: W.bit_length()]
-        wide = Cat(Const(0, W), small) >> amt
-        small_w = wide[W:]
-        sub = sign_big ^ sign_small
-        mag = Signal(W + 1, name="mag")
-        sign = Signal(name="sign")
-        sticky = Signal(name="sticky")
-        exp = Signal(signed(EXP_BITS), name="exp")
-        nan_all = Signal(name="nan_all")
-        inf_all = Signal(name="inf_all")
-        inf_neg = Signal(name="inf_neg")
-        diff = (Cat(big, Const(0, 1)).as_signed() - Cat(small_w, Const(0, 1)).as_signed()
-                - (wide[:W] != 0))
-        m.d.comb += [
-            sticky.eq(wide[:W] != 0),
-            mag.eq(Mux(sub, Mux(diff < 0, -diff, diff), big + small_w)),
-            sign.eq(sign_big ^ (sub & (diff < 0))),
-            exp.eq(Mux(s_big, t_s, t_c) - W),
-            nan_all.eq(nan | c.nan | (pinf_all & ninf_all)),
-            inf_all.eq(pinf_all | ninf_all),
-            inf_neg.eq(ninf_all),
-        ]
-        if "align" in self._cuts:
-            mag, sticky, sign, exp, nan_all, inf_all, inf_neg = p.stage(
-                mag, sticky, sign, exp, nan_all, inf_all, inf_neg)
-
-        # 4. one normalization + RNE; an exact zero is +0
-        exact_zero = (mag == 0) & ~sticky
-        out_sign = Mux(inf_all, inf_neg, sign & ~exact_zero)
+        # 3. + 4. align with the accumulator, add, sticky | one normalization + RNE
+        e_s = scales - 2 * E8M0.bias + (self._emin[0] + self._emin[1])
         out = Signal(self.out_layout, name="out")
-        m.d.comb += out.result.eq(encode(
-            m, FP32, out_sign, mag, exp, rounding="rne", overflow="nonsat", sticky=sticky,
-            inf=inf_all & ~nan_all, nan=nan_all, name="round"))
+        m.d.comb += out.result.eq(fp32_accumulate(
+            m, total, WS, e_s, acc, nan=nan, pinf=pinf, ninf=ninf,
+            stage=p.stage if "align" in self._cuts else None))
         if "out" in self._cuts:
             out = p.stage(out)
         p.finish(out)

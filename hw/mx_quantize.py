@@ -8,6 +8,7 @@ from golden.mx import QUANT_ROUNDINGS, SCALE_ROUNDINGS
 from .block import StreamBlock, check_choice, check_int
 from .fp import encode, leading_zeros, unpack_fp32
 from .pipeline import StreamPipeline
+from .trees import maximum, named_tree, reduce_tree
 
 __all__ = ["MxQuantize", "mxsf_quantize", "ELEMENTS", "ROUNDINGS", "SCALE_ROUNDINGS", "CUTS", "STAGE_CUTS",
            "MAX_K", "MAX_STAGES"]
@@ -31,21 +32,6 @@ STAGE_CUTS = {
 }
 DEFAULT_STAGES = 2
 _EXP = signed(10)   # shared exponent and intermediate log2 values: [-166, 129] fit
-
-
-def _tree(values, op):
-    """Balanced reduction of ``values`` with the binary ``op`` (depth ceil(log2 n))."""
-    values = list(values)
-    while len(values) > 1:
-        nxt = [op(values[j], values[j + 1]) for j in range(0, len(values) - 1, 2)]
-        if len(values) % 2:
-            nxt.append(values[-1])
-        values = nxt
-    return values[0]
-
-
-def _max(a, b):
-    return Mux(a > b, a, b)
 
 
 class MxQuantize(StreamBlock):
@@ -169,14 +155,14 @@ class MxQuantize(StreamBlock):
             maxb = Signal(8)
             orf = Signal(23)
             m.d.comb += [
-                maxb.eq(_tree([ln[23:31] for ln in lanes], _max)),
-                orf.eq(_tree([ln[:23] for ln in lanes], lambda a, b: a | b)),
+                maxb.eq(named_tree(m, [ln[23:31] for ln in lanes], maximum, "max_exp")),
+                orf.eq(reduce_tree([ln[:23] for ln in lanes], lambda a, b: a | b)),
             ]
             x, maxb, orf = cut("tree", x, maxb, orf)
             top_b, top_f = maxb, orf
         else:
             amax = Signal(31)
-            m.d.comb += amax.eq(_tree([ln[:31] for ln in lanes], _max))
+            m.d.comb += amax.eq(named_tree(m, [ln[:31] for ln in lanes], maximum, "max_mag"))
             x, amax = cut("tree", x, amax)
             top_b, top_f = amax[23:], amax[:23]
         lanes = [x[32 * j: 32 * (j + 1)] for j in range(k)]

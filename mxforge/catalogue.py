@@ -188,6 +188,9 @@ def _blocks() -> dict[str, Block]:
     from golden import bf16_dot as bf16_dot_golden
     from hw import bfp_pe
     from golden import bfp_pe as bfp_pe_golden
+    from hw import bfp_quantize
+    from hw import bfp_dot
+    from golden import bfp
 
     entries = [
         Block(
@@ -310,6 +313,47 @@ def _blocks() -> dict[str, Block]:
             interp_vectors=300,
             summary="BF16 dot product (baseline): FP32 products, FP32 adder tree, FP32 "
                     "accumulate, IEEE RNE in every step",
+        ),
+        Block(
+            name="bfp_quantize",
+            generator=bfp_quantize.BfpQuantize,
+            golden=bfp.quantize_block,
+            stimulus=bfp.quantize_stimulus,
+            exhaustive_size=bfp.quantize_space,
+            defaults={"G": bfp.DEFAULT_G, "m": bfp.DEFAULT_M, "rounding": "rtz",
+                      "rbits": bfp.DEFAULT_RBITS, "stages": bfp_quantize.DEFAULT_STAGES},
+            choices={"rounding": bfp_quantize.ROUNDINGS,
+                     "stages": tuple(range(bfp_quantize.MAX_STAGES + 1))},
+            # FlexBlock's three modes on its 864-bit group line (16 x 54, 8 x 108, 4 x 216
+            # magnitude bits), and rne / stochastic rounding at G = 16
+            configs=({}, {"G": 108, "m": 8}, {"G": 216, "m": 4},
+                     {"G": 16, "m": 8, "rounding": "rne"},
+                     {"G": 16, "m": 8, "rounding": "stochastic"}),
+            random_vectors=5000,
+            # Amaranth ~3.7 ms per G = 216 group (Icarus ~6.6 ms): 1000 keeps both near 10 s
+            interp_vectors=1000,
+            summary="FP32 group -> block floating point (shared exponent, signs, m-bit "
+                    "magnitudes, zero-setting-error count), rtz/rne/stochastic",
+        ),
+        Block(
+            name="bfp_dot",
+            generator=bfp_dot.BfpDot,
+            golden=bfp.dot_block,
+            stimulus=bfp.dot_stimulus,
+            exhaustive_size=bfp.dot_space,
+            defaults={"G": bfp.DEFAULT_G, "ma": bfp.DEFAULT_M, "mb": bfp.DEFAULT_M,
+                      "stages": bfp_dot.DEFAULT_STAGES},
+            # FlexBlock's three modes on its 864-bit group line (G * m = 864): 16-bit (the
+            # defaults), 8-bit, 4-bit; a mixed 16 x 8 pair at G = 54 with every register cut;
+            # a small unpipelined one
+            configs=({}, {"G": 108, "ma": 8, "mb": 8}, {"G": 216, "ma": 4, "mb": 4},
+                     {"mb": 8, "stages": len(bfp_dot.cut_points(bfp.DEFAULT_G))},
+                     {"G": 16, "ma": 8, "mb": 8, "stages": 0}),
+            random_vectors=20000,
+            # ~1-1.6 ms per vector in Amaranth's simulator (G = 54 .. 216), ~430 corners on top
+            interp_vectors=2000,
+            summary="BFP group dot product + FP32 accumulate (FlexBlock): exact integer sum, "
+                    "one RNE rounding",
         ),
         Block(
             name="bfp_pe",

@@ -326,10 +326,29 @@ def _dut_verilog(dut) -> str:
     return to_verilog(dut, _DUT)
 
 
+#: the register Yosys' Verilog backend puts in every ``always @*`` block so that it runs at
+#: time 0; its initializer alone does not wake the blocks in Icarus
+_ALWAYS_TRIGGER = re.compile(r"^(\s*)reg (\\\S+dump_module\S*)\s+= 0;$", re.M)
+
+
+#: bump when _icarus_fixup changes what it writes (part of the Icarus build cache key)
+_ICARUS_FIXUP_VERSION = 2
+
+
 def _icarus_fixup(verilog: str, bdir: Path) -> str:
-    """Verilog Icarus can run: an ``always @*`` with no sensitivities never runs in Icarus and
-    leaves X (style.md), so such text is normalized with Yosys and must then be clean."""
+    """Verilog Icarus can run.
+
+    - Yosys makes every ``always @*`` block read a register initialized to 0, meant to run the
+      block once at time 0. Icarus does not count the initializer as an event, so a block whose
+      inputs keep their initial values (a register that is loaded with the value it already
+      had, a mode register that never changes) stays X. An ``initial #0`` write of that
+      register wakes every such block once at time 0.
+    - An ``always @*`` with no sensitivities never runs in Icarus and leaves X (style.md), so
+      such text is normalized with Yosys and must then be clean.
+    """
     from .lint import LintError, icarus_dead_always, yosys_normalize
+    verilog = _ALWAYS_TRIGGER.sub(
+        lambda m: f"{m.group(0)}\n{m.group(1)}initial #0 {m.group(2)} = 1;", verilog)
     if not icarus_dead_always(verilog, _DUT, bdir / "icarus-check"):
         return verilog
     fixed = yosys_normalize(verilog, _DUT, bdir / "icarus-check")
@@ -453,7 +472,9 @@ def build(block, params, backend, dut=None) -> Build:
             flags += _LARGE_DESIGN_ARGS
     defines = {d: 1 for d, port in (("DUT_CLK", "clk"), ("DUT_RST", "rst"))
                if _has_port(verilog, port)}
-    key = json.dumps([verilog, template, backend, flags, defines, iw, ow])
+    # the Icarus build also depends on how _icarus_fixup rewrites the text
+    fixup = _ICARUS_FIXUP_VERSION if backend == "icarus" else None
+    key = json.dumps([verilog, template, backend, flags, defines, iw, ow, fixup])
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     config = block.config_name(**params)
     bdir = build_root() / "sim" / config / f"{backend}-{digest}"
