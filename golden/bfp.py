@@ -359,10 +359,10 @@ def _rounding_fracs(rng, d, m, kind):
 
 def _random_groups(rng, n, G, m):
     """n random groups of G FP32 bit patterns: a third of them the generic FP32 mix of
-    :func:`golden.mx._random_blocks` (all binades, subnormals, sparse, equal and one-hot,
+    :func:`golden.mx.random_blocks` (all binades, subnormals, sparse, equal and one-hot,
     few mantissa bits, NaN/Inf lanes), the rest shaped around m (see
     :func:`quantize_stimulus`)."""
-    from .mx import _random_blocks
+    from .mx import random_blocks
     kind = rng.choice(4, n, p=[0.34, 0.30, 0.14, 0.22])
     out = np.zeros((n, G), dtype=np.int64)
     sign = rng.integers(0, 2, (n, G))
@@ -372,7 +372,7 @@ def _random_groups(rng, n, G, m):
 
     # 0: the generic FP32 mix
     r = rows(0)
-    out[r] = _random_blocks(rng, len(r), G)
+    out[r] = random_blocks(rng, len(r), G)
     # 1: exponents spread 0..~2m below a random top: both zero-set and kept elements
     r = rows(1)
     top = rng.integers(1, 255, (len(r), 1))

@@ -12,7 +12,7 @@ from .formats import E8M0, FP32, MX_ELEMENTS, MxsfFormat, decode, fields, get_fo
 __all__ = ["decode_fields", "decode_stimulus", "decode_space",
            "quantize", "dequantize", "shared_exponent", "SCALE_ROUNDINGS", "QUANT_ROUNDINGS",
            "quantize_block", "quantize_stimulus", "quantize_space", "quantize_tiled",
-           "dequantize_tiled", "mxsf_quantize_block", "mxsf_quantize_stimulus"]
+           "dequantize_tiled", "mxsf_quantize_block", "mxsf_quantize_stimulus", "random_blocks"]
 
 #: scale rounding of numerics §4 rule 3: OCP "floor" and NVIDIA's "ceil" (RCEIL)
 SCALE_ROUNDINGS = ("floor", "ceil")
@@ -426,7 +426,7 @@ def _emax_scale(fmt):
     return min(lim, E8M0.emax)
 
 
-def _random_blocks(rng, n, k):
+def random_blocks(rng, n, k):
     """n random blocks of k FP32 bit patterns: a realistic mix, see :func:`quantize_stimulus`."""
     kind = rng.choice(8, n, p=[0.16, 0.16, 0.16, 0.12, 0.10, 0.08, 0.18, 0.04])
     out = np.zeros((n, k), dtype=np.int64)
@@ -582,7 +582,7 @@ def quantize_stimulus(rng, n, exhaustive=False, elem="e4m3", k=32, rounding="rne
                       scale_rounding="floor", stages=2):
     """Inputs of ``mx_quantize``: ``n`` seeded random blocks plus every corner block.
 
-    Random blocks (:func:`_random_blocks`): gaussian values across all binades, random
+    Random blocks (:func:`random_blocks`): gaussian values across all binades, random
     exponent spreads under a random top, uniformly random finite bit patterns, FP32
     subnormal blocks, sparse, all-equal and one-hot blocks, few-mantissa-bit values (exact
     ties after scaling), and some blocks with NaN/Inf lanes; random signs.
@@ -604,7 +604,7 @@ def quantize_stimulus(rng, n, exhaustive=False, elem="e4m3", k=32, rounding="rne
         raise ValueError("mx_quantize has no exhaustive input space (2**(32 k) blocks)")
     fmt = _mx_elem(elem)
     k = _check_block(k)
-    rand = _random_blocks(rng, n, k)
+    rand = random_blocks(rng, n, k)
     corners = _corner_blocks(rng, k, fmt)
     return {"x": np.concatenate([rand, corners]).reshape(-1, k)}
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from functools import reduce
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 
 from golden import bfp_pe as spec
@@ -68,6 +68,17 @@ def _table(index, values, shape):
     for k in range(len(values) - 2, -1, -1):
         out = Mux(index == k, Const(values[k], shape), out)
     return out
+
+
+def _pick(index, values):
+    """``values[index]`` as a balanced tree of 2:1 multiplexers on the index bits (an index
+    past the end gives the last value). Not an ``Array`` read: that is a case statement, which
+    Verilator's lint calls incomplete when the count is not a power of two."""
+    bits = (len(values) - 1).bit_length()
+    vals = list(values) + [values[-1]] * ((1 << bits) - len(values))
+    for b in range(bits):
+        vals = [Mux(index[b], vals[2 * j + 1], vals[2 * j]) for j in range(len(vals) // 2)]
+    return vals[0]
 
 
 class BfpPe(StreamBlock):
@@ -220,6 +231,8 @@ class BfpPe(StreamBlock):
                         for (i, j), v in products[ma, mb].items():
                             s = i * nb + j
                             m.d.comb += [mags[s].eq(v), negs[s].eq(sa[i] ^ sb[j])]
+            with m.Default():  # a mode index past ``modes``: no products (contract violation)
+                m.d.comb += [v.eq(0) for v in mags + negs]
         return mags, negs
 
     def elaborate(self, platform):
@@ -266,7 +279,7 @@ class BfpPe(StreamBlock):
 
         # 4. the conversion sequencer
         busy = Signal()
-        cnt = Signal(range(slots))
+        cnt = Signal(range(max(slots, 2)))
         row = Signal(self.o.payload.row.shape())
         col = Signal(self.o.payload.col.shape())
         na_1 = _table(g_mode_a, [lane // mode - 1 for mode in modes], row.shape())
@@ -283,13 +296,10 @@ class BfpPe(StreamBlock):
 
         # the conversion of slot cnt
         total = Signal(signed(max(self._acc_bits)), name="conv_sum")
-        with m.Switch(cnt):
-            for s in range(slots):
-                with m.Case(s):
-                    m.d.comb += total.eq(shadow[s])
+        m.d.comb += total.eq(_pick(cnt, shadow))
         facc = [Signal(32, name=f"facc{s}") for s in range(slots)]
         c = Signal(32, name="conv_c")
-        m.d.comb += c.eq(Mux(g_clear, 0, Array(facc)[cnt]))
+        m.d.comb += c.eq(Mux(g_clear, 0, _pick(cnt, facc)))
         ulp_a = _table(g_mode_a, [mode - 1 for mode in modes], 5)
         ulp_b = _table(g_mode_b, [mode - 1 for mode in modes], 5)
         e_s = Signal(signed(_E_BITS), name="conv_exp")
@@ -302,7 +312,10 @@ class BfpPe(StreamBlock):
         with m.If(fire):
             m.d.sync += [o.payload.result.eq(result), o.payload.row.eq(row),
                          o.payload.col.eq(col), o.payload.last.eq(final), o.valid.eq(1),
-                         Array(facc)[cnt].eq(result), cnt.eq(cnt + 1)]
+                         cnt.eq(cnt + 1)]
+            for s in range(slots):
+                with m.If(cnt == s):
+                    m.d.sync += facc[s].eq(result)
             with m.If(col == nb_1):
                 m.d.sync += [col.eq(0), row.eq(row + 1)]
             with m.Else():
