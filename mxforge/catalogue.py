@@ -229,7 +229,7 @@ def _blocks() -> dict[str, Block]:
                 {"k": 8, "stages": 1, "rounding": "rtz"},
                 {"elem": "e2m1", "k": 8, "stages": 3, "rounding": "rna", "scale_rounding": "ceil"}),
             random_vectors=20000,
-            interp_vectors=500,
+            interp_vectors=300,
             summary="FP32 block -> OCP MX block (E8M0 scale + k element codes), floor/ceil scale",
         ),
         Block(
@@ -249,7 +249,7 @@ def _blocks() -> dict[str, Block]:
             configs=({}, {"k": 4, "sub_bias": 6}, {"k": 4, "sub_bias": 10},
                      {"k": 4, "rounding": "rtz", "sub_bias": 10}),
             random_vectors=20000,
-            interp_vectors=500,
+            interp_vectors=300,
             amaranth_full=("mxsf_quantize",),
             baseline="mx_quantize_e4m3",
             summary="FP32 block -> MXSF block (MX-SAFE: E2M5 / sub-mode allocation on the fly)",
@@ -274,7 +274,7 @@ def _blocks() -> dict[str, Block]:
                 {"stages": len(mx_dot.cut_points(32))},
                 {"elem_a": "e5m2", "elem_b": "e2m1", "k": 5, "stages": 2}),
             random_vectors=20000,
-            interp_vectors=1000,
+            interp_vectors=500,
             amaranth_full=("mx_dot_mxsf_mxsf",),
             baseline="mx_dot_e4m3_e4m3",
             summary="MX block dot product + FP32 accumulate, exact sum, one RNE rounding",
@@ -310,7 +310,7 @@ def _blocks() -> dict[str, Block]:
             configs=({}, {"k": 4, "stages": 0}),
             random_vectors=20000,
             # ~40 ms per k = 32 vector in Amaranth's simulator (31 FP32 adders, one flat module)
-            interp_vectors=300,
+            interp_vectors=200,
             summary="BF16 dot product (baseline): FP32 products, FP32 adder tree, FP32 "
                     "accumulate, IEEE RNE in every step",
         ),
@@ -330,8 +330,8 @@ def _blocks() -> dict[str, Block]:
                      {"G": 16, "m": 8, "rounding": "rne"},
                      {"G": 16, "m": 8, "rounding": "stochastic"}),
             random_vectors=5000,
-            # Amaranth ~3.7 ms per G = 216 group (Icarus ~6.6 ms): 1000 keeps both near 10 s
-            interp_vectors=1000,
+            # Amaranth ~3.7 ms per G = 216 group (Icarus ~6.6 ms)
+            interp_vectors=400,
             summary="FP32 group -> block floating point (shared exponent, signs, m-bit "
                     "magnitudes, zero-setting-error count), rtz/rne/stochastic",
         ),
@@ -351,7 +351,7 @@ def _blocks() -> dict[str, Block]:
                      {"G": 16, "ma": 8, "mb": 8, "stages": 0}),
             random_vectors=20000,
             # ~1-1.6 ms per vector in Amaranth's simulator (G = 54 .. 216), ~430 corners on top
-            interp_vectors=2000,
+            interp_vectors=500,
             summary="BFP group dot product + FP32 accumulate (FlexBlock): exact integer sum, "
                     "one RNE rounding",
         ),
@@ -365,12 +365,12 @@ def _blocks() -> dict[str, Block]:
                       "max_beats": bfp_pe_golden.MAX_BEATS, "stages": bfp_pe.DEFAULT_STAGES},
             choices={"stages": tuple(range(bfp_pe.MAX_STAGES + 1))},
             # the multi-mode PE; the single-mode baselines (16-bit: a plain 16 x 16 multiplier;
-            # 8- and 4-bit for the three-PE composite); the other stage counts
-            configs=({}, {"modes": (16,)}, {"modes": (8,)}, {"modes": (4,)}, {"stages": 0},
-                     {"stages": 2}),
-            # a stateful beat stream (groups): no evenly spaced cap; 5,000 beats per
-            # configuration and backend, then the corner groups
-            random_vectors=5000,
+            # 8- and 4-bit for the three-PE composite). The other stage counts run in
+            # tests/hw/test_bfp_pe.py (Amaranth, heavy back-pressure).
+            configs=({}, {"modes": (16,)}, {"modes": (8,)}, {"modes": (4,)}),
+            # a stateful beat stream (groups): no evenly spaced cap; 3,000 beats per
+            # configuration and backend, then the corner groups (~1,300 beats)
+            random_vectors=3000,
             baseline="bfp_pe_modes16",
             summary="FlexBlock multi-mode BFP PE: 16-bit lanes as 1x16, 2x8 or 4x4-bit "
                     "sub-words per side, every cross product per cycle, exact group "

@@ -63,7 +63,7 @@ def test_verilog_module_and_file_carry_the_configuration_name(tmp_path):
 
 
 def test_generated_verilog_is_byte_identical_and_path_free(tmp_path):
-    """`verilog --all` in one process, and every block's default configuration again in other
+    """`verilog --all` in one process, and some blocks' default configurations again in other
     processes with other working directories and hash seeds: byte-identical files."""
     def generate(i, seed, *args):
         out, cwd = tmp_path / f"run{i}", tmp_path / f"cwd{i}"
@@ -76,9 +76,12 @@ def test_generated_verilog_is_byte_identical_and_path_free(tmp_path):
     outs = [generate(0, "1", "--all")]
     assert set(outs[0]) == {f"{n}.v" for n in all_configurations()}
     again = {}
-    for j, block in enumerate(BLOCKS):
+    # a few blocks again (each process costs seconds): the decoder, the two largest
+    # generators with dict/set-heavy elaboration, and the stateful PE
+    repeat = ("mx_decode", "mx_dot", "mxsf_tile_buffer", "bfp_pe")
+    for j, block in enumerate(repeat):
         again.update(generate(j + 1, str(j + 2), block))
-    assert len(again) == len(BLOCKS)
+    assert len(again) == len(repeat)
     assert again == {name: outs[0][name] for name in again}
     for name, text in outs[0].items():
         for marker in (b"/work/", b"/tmp/", b"/home/", b"/root/", str(REPO).encode()):
