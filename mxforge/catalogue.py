@@ -53,6 +53,11 @@ class Block:
         icarus) in ``make test`` (an evenly spaced subset; every corner vector is kept); None =
         no cap.
         ``make sweep`` runs the full set everywhere.
+    icarus_configs : tuple of str or None
+        Configuration names that run on Icarus in ``make test`` (None = every one). Icarus is
+        the third simulator of the same Verilog that Verilator checks on every vector of every
+        configuration; a representative subset keeps ``make test`` within its budget, and
+        ``make sweep`` runs them all.
     amaranth_full : tuple of str
         Configuration names that run the full random set on the Amaranth simulator in
         ``make test`` despite ``interp_vectors`` (where an issue asks for it; Icarus, about 8x
@@ -74,6 +79,7 @@ class Block:
     configs: tuple = ({},)
     random_vectors: int = 20000
     interp_vectors: int | None = None
+    icarus_configs: tuple | None = None
     amaranth_full: tuple = ()
     baseline: str | None = None
     summary: str = ""
@@ -230,6 +236,8 @@ def _blocks() -> dict[str, Block]:
                 {"elem": "e2m1", "k": 8, "stages": 3, "rounding": "rna", "scale_rounding": "ceil"}),
             random_vectors=20000,
             interp_vectors=300,
+            icarus_configs=("mx_quantize_e4m3", "mx_quantize_mxint8", "mx_quantize_e2m1",
+                            "mx_quantize_e4m3_k8_stages0", "mx_quantize_e2m1_k8_rna_ceil_stages3"),
             summary="FP32 block -> OCP MX block (E8M0 scale + k element codes), floor/ceil scale",
         ),
         Block(
@@ -275,6 +283,8 @@ def _blocks() -> dict[str, Block]:
                 {"elem_a": "e5m2", "elem_b": "e2m1", "k": 5, "stages": 2}),
             random_vectors=20000,
             interp_vectors=500,
+            icarus_configs=("mx_dot_e4m3_e4m3", "mx_dot_mxsf_mxsf", "mx_dot_e4m3_e5m2",
+                            "mx_dot_mxsf_b10_mxsf_b10_k4", "mx_dot_e5m2_e2m1_k5_stages2"),
             amaranth_full=("mx_dot_mxsf_mxsf",),
             baseline="mx_dot_e4m3_e4m3",
             summary="MX block dot product + FP32 accumulate, exact sum, one RNE rounding",
@@ -332,6 +342,8 @@ def _blocks() -> dict[str, Block]:
             random_vectors=5000,
             # Amaranth ~3.7 ms per G = 216 group (Icarus ~6.6 ms)
             interp_vectors=400,
+            icarus_configs=("bfp_quantize", "bfp_quantize_G216_m4",
+                            "bfp_quantize_G16_m8_stochastic"),
             summary="FP32 group -> block floating point (shared exponent, signs, m-bit "
                     "magnitudes, zero-setting-error count), rtz/rne/stochastic",
         ),
@@ -352,6 +364,7 @@ def _blocks() -> dict[str, Block]:
             random_vectors=20000,
             # ~1-1.6 ms per vector in Amaranth's simulator (G = 54 .. 216), ~430 corners on top
             interp_vectors=500,
+            icarus_configs=("bfp_dot", "bfp_dot_mb8_stages6", "bfp_dot_G16_ma8_mb8_stages0"),
             summary="BFP group dot product + FP32 accumulate (FlexBlock): exact integer sum, "
                     "one RNE rounding",
         ),
