@@ -102,7 +102,6 @@ def test_short_groups_stall_and_stay_exact():
 
 @pytest.mark.parametrize("stages", range(MAX_STAGES + 1))
 def test_stage_counts_under_back_pressure(stages):
-    rng = np.random.default_rng(stages)
     v = BLOCK.vectors(seed=stages, n=400, stages=stages)
     check(BLOCK, {"stages": stages}, v, backend="amaranth", stalls=(0.3, 0.5), seed=stages)
 
