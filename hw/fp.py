@@ -13,7 +13,8 @@ from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed
 from golden.checks import check_choice
 from golden.formats import OVERFLOWS, ROUNDINGS, get_format
 
-__all__ = ["decode_element", "unpack_fp32", "FP32Fields", "leading_zeros", "encode"]
+__all__ = ["decode_element", "unpack_fp32", "FP32Fields", "leading_zeros", "encode", "convert",
+           "negate"]
 
 
 def decode_element(code, fmt):
@@ -308,3 +309,41 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
         # golden model and ml_dtypes do
         code_mag = Mux(nan, _nan_code(fmt), code_mag)
     return Cat(code_mag, out_sign)
+
+
+def _widens_by_wiring(src, dst) -> bool:
+    """True when every code of ``src`` maps to ``dst`` by re-biasing the exponent and padding the
+    mantissa: both without specials, ``src`` without subnormals, ``dst`` covering its range."""
+    return (src.kind == dst.kind == "float" and src.specials == dst.specials == "none"
+            and not src.subnormals and dst.mbits >= src.mbits
+            and dst.emin <= src.emin and dst.emax >= src.emax)
+
+
+def convert(m, src, dst, code, *, rounding="rne", overflow="saturate", name="cvt") -> Value:
+    """Code of float format ``src`` -> code of ``dst``, rounded once (numerics §2).
+
+    An exact widening between formats without specials (fp10_e5m4 -> fp18_e5m12, FP10 ->
+    FP17, ...) is wiring: the exponent re-biased by a constant, the mantissa padded, a zero
+    exponent field (zero: these formats have no subnormals) mapped to zero. Anything else goes
+    through :func:`decode_element` and :func:`encode` (a narrowing rounds with ``rounding``;
+    FP16 -> FP32 normalizes a subnormal).
+    """
+    src, dst = get_format(src), get_format(dst)
+    code = Value.cast(code)
+    if _widens_by_wiring(src, dst):
+        e = code[src.mbits: src.mbits + src.ebits]
+        zero = e == 0
+        mant = Cat(Const(0, dst.mbits - src.mbits), code[: src.mbits])
+        exp = (e + (dst.bias - src.bias))[: dst.ebits]
+        return Cat(Mux(zero, 0, mant), Mux(zero, 0, exp), code[-1])
+    sign, sig, exp, inf, nan = decode_element(code, src)
+    if src.specials != "none":
+        sig = Mux(inf | nan, 0, sig)
+    return encode(m, dst, sign, sig, exp, rounding=rounding, overflow=overflow, inf=inf, nan=nan,
+                  name=name)
+
+
+def negate(code) -> Value:
+    """The code with its sign bit (the top bit) flipped: exact negation of a float code."""
+    code = Value.cast(code)
+    return Cat(code[:-1], ~code[-1])

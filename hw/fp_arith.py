@@ -28,14 +28,14 @@ operand is NaN, for 0 x Inf and for Inf - Inf (the canonical NaN of the output f
 its sign if an operand is Inf; an exactly zero sum is +0 unless both operands are -0 (IEEE 754
 §6.3 for every rounding mode here), a zero product has the sign sa ^ sb.
 """
-from amaranth.hdl import Cat, Const, Mux, Value
+from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, Value
 
 from golden.checks import check_choice
 from golden.formats import OVERFLOWS, ROUNDINGS, get_format
 
 from .fp import _named, decode_element, encode, leading_zeros
 
-__all__ = ["mul", "add", "GUARD"]
+__all__ = ["mul", "add", "unit", "GUARD"]
 
 #: bits the adder keeps below the larger operand's LSB (see :func:`add` for why 2 is the least)
 GUARD = 2
@@ -343,3 +343,33 @@ def add(m, fmt, a, b, *, rounding="rne", overflow="nonsat", name="add"):
     return _round_pack(m, f, sign, norm[G:], e_res, (norm[:G] != 0) | sticky,
                        rounding=rounding, overflow=overflow, inf=inf, nan=nan,
                        name=f"{name}_round")
+
+
+class _Unit(Elaboratable):
+    """A combinational function of a few operand signals as its own module (see :func:`unit`)."""
+
+    def __init__(self, fn, widths, width):
+        self._fn = fn
+        self.operands = [Signal(w, name=f"in{k}") for k, w in enumerate(widths)]
+        self.result = Signal(width, name="out")
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.result.eq(self._fn(m, *self.operands))
+        return m
+
+
+def unit(m, name, fn, operands, width):
+    """``fn(sub, *operand_signals)`` (a combinational Value of ``width`` bits) built in a
+    submodule ``name`` of ``m``; returns its result signal.
+
+    Why: Amaranth's simulator reruns a module's whole combinational logic whenever one signal it
+    reads changes, and an FP operator names several intermediate signals, so a datapath of many
+    operators in one module is evaluated many times per cycle. As submodules, each operator
+    reruns alone. The synthesis flow flattens the hierarchy; the logic is the same.
+    """
+    operands = [Value.cast(v) for v in operands]
+    u = _Unit(fn, [len(v) for v in operands], width)
+    m.submodules[name] = u
+    m.d.comb += [s.eq(v) for s, v in zip(u.operands, operands)]
+    return u.result

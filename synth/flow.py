@@ -109,6 +109,9 @@ def _liberty_hash(path: str) -> str:
 
 # -- scripts ---------------------------------------------------------------------------------------
 
+# `delete t:$scopeinfo`: flattening a design with submodules (hw.fp_arith.unit) leaves Yosys'
+# $scopeinfo cells, which carry only hierarchy names (no logic) and which neither the CMOS cost
+# model nor the cell library knows.
 # FFs are legalized to plain $_DFF_P_/$_DFF_N_ (enables and sync resets become gates) because the
 # CMOS cost model of `stat -tech cmos` has no entry for the richer FF cells (it would print a
 # partial count like "332+"). Async-reset FFs cannot be legalized this way: Yosys then fails
@@ -116,6 +119,7 @@ def _liberty_hash(path: str) -> str:
 GENERIC_SCRIPT = """\
 read_verilog design.v
 synth -flatten -top {top}
+delete t:$scopeinfo
 dfflegalize -cell $_DFF_P_ 01 -cell $_DFF_N_ 01
 abc -g {gates}
 opt_clean
@@ -132,6 +136,7 @@ ABC_CONSTRAINTS = "set_driving_cell INVX1\nset_load 0.01\n"
 LIBERTY_SCRIPT = """\
 read_verilog design.v
 synth -flatten -top {top}
+delete t:$scopeinfo
 dfflibmap -liberty cells.lib
 abc -liberty cells.lib -D {delay_ps} -constr abc.constr
 setundef -zero

@@ -200,3 +200,55 @@ def test_unpack_fp32_and_leading_zeros():
     block = Block(name="fp_probe", generator=Probe, golden=lambda inputs: _probe_golden(inputs),
                   stimulus=None, exhaustive_size=lambda: None, defaults={})
     check(block, {}, {"x": x}, backend="amaranth", stalls=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# hw.fp.convert: format conversions (LightNorm's widenings and roundings)
+
+_CONVERSIONS = [
+    # (src, dst, rounding, overflow): exact widenings (wiring), then roundings (encode)
+    ("fp10_e5m4", "fp18_e5m12", "rtz", "saturate"),
+    ("fp10_e5m4", "fp17_e6m11", "rtz", "saturate"),
+    ("fp10_e6m3", "fp17_e6m11", "rne", "saturate"),
+    ("fp16", "fp32", "rne", "nonsat"),
+    ("fp18_e5m12", "fp17_e6m11", "rtz", "saturate"),
+    ("fp18_e5m12", "fp17_e6m11", "rne", "saturate"),
+    ("fp18_e5m12", "fp10_e5m4", "rtz", "saturate"),
+    ("fp18_e5m12", "fp10_e5m4", "rne", "saturate"),
+    ("fp17_e6m11", "fp10_e6m3", "rne", "saturate"),
+    ("fp32", "fp16", "rne", "nonsat"),
+]
+
+
+@pytest.mark.parametrize("src, dst, rounding, overflow", _CONVERSIONS)
+def test_convert_matches_encode_of_decode(src, dst, rounding, overflow):
+    """Every code of a source of at most 16 bits (a seeded sample of 4,096 plus the extremes
+    beyond), against golden.formats.encode(decode(code)) with the same rounding."""
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator
+
+    from golden.formats import decode, encode, get_format
+    from hw.fp import convert
+    S, D = get_format(src), get_format(dst)
+    if S.width <= 16:
+        codes = np.arange(1 << S.width)
+    else:
+        top = (1 << S.width) - 1
+        codes = np.unique(np.concatenate([
+            np.random.default_rng(S.width).integers(0, 1 << S.width, 4096),
+            [0, 1, top, top >> 1, (top >> 1) + 1, (top >> 1) - 1]]))
+    m = Module()
+    a, o = Signal(S.width), Signal(D.width)
+    m.d.comb += o.eq(convert(m, S, D, a, rounding=rounding, overflow=overflow))
+    got = []
+
+    async def bench(ctx):
+        for c in codes:
+            ctx.set(a, int(c))
+            got.append(ctx.get(o))
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    with np.errstate(invalid="ignore"):
+        want = encode(decode(codes, S), D, rounding, overflow)
+    np.testing.assert_array_equal(np.array(got), want)
