@@ -65,3 +65,38 @@ def fraction_to_fp32(x: Fraction) -> int:
     bits = f32_bits(float(val))  # exact: n < 2**25, exponent in range
     assert Fraction(f32_value(bits)) == val
     return bits | (1 << 31) if neg else bits
+
+
+def round_fraction(q, ebits, mbits, bias, rounding):
+    """Exact rational ``q`` rounded to a float format without Inf/NaN and without subnormals
+    (LightNorm's FP10/FP17/FP18; numerics §1-2), saturating at max finite. ``rounding`` "rtz"
+    or "rne" (the tie between 0 and the smallest normal goes to 0, as the golden model does:
+    both codes are even). Returns a Fraction."""
+    q = Fraction(q)
+    if q == 0:
+        return Fraction(0)
+    sign = -1 if q < 0 else 1
+    a = abs(q)
+    emin, emax = 1 - bias, (1 << ebits) - 1 - bias
+    top = (2 - Fraction(1, 1 << mbits)) * Fraction(2) ** emax
+    e = a.numerator.bit_length() - a.denominator.bit_length()
+    if Fraction(2) ** e > a:
+        e -= 1
+    if e < emin:
+        lo, hi = Fraction(0), Fraction(2) ** emin
+    else:
+        ulp = Fraction(2) ** (e - mbits)
+        lo = (a // ulp) * ulp
+        hi = lo + ulp
+    if rounding == "rtz" or a == lo:
+        r = lo
+    else:
+        mid = (lo + hi) / 2
+        if a != mid:
+            r = lo if a < mid else hi
+        elif lo == 0:
+            r = lo
+        else:
+            ulp = hi - lo
+            r = lo if (lo / ulp) % 2 == 0 else hi
+    return sign * min(r, top)
