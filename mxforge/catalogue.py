@@ -81,6 +81,7 @@ class Block:
     interp_vectors: int | None = None
     icarus_configs: tuple | None = None
     amaranth_full: tuple = ()
+    record_beats: Callable[..., int] | None = None
     baseline: str | None = None
     summary: str = ""
 
@@ -122,8 +123,10 @@ class Block:
             out[self.config_name(**p)] = p
         return out
 
-    def vectors(self, seed=0, n=1000, exhaustive=False, **overrides) -> dict:
-        p = self.params(**overrides)
+    def vectors(self, seed=0, n=1000, exhaustive=False, params=None, **overrides) -> dict:
+        """Stimulus: ``n`` random vectors (then the corners) for the parameters ``params``
+        (a dict; needed for a block parameter that is itself called ``n``) and ``overrides``."""
+        p = self.params(**{**(params or {}), **overrides})
         return self.stimulus(np.random.default_rng(seed), n, exhaustive=exhaustive, **p)
 
 
@@ -197,6 +200,8 @@ def _blocks() -> dict[str, Block]:
     from hw import bfp_quantize
     from hw import bfp_dot
     from golden import bfp
+    from hw import rangebn
+    from golden import rangebn as rangebn_golden
 
     entries = [
         Block(
@@ -388,6 +393,63 @@ def _blocks() -> dict[str, Block]:
             summary="FlexBlock multi-mode BFP PE: 16-bit lanes as 1x16, 2x8 or 4x4-bit "
                     "sub-words per side, every cross product per cycle, exact group "
                     "accumulation, shared FP32 conversion",
+        ),
+        Block(
+            name="rangebn_fwd",
+            generator=rangebn.RangeBnFwd,
+            golden=rangebn_golden.fwd_block,
+            stimulus=rangebn_golden.fwd_stimulus,
+            exhaustive_size=rangebn_golden.stream_space,
+            defaults={"n": rangebn_golden.DEFAULT_N, "lanes": rangebn_golden.DEFAULT_LANES,
+                      "rounding": "rtz", "stages": rangebn.DEFAULT_STAGES,
+                      "chunks": rangebn_golden.CHUNKS},
+            choices={"rounding": rangebn_golden.ROUNDINGS,
+                     "stages": tuple(range(rangebn.MAX_STAGES + 1))},
+            # n = 1024 (the default) and 64; rne; 4 lanes unpipelined
+            # n = 1024 and 64 (16 and 4 beats per chunk), rtz and rne, 8 and 4 lanes
+            configs=({}, {"n": 64, "lanes": 4, "rounding": "rne", "stages": 1}),
+            random_vectors=1200,
+            # channels (two passes) are records: the interpreted simulators keep whole channels
+            # (20 of 48 at n = 64, 2 of 15 at n = 1024); Verilator runs every channel
+            interp_vectors=640,
+            record_beats=rangebn_golden.channel_beats,
+            baseline="bn_fwd",
+            summary="LightNorm range batch-norm forward: FP10 (1-5-4) values, FP18 "
+                    "accumulators, chunked range statistics, iterative reciprocal, two passes",
+        ),
+        Block(
+            name="rangebn_bwd",
+            generator=rangebn.RangeBnBwd,
+            golden=rangebn_golden.bwd_block,
+            stimulus=rangebn_golden.bwd_stimulus,
+            exhaustive_size=rangebn_golden.stream_space,
+            defaults={"n": rangebn_golden.DEFAULT_N, "lanes": rangebn_golden.DEFAULT_LANES,
+                      "rounding": "rtz", "stages": rangebn.DEFAULT_STAGES,
+                      "chunks": rangebn_golden.CHUNKS},
+            choices={"rounding": rangebn_golden.ROUNDINGS,
+                     "stages": tuple(range(rangebn.MAX_STAGES + 1))},
+            configs=({}, {"n": 64, "lanes": 4, "rounding": "rne", "stages": 1}),
+            random_vectors=1200,
+            interp_vectors=640,
+            record_beats=rangebn_golden.channel_beats,
+            summary="LightNorm range batch-norm backward: FP10 (1-6-3) gradients, FP17 "
+                    "accumulators, argmax/argmin chunk terms, two passes",
+        ),
+        Block(
+            name="bn_fwd",
+            generator=rangebn.BnFwd,
+            golden=rangebn_golden.bn_block,
+            stimulus=rangebn_golden.bn_stimulus,
+            exhaustive_size=rangebn_golden.stream_space,
+            defaults={"n": rangebn_golden.DEFAULT_N, "lanes": rangebn_golden.DEFAULT_LANES,
+                      "stages": rangebn.DEFAULT_STAGES},
+            choices={"stages": tuple(range(rangebn.MAX_STAGES + 1))},
+            configs=({}, {"n": 64, "lanes": 4, "stages": 1}),
+            random_vectors=1200,
+            interp_vectors=640,
+            record_beats=rangebn_golden.channel_beats,
+            summary="Conventional batch-norm forward (LightNorm's baseline): FP16 values, FP32 "
+                    "sums of x and x^2, iterative square root and divider, two passes",
         ),
     ]
     return {b.name: b for b in entries}

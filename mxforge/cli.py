@@ -147,7 +147,8 @@ def cmd_sim(args):
         size = block.exhaustive_size(**params)
         if args.exhaustive and size is None:
             raise ParameterError(f"{name}: the input space is too large for --exhaustive")
-        inputs = block.vectors(seed=args.seed, n=args.n, exhaustive=args.exhaustive, **params)
+        inputs = block.vectors(seed=args.seed, n=args.n, exhaustive=args.exhaustive,
+                               params=params)
         harness.check(block, params, inputs, backend=args.backend, stalls=not args.no_stalls,
                       seed=args.seed)
         count = len(next(iter(inputs.values())))

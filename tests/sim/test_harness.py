@@ -49,10 +49,18 @@ def sweep_vectors(block, params, backend):
     size = block.exhaustive_size(**params)
     exhaustive = size is not None and size <= EXHAUSTIVE_LIMIT
     n = block.random_vectors
-    vectors = block.vectors(seed=1, n=n, exhaustive=exhaustive, **params)
+    vectors = block.vectors(seed=1, n=n, exhaustive=exhaustive, params=params)
     count = len(next(iter(vectors.values())))
     cap = block.interp_vectors
-    if _capped(block, params, backend) and not exhaustive and n > cap:
+    if _capped(block, params, backend) and block.record_beats is not None:
+        rb = block.record_beats(**params)
+        records = count // rb
+        keep = max(1, cap // rb)
+        if keep < records:
+            pick = np.unique(np.linspace(0, records - 1, keep).round().astype(np.int64))
+            idx = (pick[:, None] * rb + np.arange(rb)).reshape(-1)
+            vectors = {k: v[idx] for k, v in vectors.items()}
+    elif _capped(block, params, backend) and not exhaustive and n > cap:
         idx = np.concatenate([np.unique(np.linspace(0, n - 1, cap).round().astype(np.int64)),
                               np.arange(n, count)])
         vectors = {k: v[idx] for k, v in vectors.items()}
@@ -75,6 +83,8 @@ def test_catalogue_matches_golden(config, backend):
     result = check(block, params, vectors, backend=backend, stalls=True, seed=1)
     if exhaustive:
         assert result.stats["vectors"] == size
+    elif _capped(block, params, backend) and block.record_beats is not None:
+        assert result.stats["vectors"] >= min(block.interp_vectors // 2, block.random_vectors)
     elif _capped(block, params, backend):
         assert result.stats["vectors"] > block.interp_vectors  # the capped random part + corners
     else:
