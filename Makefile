@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.mxforge-installed
 # pytest workers: the suite is dominated by simulator runs; two cores, two workers.
 JOBS   ?= 2
 
-.PHONY: all verilog test sweep synth lint bench study-mxsf clean deps-apt venv
+.PHONY: all verilog test sweep synth lint bench study-mxsf study-lightnorm clean deps-apt venv
 
 all: verilog
 
@@ -42,6 +42,9 @@ bench: $(STAMP)
 
 study-mxsf: $(STAMP)
 	$(BIN)/python -m studies.mxsf
+
+study-lightnorm: $(STAMP)
+	$(BIN)/python -m studies.lightnorm
 
 # Optional Debian tools: Icarus Verilog (third simulator), OpenSTA and the OSU 0.18 um Liberty
 # (timing, power, um^2). Without them those tests skip with the reason.

@@ -1,4 +1,4 @@
-"""Helpers shared by the numerics studies (MX-SAFE now; LightNorm and OPAL later).
+"""Helpers shared by the numerics studies (MX-SAFE, LightNorm; OPAL later).
 
 - error metrics in float64: :func:`sqnr_db`, :func:`max_rel_err`, :func:`flush_fraction`,
   :func:`mismatch_fraction`, and :func:`block_max` to select elements relative to their block;
