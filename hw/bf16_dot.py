@@ -24,6 +24,7 @@ from golden.formats import FORMATS, FP32
 
 from .block import StreamBlock, check_int
 from .fp_arith import add, mul
+from .fp_arith import unit as fp_unit
 from .pipeline import StreamPipeline
 
 __all__ = ["Bf16Dot", "K_MAX", "DEFAULT_STAGES", "steps", "cut_points"]
@@ -126,25 +127,28 @@ class Bf16Dot(StreamBlock):
                 *values, acc = p.stage(*values, acc)
             return list(values), acc
 
-        # One flat module (the lint waivers and the synthesis flow expect no hierarchy): each
-        # operation's intermediates are named signals "<op>_..." and its result "<op>_out".
-        def unit(name, op, *args):
-            result = Signal(FP32.width, name=f"{name}_out")
-            m.d.comb += result.eq(op(m, *args, name=name))
-            return result
+        # Each operator in its own submodule (hw.fp_arith.unit): Amaranth's simulator then reruns
+        # one operator, not the whole tree, when a signal changes.
+        def product(name, a, b):
+            return fp_unit(m, name, lambda sub, x, y: mul(sub, BF16, x, BF16, y, FP32, name="mul"),
+                           (a, b), FP32.width)
 
-        values = [unit(f"mul{i}", mul, BF16, pay.a[i], BF16, pay.b[i], FP32) for i in range(k)]
+        def total(name, a, b):
+            return fp_unit(m, name, lambda sub, x, y: add(sub, FP32, x, y, name="add"), (a, b),
+                           FP32.width)
+
+        values = [product(f"mul{i}", pay.a[i], pay.b[i]) for i in range(k)]
         values, acc = cut("mul", values, pay.acc)
         level = 0
         while len(values) > 1:
             level += 1
-            nxt = [unit(f"add{level}_{j // 2}", add, FP32, values[j], values[j + 1])
+            nxt = [total(f"add{level}_{j // 2}", values[j], values[j + 1])
                    for j in range(0, len(values) - 1, 2)]
             if len(values) % 2:
                 nxt.append(values[-1])
             values, acc = cut(f"tree{level}", nxt, acc)
         out = Signal(self.out_layout, name="out")
-        m.d.comb += out.result.eq(unit("add_acc", add, FP32, acc, values[0]))
+        m.d.comb += out.result.eq(total("add_acc", acc, values[0]))
         if "acc" in self._cuts:
             out = p.stage(out)
         p.finish(out)

@@ -406,12 +406,12 @@ def _blocks() -> dict[str, Block]:
             choices={"rounding": rangebn_golden.ROUNDINGS,
                      "stages": tuple(range(rangebn.MAX_STAGES + 1))},
             # n = 1024 (the default) and 64; rne; 4 lanes unpipelined
-            # n = 1024 and 64 (16 and 4 beats per chunk), rtz and rne, 8 and 4 lanes
-            configs=({}, {"n": 64, "lanes": 4, "rounding": "rne", "stages": 1}),
+            # n = 1024 and 64 (32 and 4 beats per chunk), rtz and rne, 4 and 2 lanes
+            configs=({}, {"n": 64, "lanes": 2, "rounding": "rne", "stages": 1}),
             random_vectors=1200,
             # channels (two passes) are records: the interpreted simulators keep whole channels
-            # (20 of 48 at n = 64, 2 of 15 at n = 1024); Verilator runs every channel
-            interp_vectors=640,
+            # (16 of ~30 at n = 64, 2 of ~14 at n = 1024); Verilator runs every channel
+            interp_vectors=1024,
             record_beats=rangebn_golden.channel_beats,
             baseline="bn_fwd",
             summary="LightNorm range batch-norm forward: FP10 (1-5-4) values, FP18 "
@@ -428,9 +428,9 @@ def _blocks() -> dict[str, Block]:
                       "chunks": rangebn_golden.CHUNKS},
             choices={"rounding": rangebn_golden.ROUNDINGS,
                      "stages": tuple(range(rangebn.MAX_STAGES + 1))},
-            configs=({}, {"n": 64, "lanes": 4, "rounding": "rne", "stages": 1}),
+            configs=({}, {"n": 64, "lanes": 2, "rounding": "rne", "stages": 1}),
             random_vectors=1200,
-            interp_vectors=640,
+            interp_vectors=1024,
             record_beats=rangebn_golden.channel_beats,
             summary="LightNorm range batch-norm backward: FP10 (1-6-3) gradients, FP17 "
                     "accumulators, argmax/argmin chunk terms, two passes",
@@ -444,9 +444,9 @@ def _blocks() -> dict[str, Block]:
             defaults={"n": rangebn_golden.DEFAULT_N, "lanes": rangebn_golden.DEFAULT_LANES,
                       "stages": rangebn.DEFAULT_STAGES},
             choices={"stages": tuple(range(rangebn.MAX_STAGES + 1))},
-            configs=({}, {"n": 64, "lanes": 4, "stages": 1}),
+            configs=({}, {"n": 64, "lanes": 2, "stages": 1}),
             random_vectors=1200,
-            interp_vectors=640,
+            interp_vectors=1024,
             record_beats=rangebn_golden.channel_beats,
             summary="Conventional batch-norm forward (LightNorm's baseline): FP16 values, FP32 "
                     "sums of x and x^2, iterative square root and divider, two passes",

@@ -10,7 +10,7 @@ FP10 arithmetic?
 Method
 ------
 Inputs. For each values-per-channel ``n`` (default 64, 256, 1024, 4096; a multiple of
-K · lanes = 8 · 8, so the K = 8 chunks of m = n / 8 values are whole beats) and each
+K · lanes = 8 · 4, so the K = 8 chunks of m = n / 8 values are whole beats) and each
 distribution, ``--channels`` C (default 16) channels of float64 activations, seeded with
 (``seed``, CRC-32 of the distribution's name, n): reproducible and independent of the other
 cells. Each channel c has a scale σ_c = 2^U(-3, 3) and an offset δ_c = U(-2, 2) (a channel mean
@@ -37,7 +37,7 @@ reports. γ = 1 and β = 0 throughout (as codes, exact in every format).
 - BN(x̄) = ``bn_reference`` (float64, biased variance, ε = 1e-5): the exact target.
 - RBN(x̄) = ``forward_reference`` (float64 range BN: s = 1 / (C(m) · range + 2^-14) with
   range = mean of the chunk maxima − mean of the chunk minima, C(m) = 1 / √(2 ln m)).
-- RBN_fp10 = ``forward(x, rounding=…)`` decoded (lanes = 8).
+- RBN_fp10 = ``forward(x, rounding=…)`` decoded (lanes = 4).
 
 Metric. Per channel the relative RMS error ‖ŷ − y‖ / ‖y‖ of a result ŷ against a reference y
 (float64 over the channel's n values), reported as the mean and the maximum over the C

@@ -326,8 +326,8 @@ def test_lightnorm_reproducible_and_options(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--n", "100"], "--n: n must be a multiple of chunks * lanes = 64"),
-    (["--n", "32"], "--n: n must be an integer in 64..65536"),
+    (["--n", "100"], "--n: n must be a multiple of chunks * lanes = 32"),
+    (["--n", "16"], "--n: n must be an integer in 32..65536"),
     (["--channels", "0"], "--channels must be an integer in 1..1024, not 0"),
     (["--seed", "x"], "argument --seed: invalid int value: 'x'"),
 ])
