@@ -95,6 +95,8 @@ DEFAULT_LANES = 4
 MAX_N = 1 << 16
 MAX_LANES = 32
 BN_EPS = 1e-5
+#: magnitude bits of the optional BFP output (LightNorm's fo_bit = 5: 1-5-4's significand)
+BFP_M = 5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -480,14 +482,31 @@ def _last(C, per):
     return np.tile((np.arange(per) == per - 1).astype(np.int64), C)
 
 
-def fwd_block(inputs, n=DEFAULT_N, lanes=DEFAULT_LANES, rounding="rtz", chunks=CHUNKS, **_):
+def bfp_output(y, lanes):
+    """The optional BFP output of ``rangebn_fwd``: each beat's ``lanes`` fp10_e5m4 outputs as one
+    BFP group (``golden.bfp.quantize`` of their exact FP32 values, m = :data:`BFP_M`, "rtz").
+
+    LightNorm's simulator groups 8 *channels* at one position; a unit that streams one channel
+    groups the values of a beat instead (the same converter; a channel-axis grouping needs a
+    buffer of 8 channels x n values in front of it). Returns ``exp`` (beats,), ``signs``,
+    ``mags`` (beats, lanes)."""
+    from . import bfp
+    bits = f32_bits(decode(np.asarray(y, dtype=np.int64), FWD_VALUE).astype(np.float32))
+    e, sg, mg, _ = bfp.quantize(bits.reshape(-1, lanes), BFP_M, lanes, -1, "rtz")
+    return {"exp": e[:, 0], "signs": sg, "mags": mg}
+
+
+def fwd_block(inputs, n=DEFAULT_N, lanes=DEFAULT_LANES, rounding="rtz", chunks=CHUNKS,
+              bfp=False, **_):
     """Golden ``rangebn_fwd`` beat stream.
 
     In, per channel: n / lanes statistics beats then n / lanes normalize beats, each
     ``{"x": (lanes,) fp10_e5m4, "gamma", "beta": fp10_e5m4}``; the statistics come from the
     first pass, the outputs from the second pass's x; gamma and beta are read on the channel's
-    first beat (the scalar unit needs gamma before the normalize pass). Out, one beat per normalize beat: ``y`` (lanes,), ``mu``, ``s``,
-    ``amax`` (chunks,), ``amin`` (chunks,), ``last`` (the channel's last beat).
+    first beat (the scalar unit needs gamma before the normalize pass). Out, one beat per
+    normalize beat: ``y`` (lanes,), ``mu``, ``s``, ``amax`` (chunks,), ``amin`` (chunks,),
+    ``last`` (the channel's last beat). With ``bfp`` the outputs y leave as one BFP group per
+    beat instead (:func:`bfp_output`: ``exp``, ``signs``, ``mags``).
     """
     x = _split(inputs, "x", n, lanes)
     per = n // lanes
@@ -495,7 +514,8 @@ def fwd_block(inputs, n=DEFAULT_N, lanes=DEFAULT_LANES, rounding="rtz", chunks=C
     beta = _split(inputs, "beta", n, lanes)[:, 0]
     st = forward_statistics(x[:, 0], lanes, chunks, rounding)
     y = forward_normalize(x[:, 1], st, gamma, beta, chunks, rounding)
-    return {"y": _beats(y, lanes), "mu": np.repeat(st["mu"], per),
+    out = bfp_output(_beats(y, lanes), lanes) if bfp else {"y": _beats(y, lanes)}
+    return {**out, "mu": np.repeat(st["mu"], per),
             "s": np.repeat(st["s"], per), "amax": np.repeat(st["amax"], per, axis=0),
             "amin": np.repeat(st["amin"], per, axis=0), "last": _last(x.shape[0], per)}
 

@@ -313,8 +313,9 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
 
 def _widens_by_wiring(src, dst) -> bool:
     """True when every code of ``src`` maps to ``dst`` by re-biasing the exponent and padding the
-    mantissa: both without specials, ``src`` without subnormals, ``dst`` covering its range."""
-    return (src.kind == dst.kind == "float" and src.specials == dst.specials == "none"
+    mantissa: ``src`` without specials and subnormals, ``dst`` covering its range with normal
+    numbers (its own specials, if any, lie above ``dst.emax``)."""
+    return (src.kind == dst.kind == "float" and src.specials == "none"
             and not src.subnormals and dst.mbits >= src.mbits
             and dst.emin <= src.emin and dst.emax >= src.emax)
 

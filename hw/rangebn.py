@@ -35,9 +35,10 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data
 
 from golden import rangebn as spec
-from golden.checks import check_choice, check_int
+from golden.checks import check_bool, check_choice, check_int
 
 from . import fp_arith
+from .bfp_quantize import BfpQuantize
 from .block import StreamBlock
 from .fp import convert, negate
 from .pipeline import StreamPipeline
@@ -248,6 +249,9 @@ class RangeBnFwd(_TwoPassUnit):
         Register cuts in the normalize chain, 0..3 (after sub, mul, add): the output latency.
     chunks : int
         K, the number of chunks of a channel (8).
+    bfp : bool
+        Output each beat's values as one BFP group (``golden.rangebn.bfp_output``: shared
+        exponent, signs, 5-bit magnitudes) through FlexBlock's converter ``hw.bfp_quantize``.
     """
 
     ROUNDINGS = spec.ROUNDINGS
@@ -255,15 +259,22 @@ class RangeBnFwd(_TwoPassUnit):
     V, A = spec.FWD_VALUE, spec.FWD_ACC
 
     def __init__(self, n=spec.DEFAULT_N, lanes=spec.DEFAULT_LANES, rounding="rtz",
-                 stages=DEFAULT_STAGES, chunks=spec.CHUNKS):
+                 stages=DEFAULT_STAGES, chunks=spec.CHUNKS, bfp=False):
+        check_bool("bfp", bfp)
+        self._bfp = bfp
         super().__init__(n, lanes, rounding, stages, chunks)
+
+    bfp = property(lambda self: self._bfp)
 
     def _layouts(self):
         L, V, A, K, ib = self._lanes, self.V, self.A, self._chunks, _index_bits(self._n)
+        out = ({"exp": 8, "signs": data.ArrayLayout(1, L),
+                "mags": data.ArrayLayout(spec.BFP_M, L)} if self._bfp
+               else {"y": data.ArrayLayout(V.width, L)})
         return (data.StructLayout({"x": data.ArrayLayout(V.width, L), "gamma": V.width,
                                    "beta": V.width}),
-                data.StructLayout({"y": data.ArrayLayout(V.width, L), "mu": A.width,
-                                   "s": A.width, "amax": data.ArrayLayout(ib, K),
+                data.StructLayout({**out, "mu": A.width, "s": A.width,
+                                   "amax": data.ArrayLayout(ib, K),
                                    "amin": data.ArrayLayout(ib, K), "last": 1}))
 
     def _widen(self, code):
@@ -375,7 +386,15 @@ class RangeBnFwd(_TwoPassUnit):
         v = stage({k: self._mul(m, A, x, regs["a"], f"mul{k[1:]}") for k, x in v.items()})
         v = stage({k: self._add(m, A, x, self._beta_n, f"add{k[1:]}") for k, x in v.items()})
         ys = [self._narrow(m, A, V, v[f"x{j}"], f"out{j}") for j in range(L)]
-        return {"y": Cat(*ys)}
+        if not self._bfp:
+            return {"y": Cat(*ys)}
+        # the optional BFP output: FlexBlock's converter (hw.bfp_quantize, unpipelined) on the
+        # beat's values as FP32 words (an exact widening: wiring)
+        conv = BfpQuantize(G=L, m=spec.BFP_M, rounding="rtz", stages=0)
+        m.submodules.bfp = conv
+        m.d.comb += [conv.i.valid.eq(1), conv.o.ready.eq(1),
+                     conv.i.payload.x.eq(Cat(*(convert(None, V, spec.FP32, y) for y in ys)))]
+        return {k: conv.o.payload[k] for k in ("exp", "signs", "mags")}
 
     def _channel_outputs(self):
         regs = self._prog.regs

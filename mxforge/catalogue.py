@@ -324,7 +324,7 @@ def _blocks() -> dict[str, Block]:
             # k = 32: MX-SAFE's baseline; k = 4 unpipelined: the whole tree in one cycle
             configs=({}, {"k": 4, "stages": 0}),
             random_vectors=20000,
-            # ~40 ms per k = 32 vector in Amaranth's simulator (31 FP32 adders, one flat module)
+            # ~17 ms per k = 32 vector in Amaranth's simulator (63 FP32 operators, each a submodule)
             interp_vectors=200,
             summary="BF16 dot product (baseline): FP32 products, FP32 adder tree, FP32 "
                     "accumulate, IEEE RNE in every step",
@@ -402,12 +402,13 @@ def _blocks() -> dict[str, Block]:
             exhaustive_size=rangebn_golden.stream_space,
             defaults={"n": rangebn_golden.DEFAULT_N, "lanes": rangebn_golden.DEFAULT_LANES,
                       "rounding": "rtz", "stages": rangebn.DEFAULT_STAGES,
-                      "chunks": rangebn_golden.CHUNKS},
+                      "chunks": rangebn_golden.CHUNKS, "bfp": False},
             choices={"rounding": rangebn_golden.ROUNDINGS,
-                     "stages": tuple(range(rangebn.MAX_STAGES + 1))},
-            # n = 1024 (the default) and 64; rne; 4 lanes unpipelined
-            # n = 1024 and 64 (32 and 4 beats per chunk), rtz and rne, 4 and 2 lanes
-            configs=({}, {"n": 64, "lanes": 2, "rounding": "rne", "stages": 1}),
+                     "stages": tuple(range(rangebn.MAX_STAGES + 1)), "bfp": (False, True)},
+            # n = 1024 and 64 (32 and 4 beats per chunk), rtz and rne, 4 and 2 lanes; the BFP
+            # output in LightNorm's groups of 8 (here the 8 lanes of a beat)
+            configs=({}, {"n": 64, "lanes": 2, "rounding": "rne", "stages": 1},
+                     {"n": 64, "lanes": 8, "bfp": True}),
             random_vectors=1200,
             # channels (two passes) are records: the interpreted simulators keep whole channels
             # (16 of ~30 at n = 64, 2 of ~14 at n = 1024); Verilator runs every channel

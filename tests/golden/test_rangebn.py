@@ -231,3 +231,18 @@ def test_bad_rounding():
     x = encode(np.ones((1, 64)), R.FWD_VALUE)
     with pytest.raises(ValueError, match="rounding"):
         R.forward(x, x[:, 0], x[:, 0], rounding="rna")
+
+
+def test_bfp_output_keeps_the_group_maximum_exactly():
+    """m = 5 is fp10_e5m4's whole significand: the values with the group's largest exponent
+    come back exactly; the others are truncated to the group's grid (never grow)."""
+    from golden import bfp
+    rng = np.random.default_rng(2)
+    y = encode(rng.normal(0, 4, (50, 8)), R.FWD_VALUE, "rne")
+    out = R.bfp_output(y, 8)
+    back = bfp.dequantize(out["exp"][:, None], out["signs"], out["mags"], R.BFP_M, 8)
+    v = decode(y, R.FWD_VALUE)
+    top = np.floor(np.log2(np.abs(v).max(axis=1, keepdims=True)))
+    exact = np.floor(np.log2(np.where(v == 0, 1e-30, np.abs(v)))) == top
+    np.testing.assert_array_equal(back[exact], v[exact])
+    assert np.all(np.abs(back) <= np.abs(v)) and np.all(np.abs(v - back) < 2.0 ** (top - 4))
