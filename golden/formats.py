@@ -742,14 +742,20 @@ def encode(x, fmt, rounding="rne", overflow="saturate", rbits=None, rand=None):
 
 # -- arithmetic -------------------------------------------------------------------------------
 
-def _arith_operands(a, b, fmt, rounding, overflow):
+def _arith_format(fmt, rounding, overflow, what):
+    """The format of an arithmetic operation ``what``, after checking its modes and size."""
     fmt = get_format(fmt)
     _check_mode(rounding, overflow)
     if rounding == "stochastic":
-        raise ValueError("rounding must be one of rne, rna, rtz for add/mul/div, not 'stochastic'")
+        raise ValueError(f"rounding must be one of rne, rna, rtz for {what}, not 'stochastic'")
     if fmt.sig_bits > 26:
-        raise ValueError(f"add/mul/div support formats with at most 26 significand bits, "
-                         f"not {fmt.name}")
+        raise ValueError(f"{what} support{'s' if '/' not in what else ''} formats with at most "
+                         f"26 significand bits, not {fmt.name}")
+    return fmt
+
+
+def _arith_operands(a, b, fmt, rounding, overflow):
+    fmt = _arith_format(fmt, rounding, overflow, "add/mul/div")
     a, b = np.broadcast_arrays(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
     return fmt, a, b
 
@@ -841,13 +847,7 @@ def sqrt(a, fmt, rounding="rne", overflow="saturate"):
         Bad ``rounding``/``overflow`` (and "stochastic"), a format of more than 26 significand
         bits, or a negative nonzero operand in a format without NaN (the message names it).
     """
-    fmt = get_format(fmt)
-    _check_mode(rounding, overflow)
-    if rounding == "stochastic":
-        raise ValueError("rounding must be one of rne, rna, rtz for sqrt, not 'stochastic'")
-    if fmt.sig_bits > 26:
-        raise ValueError(f"sqrt supports formats with at most 26 significand bits, "
-                         f"not {fmt.name}")
+    fmt = _arith_format(fmt, rounding, overflow, "sqrt")
     a = np.asarray(a, dtype=np.int64)
     f = fields(a, fmt)
     neg = f["sign"] != 0

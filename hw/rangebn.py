@@ -206,6 +206,21 @@ class _TwoPassUnit(StreamBlock):
     def _consts(self, fmt):
         return spec.constants(self._n, self._chunks, fmt)
 
+    def _scalar_program(self, m, steps, inputs):
+        """The scalar unit running ``steps`` in the accumulator format (``hw.scalar``)."""
+        self._prog = ScalarProgram(m, self.A, steps, inputs=inputs, consts=self._consts(self.A),
+                                   rounding=self._rounding, overflow=self.OVERFLOW, name="scalar")
+        return self._prog
+
+    def _hold_chunk_indices(self):
+        """Pass 2's copies of the chunk indices (``_amax_in``/``_amin_in``), taken when the
+        scalar unit starts: the next channel's pass 1 overwrites the originals meanwhile."""
+        ib = _index_bits(self._n)
+        self._amax_n = [Signal(ib, name=f"amax{k}") for k in range(self._chunks)]
+        self._amin_n = [Signal(ib, name=f"amin{k}") for k in range(self._chunks)]
+        return ([a.eq(b) for a, b in zip(self._amax_n, self._amax_in)]
+                + [a.eq(b) for a, b in zip(self._amin_n, self._amin_in)])
+
 
 class _ChunkIndex:
     """Per-channel chunk bookkeeping on beat indices: chunk k spans beats [k*bpc, (k+1)*bpc)."""
@@ -351,7 +366,6 @@ class RangeBnFwd(_TwoPassUnit):
         return stmts
 
     def _program(self, m):
-        A = self.A
         steps = [("mul", "mu", "S", "inv_n"),
                  ("mul", "t1", "Smax", "inv_k"),
                  ("mul", "t2", "Smin", "inv_k"),
@@ -360,21 +374,13 @@ class RangeBnFwd(_TwoPassUnit):
                  ("add", "r", "t3", "eps"),
                  ("div", "s", "one", "r"),
                  ("mul", "a", "s", "gam")]
-        self._prog = ScalarProgram(
-            m, A, steps, inputs={"S": self._S, "Smax": self._smax, "Smin": self._smin,
-                                 "gam": self._widen(self._gamma_in)},
-            consts=self._consts(A), rounding=self._rounding, overflow=self.OVERFLOW,
-            name="scalar")
-        return self._prog
+        return self._scalar_program(m, steps, {"S": self._S, "Smax": self._smax,
+                                               "Smin": self._smin,
+                                               "gam": self._widen(self._gamma_in)})
 
     def _on_program_start(self):
-        ib = _index_bits(self._n)
-        self._amax_n = [Signal(ib, name=f"amax{k}") for k in range(self._chunks)]
-        self._amin_n = [Signal(ib, name=f"amin{k}") for k in range(self._chunks)]
         self._beta_n = Signal(self.A.width, name="beta_n")
-        return ([a.eq(b) for a, b in zip(self._amax_n, self._amax_in)]
-                + [a.eq(b) for a, b in zip(self._amin_n, self._amin_in)]
-                + [self._beta_n.eq(self._widen(self._beta_in))])
+        return self._hold_chunk_indices() + [self._beta_n.eq(self._widen(self._beta_in))]
 
     def _chain(self, m, pay, beat, stage):
         A, V, L = self.A, self.V, self._lanes
@@ -474,21 +480,12 @@ class RangeBnBwd(_TwoPassUnit):
                  ("mul", "t5", "t4", "cn"),
                  ("mul", "cc", "t5", "inv_k")]
         sp = self._narrow(m, self.XACC, A, self._s_in, "s_cvt")
-        self._prog = ScalarProgram(
-            m, A, steps, inputs={"SA": self._SA, "SB": self._SB, "sp": sp,
-                                 "gam": convert(None, self.X, A, self._gamma_in)},
-            consts=self._consts(A), rounding=self._rounding, overflow=self.OVERFLOW,
-            name="scalar")
-        return self._prog
+        return self._scalar_program(m, steps, {"SA": self._SA, "SB": self._SB, "sp": sp,
+                                               "gam": convert(None, self.X, A, self._gamma_in)})
 
     def _on_program_start(self):
-        ib = _index_bits(self._n)
-        self._amax_n = [Signal(ib, name=f"amax{k}") for k in range(self._chunks)]
-        self._amin_n = [Signal(ib, name=f"amin{k}") for k in range(self._chunks)]
         self._dbeta = Signal(self.A.width, name="dbeta")
-        return ([a.eq(b) for a, b in zip(self._amax_n, self._amax_in)]
-                + [a.eq(b) for a, b in zip(self._amin_n, self._amin_in)]
-                + [self._dbeta.eq(self._SA)])
+        return self._hold_chunk_indices() + [self._dbeta.eq(self._SA)]
 
     def _chain(self, m, pay, beat, stage):
         A, V, L = self.A, self.V, self._lanes
@@ -581,11 +578,8 @@ class BnFwd(_TwoPassUnit):
                  ("sqrt", "sd", "v", None),
                  ("div", "s", "one", "sd"),
                  ("mul", "a", "s", "gam")]
-        self._prog = ScalarProgram(
-            m, self.A, steps, inputs={"S1": self._S1, "S2": self._S2,
-                                      "gam": self._widen(m, self._gamma_in, "gam")},
-            consts=self._consts(self.A), rounding="rne", overflow=self.OVERFLOW, name="scalar")
-        return self._prog
+        return self._scalar_program(m, steps, {"S1": self._S1, "S2": self._S2,
+                                               "gam": self._widen(m, self._gamma_in, "gam")})
 
     def _on_program_start(self):
         self._beta_n = Signal(self.A.width, name="beta_n")

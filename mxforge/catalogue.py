@@ -511,6 +511,20 @@ COMPARISONS += (
 )
 
 
+COMPARISONS += (
+    Comparison(
+        name="lightnorm_bn",
+        title="LightNorm: the range batch-norm forward unit (FP10 values, FP18 accumulators, "
+              "chunked range, iterative reciprocal) beside a conventional BN forward unit "
+              "(FP16 values, FP32 statistics, iterative square root and reciprocal), same n, "
+              "same lanes, same two-pass streaming structure; and the range-BN backward unit",
+        baseline="bn_fwd",
+        configs=("rangebn_fwd", "bn_fwd", "rangebn_bwd"),
+        claim="LightNorm: significant area and energy savings over conventional BN hardware "
+              "without hurting training accuracy (no numbers public)"),
+)
+
+
 def get_block(name: str) -> Block:
     if name not in BLOCKS:
         raise ParameterError(f"unknown block {name!r}; blocks are: {', '.join(BLOCKS)}")

@@ -17,6 +17,7 @@ import argparse
 import json
 import math
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -288,3 +289,21 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(2)
+
+
+def write_reports(name, out, md, res, plot, t0) -> int:
+    """Write a study's ``study_<name>.md``, ``.json`` and ``.png`` (``plot(res, path)``) into
+    ``out``, print the Markdown and a one-line summary; returns the exit status (1 with one
+    error line when the directory cannot be written)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"study_{name}.md").write_text(md)
+        write_json(out / f"study_{name}.json", res)
+        plot(res, out / f"study_{name}.png")
+    except OSError as e:
+        print(f"python -m studies.{name}: error: cannot write the reports to {out}: "
+              f"{e.strerror or e}", file=sys.stderr)
+        return 1
+    print(md)
+    print(f"wrote {out / f'study_{name}.md'}, .png, .json in {time.perf_counter() - t0:.1f} s")
+    return 0

@@ -280,19 +280,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     res = run(args.rows, args.cols, args.seed, args.sub_bias)
     out = args.out if args.out is not None else common.report_dir()
-    md = render_markdown(res)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "study_mxsf.md").write_text(md)
-        common.write_json(out / "study_mxsf.json", res)
-        plot(res, out / "study_mxsf.png")
-    except OSError as e:
-        print(f"python -m studies.mxsf: error: cannot write the reports to {out}: "
-              f"{e.strerror or e}", file=sys.stderr)
-        return 1
-    print(md)
-    print(f"wrote {out / 'study_mxsf.md'}, .png, .json in {time.perf_counter() - t0:.1f} s")
-    return 0
+    return common.write_reports("mxsf", out, render_markdown(res), res, plot, t0)
 
 
 if __name__ == "__main__":
