@@ -53,11 +53,12 @@ class Block:
         icarus) in ``make test`` (an evenly spaced subset; every corner vector is kept); None =
         no cap.
         ``make sweep`` runs the full set everywhere.
-    icarus_configs : tuple of str or None
-        Configuration names that run on Icarus in ``make test`` (None = every one). Icarus is
-        the third simulator of the same Verilog that Verilator checks on every vector of every
-        configuration; a representative subset keeps ``make test`` within its budget, and
-        ``make sweep`` runs them all.
+    backend_configs : dict
+        {backend: tuple of configuration names} that run on that compiled simulator in
+        ``make test`` (a backend not named runs every configuration). Every configuration runs
+        on Amaranth; for a block of many variants of one datapath, a representative subset
+        (always the default) on Verilator and on Icarus keeps ``make test`` within its budget
+        (simulator builds dominate it); ``make sweep`` runs every configuration everywhere.
     amaranth_full : tuple of str
         Configuration names that run the full random set on the Amaranth simulator in
         ``make test`` despite ``interp_vectors`` (where an issue asks for it; Icarus, about 8x
@@ -79,7 +80,7 @@ class Block:
     configs: tuple = ({},)
     random_vectors: int = 20000
     interp_vectors: int | None = None
-    icarus_configs: tuple | None = None
+    backend_configs: dict = field(default_factory=dict)
     amaranth_full: tuple = ()
     record_beats: Callable[..., int] | None = None
     baseline: str | None = None
@@ -241,8 +242,17 @@ def _blocks() -> dict[str, Block]:
                 {"elem": "e2m1", "k": 8, "stages": 3, "rounding": "rna", "scale_rounding": "ceil"}),
             random_vectors=20000,
             interp_vectors=300,
-            icarus_configs=("mx_quantize_e4m3", "mx_quantize_mxint8", "mx_quantize_e2m1",
-                            "mx_quantize_e4m3_k8_stages0", "mx_quantize_e2m1_k8_rna_ceil_stages3"),
+            # Verilator: the six OCP formats at k = 32, E2M5, and three k = 8 variants; Icarus
+            # the other k = 8 variants and three k = 32 formats
+            backend_configs={
+                "verilator": ("mx_quantize_e4m3", "mx_quantize_e5m2", "mx_quantize_e2m1",
+                              "mx_quantize_mxint8", "mx_quantize_e3m2", "mx_quantize_e2m3",
+                              "mx_quantize_e2m5_k4", "mx_quantize_e4m3_k8_stages0",
+                              "mx_quantize_e2m1_k8_rna_ceil_stages3"),
+                "icarus": ("mx_quantize_e4m3", "mx_quantize_mxint8", "mx_quantize_e2m1",
+                           "mx_quantize_e4m3_k8_stages4", "mx_quantize_e4m3_k8_rna",
+                           "mx_quantize_e4m3_k8_ceil", "mx_quantize_mxint8_k8_ceil",
+                           "mx_quantize_e4m3_k8_rtz_stages1")},
             summary="FP32 block -> OCP MX block (E8M0 scale + k element codes), floor/ceil scale",
         ),
         Block(
@@ -288,8 +298,17 @@ def _blocks() -> dict[str, Block]:
                 {"elem_a": "e5m2", "elem_b": "e2m1", "k": 5, "stages": 2}),
             random_vectors=20000,
             interp_vectors=500,
-            icarus_configs=("mx_dot_e4m3_e4m3", "mx_dot_mxsf_mxsf", "mx_dot_e4m3_e5m2",
-                            "mx_dot_mxsf_b10_mxsf_b10_k4", "mx_dot_e5m2_e2m1_k5_stages2"),
+            # Verilator: the MX-SAFE comparison's formats, the mixed pairs, the stage extremes;
+            # Icarus the remaining element formats (their decoders are exhaustively checked in
+            # mx_decode on every backend) at the same datapath
+            backend_configs={
+                "verilator": ("mx_dot_e4m3_e4m3", "mx_dot_mxsf_mxsf", "mx_dot_e2m5_e2m5",
+                              "mx_dot_e4m3_e5m2", "mx_dot_e4m3_e4m3_stages0",
+                              "mx_dot_e4m3_e4m3_stages6", "mx_dot_e5m2_e2m1_k5_stages2",
+                              "mx_dot_mxsf_b10_mxsf_b10_k4"),
+                "icarus": ("mx_dot_e4m3_e4m3", "mx_dot_e5m2_e5m2", "mx_dot_e2m1_e2m1",
+                           "mx_dot_mxint8_mxint8", "mx_dot_e3m2_e3m2", "mx_dot_e2m3_e2m3",
+                           "mx_dot_mxsf_b6_mxsf_b6_k4")},
             amaranth_full=("mx_dot_mxsf_mxsf",),
             baseline="mx_dot_e4m3_e4m3",
             summary="MX block dot product + FP32 accumulate, exact sum, one RNE rounding",
@@ -347,8 +366,11 @@ def _blocks() -> dict[str, Block]:
             random_vectors=5000,
             # Amaranth ~3.7 ms per G = 216 group (Icarus ~6.6 ms)
             interp_vectors=400,
-            icarus_configs=("bfp_quantize", "bfp_quantize_G216_m4",
-                            "bfp_quantize_G16_m8_stochastic"),
+            backend_configs={
+                "verilator": ("bfp_quantize", "bfp_quantize_G216_m4",
+                              "bfp_quantize_G16_m8_rne", "bfp_quantize_G16_m8_stochastic"),
+                "icarus": ("bfp_quantize", "bfp_quantize_G108_m8",
+                           "bfp_quantize_G16_m8_stochastic")},
             summary="FP32 group -> block floating point (shared exponent, signs, m-bit "
                     "magnitudes, zero-setting-error count), rtz/rne/stochastic",
         ),
@@ -369,7 +391,10 @@ def _blocks() -> dict[str, Block]:
             random_vectors=20000,
             # ~1-1.6 ms per vector in Amaranth's simulator (G = 54 .. 216), ~430 corners on top
             interp_vectors=500,
-            icarus_configs=("bfp_dot", "bfp_dot_mb8_stages6", "bfp_dot_G16_ma8_mb8_stages0"),
+            backend_configs={
+                "verilator": ("bfp_dot", "bfp_dot_G216_ma4_mb4", "bfp_dot_mb8_stages6",
+                              "bfp_dot_G16_ma8_mb8_stages0"),
+                "icarus": ("bfp_dot", "bfp_dot_G108_ma8_mb8", "bfp_dot_G16_ma8_mb8_stages0")},
             summary="BFP group dot product + FP32 accumulate (FlexBlock): exact integer sum, "
                     "one RNE rounding",
         ),
@@ -409,6 +434,7 @@ def _blocks() -> dict[str, Block]:
             # output in LightNorm's groups of 8 (here the 8 lanes of a beat)
             configs=({}, {"n": 64, "lanes": 2, "rounding": "rne", "stages": 1},
                      {"n": 64, "lanes": 8, "bfp": True}),
+            backend_configs={"icarus": ("rangebn_fwd", "rangebn_fwd_n64_lanes2_rne_stages1")},
             random_vectors=1200,
             # channels (two passes) are records: the interpreted simulators keep whole channels
             # (16 of ~30 at n = 64, 2 of ~14 at n = 1024); Verilator runs every channel

@@ -326,6 +326,44 @@ def _dut_verilog(dut) -> str:
     return to_verilog(dut, _DUT)
 
 
+def _generator_digest() -> str:
+    """Hash of everything a catalogued generator's Verilog depends on: the sources of ``golden/``
+    and ``hw/`` and the Amaranth version."""
+    import amaranth
+    h = hashlib.sha256(getattr(amaranth, "__version__", "").encode())
+    root = _SIM_DIR.parent
+    for sub in ("golden", "hw"):
+        for f in sorted((root / sub).glob("*.py")):
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def config_verilog(block, params, name) -> str:
+    """Verilog of ``block`` with ``params`` as module ``name``, cached on disk.
+
+    Elaborating and converting a large block takes seconds, and the test suite needs the same
+    text several times (simulator builds, lint, parse checks), in different worker processes.
+    The cache key covers the block, the parameters, the module name and
+    :func:`_generator_digest`, so any change to a generator or golden model regenerates; blocks
+    whose generator is not in ``hw/`` (test doubles) are never cached.
+    """
+    from hw.export import to_verilog
+    params = block.params(**params)
+    if not getattr(block.generator, "__module__", "").startswith("hw."):
+        return to_verilog(block.build(**params), name)
+    key = json.dumps([block.name, name, sorted((k, repr(v)) for k, v in params.items()),
+                      _generator_digest()])
+    path = build_root() / "verilog" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.v"
+    if path.exists():
+        return path.read_text()
+    text = to_verilog(block.build(**params), name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return text
+
+
 #: the register Yosys' Verilog backend puts in every ``always @*`` block so that it runs at
 #: time 0; its initializer alone does not wake the blocks in Icarus
 _ALWAYS_TRIGGER = re.compile(r"^(\s*)reg (\\\S+dump_module\S*)\s+= 0;$", re.M)
@@ -461,9 +499,11 @@ def build(block, params, backend, dut=None) -> Build:
     params = block.params(**params)
     if dut is None:
         dut = block.build(**params)
+        verilog = config_verilog(block, params, _DUT)
+    else:
+        verilog = _dut_verilog(dut)
     in_layout, out_layout = _layouts(dut)
     iw, ow = Shape.cast(in_layout).width, Shape.cast(out_layout).width
-    verilog = _dut_verilog(dut)
     template = _TOP_TEMPLATE.read_text()
     flags = []
     if backend == "verilator":

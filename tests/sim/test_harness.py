@@ -30,11 +30,17 @@ def _capped(block, params, backend):
     return not (backend == "amaranth" and block.config_name(**params) in block.amaranth_full)
 
 
-def test_icarus_subsets_name_real_configurations():
+def test_backend_subsets_name_real_configurations():
     for block in BLOCKS.values():
-        if block.icarus_configs is not None:
-            assert set(block.icarus_configs) <= set(block.configurations()), block.name
-            assert block.config_name() in block.icarus_configs, block.name  # the default
+        assert set(block.backend_configs) <= {"verilator", "icarus"}, block.name
+        for backend, subset in block.backend_configs.items():
+            assert set(subset) <= set(block.configurations()), (block.name, backend)
+            assert block.config_name() in subset, (block.name, backend)  # the default
+        # every configuration runs on at least one compiled simulator in make test
+        covered = set()
+        for backend in ("verilator", "icarus"):
+            covered |= set(block.backend_configs.get(backend, block.configurations()))
+        assert covered == set(block.configurations()), block.name
 
 
 def sweep_vectors(block, params, backend):
@@ -71,14 +77,17 @@ def sweep_vectors(block, params, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("config", list(ALL_CONFIGS))
 def test_catalogue_matches_golden(config, backend):
-    """Every catalogued configuration on every backend, with random valid/ready stalls (on
-    Icarus the block's ``icarus_configs`` unless ``make sweep``)."""
+    """Every catalogued configuration on every backend, with random valid/ready stalls (on a
+    compiled simulator the block's ``backend_configs`` subset unless ``make sweep``)."""
     require(backend)
     block, params = ALL_CONFIGS[config]
-    if backend == "icarus" and not FULL and block.icarus_configs is not None \
-            and config not in block.icarus_configs:
-        pytest.skip(f"Icarus runs {', '.join(block.icarus_configs)} of {block.name} in "
-                    f"make test (all in make sweep); Verilator runs this one in full")
+    subset = block.backend_configs.get(backend)
+    if not FULL and subset is not None and config not in subset:
+        others = [b for b in ("verilator", "icarus") if b != backend
+                  and config in block.backend_configs.get(b, (config,))]
+        pytest.skip(f"{backend} runs {len(subset)} of {block.name}'s configurations in make "
+                    f"test (all in make sweep); this one runs on amaranth and "
+                    f"{' and '.join(others)}")
     vectors, exhaustive, size = sweep_vectors(block, params, backend)
     result = check(block, params, vectors, backend=backend, stalls=True, seed=1)
     if exhaustive:

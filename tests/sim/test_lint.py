@@ -2,10 +2,10 @@
 parses in Icarus without dead ``always @*`` blocks; and the linters do report real problems."""
 import pytest
 
-from hw.export import to_verilog
 from mxforge.catalogue import all_configurations
-from sim.harness import require
+from sim.harness import config_verilog, require
 from sim.lint import WAIVERS, LintError, lint_icarus, lint_verilator
+from tests.test_cli import assert_path_free
 
 CONFIGS = all_configurations()
 
@@ -14,14 +14,16 @@ CONFIGS = all_configurations()
 def test_verilator_lint(config, tmp_path):
     require("verilator")
     block, params = CONFIGS[config]
-    lint_verilator(to_verilog(block.build(**params), config), config, tmp_path)
+    text = config_verilog(block, params, config)
+    assert_path_free(config, text)
+    lint_verilator(text, config, tmp_path)
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_icarus_parse(config, tmp_path):
     require("icarus")
     block, params = CONFIGS[config]
-    lint_icarus(to_verilog(block.build(**params), config), config, tmp_path)
+    lint_icarus(config_verilog(block, params, config), config, tmp_path)
 
 
 def test_waivers_are_few_and_justified():
@@ -60,5 +62,5 @@ def test_lint_all(tmp_path):
     require("verilator")
     from sim.lint import lint_all
     block, params = CONFIGS["mx_decode_e4m3_pipeline"]
-    notes = lint_all(to_verilog(block.build(**params), "cfg"), "cfg", tmp_path)
+    notes = lint_all(config_verilog(block, params, "cfg"), "cfg", tmp_path)
     assert all("skipped" in n for n in notes)
