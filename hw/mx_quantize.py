@@ -7,6 +7,7 @@ from golden.mx import QUANT_ROUNDINGS, SCALE_ROUNDINGS
 
 from .block import StreamBlock, check_choice, check_int
 from .fp import encode, leading_zeros, unpack_fp32
+from .fp_arith import unit
 from .pipeline import StreamPipeline
 from .trees import maximum, named_tree, reduce_tree
 
@@ -205,10 +206,15 @@ class MxQuantize(StreamBlock):
         # (4) per element: align + round + saturate with the shared encoder
         out = Signal(self.out_layout)
         m.d.comb += out.scale.eq(scale)
+        # each lane's encoder in its own submodule (hw.fp_arith.unit): Amaranth's simulator then
+        # reruns one lane, not all k, when a lane's input changes; the logic is the same
+        def lane_code(sub, word, shared):
+            f = unpack_fp32(word)
+            return encode(sub, fmt, f.sign, f.sig, f.exp - shared.as_signed(),
+                          rounding=self._rounding, overflow="saturate", name="enc")
+
         for j, ln in enumerate(lanes):
-            f = unpack_fp32(ln)
-            code = encode(m, fmt, f.sign, f.sig, f.exp - e, rounding=self._rounding,
-                          overflow="saturate", name=f"enc{j}")
+            code = unit(m, f"enc{j}", lane_code, (ln, e), fmt.width)
             m.d.comb += out.codes[j].eq(Mux(special, 0, code))
         out = cut("encode", out)
         p.finish(out)
