@@ -132,7 +132,9 @@ tee -q -o ltp.txt ltp -noff
 # one minimum-size gate and alone sets the critical path (1 µs on the 32-lane quantizer).
 ABC_CONSTRAINTS = "set_driving_cell INVX1\nset_load 0.01\n"
 # `opt_clean -purge` drops the internal named wires Amaranth keeps: write_verilog would emit
-# them as `assign { a, b } = ...`, a concatenation on the left that OpenSTA cannot read.
+# them as `assign { a, b } = ...`, a concatenation on the left that OpenSTA cannot read; the
+# ones that survive (a partly constant port wire of a flattened submodule) `splitnets` splits
+# into single-bit wires after the area statistics.
 LIBERTY_SCRIPT = """\
 read_verilog design.v
 synth -flatten -top {top}
@@ -143,6 +145,7 @@ setundef -zero
 opt_clean -purge
 tee -q -o liberty_stat.json stat -liberty cells.lib -json
 tee -q -o liberty_stat.txt stat -liberty cells.lib
+splitnets
 write_verilog -noattr -noexpr mapped.v
 """
 
