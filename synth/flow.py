@@ -133,8 +133,8 @@ tee -q -o ltp.txt ltp -noff
 ABC_CONSTRAINTS = "set_driving_cell INVX1\nset_load 0.01\n"
 # `opt_clean -purge` drops the internal named wires Amaranth keeps: write_verilog would emit
 # them as `assign { a, b } = ...`, a concatenation on the left that OpenSTA cannot read; the
-# ones that survive (a partly constant port wire of a flattened submodule) `splitnets` splits
-# into single-bit wires after the area statistics.
+# ones that survive (a partly used port wire of a flattened submodule) `splitnets` splits into
+# single-bit wires after the area statistics, and the second purge drops the unused bits.
 LIBERTY_SCRIPT = """\
 read_verilog design.v
 synth -flatten -top {top}
@@ -146,6 +146,7 @@ opt_clean -purge
 tee -q -o liberty_stat.json stat -liberty cells.lib -json
 tee -q -o liberty_stat.txt stat -liberty cells.lib
 splitnets
+opt_clean -purge
 write_verilog -noattr -noexpr mapped.v
 """
 
