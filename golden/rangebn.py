@@ -134,26 +134,32 @@ def negate(codes, fmt):
     return np.asarray(codes, dtype=np.int64) ^ (1 << (fmt.width - 1))
 
 
-def pairwise_sum(values, fmt, rounding):
+def pairwise_sum(values, add):
     """Sum of the last axis in ``hw.trees.reduce_tree`` order: (v0+v1), (v2+v3), ...; an odd
-    last value passes up a level. Each addition rounded once."""
+    last value passes up a level. ``add(a, b)`` is one rounded addition."""
     v = [values[..., j] for j in range(values.shape[-1])]
     while len(v) > 1:
-        nxt = [add(v[j], v[j + 1], fmt, rounding) for j in range(0, len(v) - 1, 2)]
+        nxt = [add(v[j], v[j + 1]) for j in range(0, len(v) - 1, 2)]
         if len(v) % 2:
             nxt.append(v[-1])
         v = nxt
     return v[0]
 
 
-def running_sum(values, lanes, fmt, rounding):
-    """``(..((+0 + T_0) + T_1) ..)`` over the beats of each channel: values (C, n) -> (C,)."""
+def running_sum(values, lanes, add, zero=0):
+    """``(..((+0 + T_0) + T_1) ..)`` over the beats of each channel, T_b the
+    :func:`pairwise_sum` of beat b: values (C, n) -> (C,)."""
     C, n = values.shape
     beats = values.reshape(C, n // lanes, lanes)
-    acc = np.zeros(C, dtype=np.int64)
+    acc = np.full(C, zero, dtype=values.dtype)
     for b in range(beats.shape[1]):
-        acc = add(acc, pairwise_sum(beats[:, b, :], fmt, rounding), fmt, rounding)
+        acc = add(acc, pairwise_sum(beats[:, b, :], add))
     return acc
+
+
+def _adder(fmt, rounding):
+    """One rounded addition of codes of ``fmt`` (numerics §3)."""
+    return lambda a, b: add(a, b, fmt, rounding)
 
 
 def chunk_extremes(x, fmt, chunks):
@@ -220,7 +226,7 @@ def forward_statistics(x, lanes=DEFAULT_LANES, chunks=CHUNKS, rounding="rtz"):
     k = constants(n, chunks, A)
     rd = dict(fmt=A, rounding=rounding)
     xa = convert(x, V, A)
-    S = running_sum(xa, lanes, A, rounding)
+    S = running_sum(xa, lanes, _adder(A, rounding))
     amax, amin = chunk_extremes(x, V, chunks)
     smax = smin = np.zeros(C, dtype=np.int64)
     rows = np.arange(C)
@@ -289,8 +295,8 @@ def backward_reduce(x, g, gamma, mu, s, lanes=DEFAULT_LANES, chunks=CHUNKS, roun
     gam = convert(gamma, FWD_VALUE, A)
     xa, ga = convert(x, FWD_VALUE, A), convert(g, V, A)
     p = mul(ga, add(xa, negate(mu_, A)[:, None], **rd), **rd)
-    SA = running_sum(ga, lanes, A, rounding)
-    SB = running_sum(p, lanes, A, rounding)
+    SA = running_sum(ga, lanes, _adder(A, rounding))
+    SB = running_sum(p, lanes, _adder(A, rounding))
     sg = mul(s_, gam, **rd)
     c0 = mul(mul(negate(sg, A), SA, **rd), k["inv_n"], **rd)
     cc = mul(mul(mul(mul(gam, SB, **rd), mul(s_, s_, **rd), **rd), k["cn"], **rd),
@@ -315,22 +321,6 @@ def backward_dx(g, scalars, amax, amin, rounding="rtz"):
                  np.where(is_min & ~is_max, cc[:, None], 0))
     v = add(mul(sg[:, None], convert(g, V, A), **rd), c0[:, None], **rd)
     return convert(add(v, e, **rd), A, V, rounding)
-
-
-def _f32_sum(v, lanes):
-    """Pairwise beat sums then the running sum, in float32 (v: (C, n) float32)."""
-    C, n = v.shape
-    beats = v.reshape(C, n // lanes, lanes)
-    acc = np.zeros(C, dtype=np.float32)
-    for b in range(beats.shape[1]):
-        t = [beats[:, b, j] for j in range(lanes)]
-        while len(t) > 1:
-            nxt = [t[j] + t[j + 1] for j in range(0, len(t) - 1, 2)]
-            if len(t) % 2:
-                nxt.append(t[-1])
-            t = nxt
-        acc = acc + t[0]
-    return acc
 
 
 def f32_bits(v):
@@ -362,8 +352,8 @@ def bn_statistics(x, lanes=DEFAULT_LANES):
     f32 = np.float32
     xf = decode(x, FP16).astype(f32)
     with np.errstate(all="ignore"):
-        S1 = _f32_sum(xf, lanes)
-        S2 = _f32_sum(xf * xf, lanes)
+        S1 = running_sum(xf, lanes, np.add)      # float32 arrays: IEEE RNE additions
+        S2 = running_sum(xf * xf, lanes, np.add)
         inv_n = f32(1.0 / n)
         mu = S1 * inv_n
         var = S2 * inv_n - mu * mu

@@ -40,7 +40,7 @@ from golden.checks import check_bool, check_choice, check_int
 from . import fp_arith
 from .bfp_quantize import BfpQuantize
 from .block import StreamBlock
-from .fp import convert, negate
+from .fp import _named, convert, negate
 from .pipeline import StreamPipeline
 from .scalar import ScalarProgram
 from .trees import reduce_tree
@@ -188,11 +188,6 @@ class _TwoPassUnit(StreamBlock):
                                                               rounding=self._rounding,
                                                               overflow=overflow, name="cvt"),
                              (code,), dst.width)
-
-    def _named(self, m, value, name):
-        sig = Signal(len(value), name=name)
-        m.d.comb += sig.eq(value)
-        return sig
 
     def _beat_sum(self, m, fmt, values, name):
         """Pairwise sum of the lane values (``golden.rangebn.pairwise_sum`` order)."""
@@ -454,11 +449,11 @@ class RangeBnBwd(_TwoPassUnit):
         # mu is read on the channel's first beat: that beat uses the payload's directly
         mu_code = Mux(beat == 0, pay.mu, self._mu_in)
         mu = self._narrow(m, self.XACC, A, mu_code, "mu_cvt")
-        gs = [self._named(m, convert(None, self.V, A, pay.g[j]), f"g{j}") for j in range(L)]
+        gs = [_named(m, convert(None, self.V, A, pay.g[j]), f"g{j}") for j in range(L)]
         ps = []
         for j in range(L):
             d = self._add(m, A, convert(None, self.X, A, pay.x[j]), negate(mu), f"p1sub{j}")
-            ps.append(self._named(m, self._mul(m, A, gs[j], d, f"p1mul{j}"), f"p{j}"))
+            ps.append(self._mul(m, A, gs[j], d, f"p1mul{j}"))
         return {"ta": self._beat_sum(m, A, gs, "suma"), "tb": self._beat_sum(m, A, ps, "sumb")}
 
     def _accumulate(self, m, r, first, beat):

@@ -153,4 +153,3 @@ class ScalarProgram:
                     last = u.done & waiting if op in _ITERATIVE else 1
                     with m.If(last):
                         m.d.sync += self.done.eq(1)
-        self.steps = steps
