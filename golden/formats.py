@@ -334,6 +334,14 @@ MX_ELEMENTS = ("e5m2", "e4m3", "e3m2", "e2m3", "e2m1", "mxint8", "mxsf", "e2m5")
 FP32 = FORMATS["fp32"]
 
 
+def mxint(bits):
+    """The MXINT-``bits`` element (microxcaling's convention, numerics §7): ``bits``-bit
+    symmetric two's complement with ``bits - 2`` fraction bits (1.(bits-2) fixed point, so
+    emax_elem = 0); ``mxint(8)`` is OCP's MXINT8."""
+    check_int("bits", bits, 2, 8)
+    return FORMATS["mxint8"] if bits == 8 else IntFormat(f"mxint{bits}", bits, bits - 2)
+
+
 def get_format(fmt, allowed=None):
     """Return the descriptor for ``fmt`` (a name or a descriptor).
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import check_choice
-from .formats import E8M0, FP32, MX_ELEMENTS, MxsfFormat, decode, fields, get_format, magnitudes
+from .formats import E8M0, FP32, MX_ELEMENTS, IntFormat, MxsfFormat, decode, fields, get_format, magnitudes
 
 __all__ = ["decode_fields", "decode_stimulus", "decode_space",
            "quantize", "dequantize", "shared_exponent", "SCALE_ROUNDINGS", "QUANT_ROUNDINGS",
@@ -70,6 +70,9 @@ def decode_stimulus(rng, n, exhaustive=False, elem="e4m3", pipeline=False):
 # ---------------------------------------------------------------------------------------------
 
 def _mx_elem(elem):
+    """An MX element format by name, or any MXINT-b descriptor (``golden.formats.mxint``)."""
+    if isinstance(elem, IntFormat):
+        return elem
     return get_format(elem, MX_ELEMENTS)
 
 
