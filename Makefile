@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.mxforge-installed
 # pytest workers: the suite is dominated by simulator runs; two cores, two workers.
 JOBS   ?= 2
 
-.PHONY: all verilog test sweep synth lint bench study-mxsf study-lightnorm clean deps-apt venv
+.PHONY: all verilog test sweep synth lint bench study-mxsf study-lightnorm study-opal clean deps-apt venv
 
 all: verilog
 
@@ -45,6 +45,9 @@ study-mxsf: $(STAMP)
 
 study-lightnorm: $(STAMP)
 	$(BIN)/python -m studies.lightnorm
+
+study-opal: $(STAMP)
+	$(BIN)/python -m studies.opal
 
 # Optional Debian tools: Icarus Verilog (third simulator), OpenSTA and the OSU 0.18 um Liberty
 # (timing, power, um^2). Without them those tests skip with the reason.
