@@ -272,7 +272,9 @@ def _corner_blocks(rng, n, k):
         out.append(b)
     b = small()
     b[:k - 1] = f(np.float32(100.0))
-    b[[5, 9, n - 1]] = f(np.float32(50.0))  # the last outlier slot: a three-way tie
+    rest = np.arange(k - 1, n)    # the last outlier slot: a three-way tie (two-way if n = k + 1)
+    b[rest[np.linspace(0, len(rest) - 1, min(3, len(rest))).round().astype(int)]] = \
+        f(np.float32(50.0))
     out.append(b)
     # all-equal blocks (the inliers' maximum is the same value: rounding at the top step)
     for v in (1.0, -3.0, 1.5e-40, 3.0e38, 0.0):
@@ -411,7 +413,8 @@ def _dot_corners(rng, n, k, bits, w):
     for o in (0x7F80, 0xFF80, 0x7FC0, 0xFFC1, 0x7F7F, 0x0001, 0x8000, 0x0000):
         for wv in (0, 1, -1, wmax):                # Inf * 0 = NaN, Inf * w = Inf
             row(1, [o] + [one] * (k - 1), ar, 127, 127, wv, 0)
-    row(1, [0x7F80, 0xFF80] + [one] * (k - 2), ar, 127, 127, 1, 0)   # +Inf + -Inf in t
+    if k >= 2:
+        row(1, [0x7F80, 0xFF80] + [one] * (k - 2), ar, 127, 127, 1, 0)   # +Inf + -Inf in t
     for sc, ws in ((255, 127), (127, 255), (255, 255)):
         row(1, one, ar, sc, ws, 1, 0x3F800000)
     for acc in (0x7F800000, 0xFF800000, 0x7FC00000, 0x80000000, 0x7F7FFFFF):

@@ -34,7 +34,7 @@ from .pipeline import StreamPipeline
 __all__ = ["MxDot", "ELEMENTS", "K_MAX", "GUARD", "DEFAULT_STAGES", "cut_points"]
 
 ELEMENTS = MX_ELEMENTS
-K_MAX = 64
+K_MAX = 128
 #: decode+multiply | tree | align: the three register cuts of the default configuration
 DEFAULT_STAGES = 3
 
@@ -56,7 +56,7 @@ class MxDot(StreamBlock):
     elem_a, elem_b : str
         Element formats of the two operands, each one of ``ELEMENTS`` (they may differ).
     k : int
-        Block size, 1..64.
+        Block size, 1..128.
     stages : int
         Pipeline registers, 0..``len(cut_points(k))``; they go to ``cut_points(k)[:stages]``.
 
@@ -73,7 +73,7 @@ class MxDot(StreamBlock):
     Raises
     ------
     ValueError
-        ``elem_a``/``elem_b`` not an MX element format, ``k`` outside 1..64, ``stages`` outside
+        ``elem_a``/``elem_b`` not an MX element format, ``k`` outside 1..128, ``stages`` outside
         its range.
     TypeError
         ``k`` or ``stages`` not an integer.

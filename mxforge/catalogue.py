@@ -64,6 +64,12 @@ class Block:
         Configuration names that run the full random set on the Amaranth simulator in
         ``make test`` despite ``interp_vectors`` (where an issue asks for it; Icarus, about 8x
         slower, stays capped).
+    sweep_only : tuple of str
+        Configuration names too large for ``make test``'s simulation budget (OPAL's
+        128-element synthesis baselines: the BF16 lane is 18 MB of Verilog, a 255-operator
+        tree). ``make test`` checks them against the golden model on Amaranth with a few vectors
+        in the block's own test file (the same generator runs fully at smaller sizes);
+        ``make sweep`` runs them like any other configuration and ``make lint`` lints them.
     baseline : str or None
         The configuration name this block is compared with in reports.
     summary : str
@@ -84,6 +90,7 @@ class Block:
     backend_configs: dict = field(default_factory=dict)
     amaranth_full: tuple = ()
     record_beats: Callable[..., int] | None = None
+    sweep_only: tuple = ()
     baseline: str | None = None
     summary: str = ""
 
@@ -204,6 +211,8 @@ def _blocks() -> dict[str, Block]:
     from golden import bfp
     from hw import rangebn
     from golden import rangebn as rangebn_golden
+    from hw import opal_quantize, opal_dot, softmax
+    from golden import opal, softmax as softmax_golden
 
     entries = [
         Block(
@@ -296,7 +305,9 @@ def _blocks() -> dict[str, Block]:
                 {"elem_a": "e4m3", "elem_b": "e5m2"},
                 {"stages": 0},
                 {"stages": len(mx_dot.cut_points(32))},
-                {"elem_a": "e5m2", "elem_b": "e2m1", "k": 5, "stages": 2}),
+                {"elem_a": "e5m2", "elem_b": "e2m1", "k": 5, "stages": 2},
+                # OPAL's MXINT8 baseline lane: one block of 128 per beat
+                {"elem_a": "mxint8", "elem_b": "mxint8", "k": 128}),
             random_vectors=20000,
             interp_vectors=500,
             # Verilator: the MX-SAFE comparison's formats, the mixed pairs, the stage extremes;
@@ -311,6 +322,7 @@ def _blocks() -> dict[str, Block]:
                            "mx_dot_mxint8_mxint8", "mx_dot_e3m2_e3m2", "mx_dot_e2m3_e2m3",
                            "mx_dot_mxsf_b6_mxsf_b6_k4")},
             amaranth_full=("mx_dot_mxsf_mxsf",),
+            sweep_only=("mx_dot_mxint8_mxint8_k128",),
             baseline="mx_dot_e4m3_e4m3",
             summary="MX block dot product + FP32 accumulate, exact sum, one RNE rounding",
         ),
@@ -342,10 +354,12 @@ def _blocks() -> dict[str, Block]:
             exhaustive_size=bf16_dot_golden.dot_space,
             defaults={"k": bf16_dot_golden.DEFAULT_K, "stages": bf16_dot.DEFAULT_STAGES},
             # k = 32: MX-SAFE's baseline; k = 4 unpipelined: the whole tree in one cycle
-            configs=({}, {"k": 4, "stages": 0}),
+            # OPAL's BF16 baseline lane of 128
+            configs=({}, {"k": 4, "stages": 0}, {"k": 128}),
             # Icarus: the unpipelined k = 4 tree (the k = 32 tree is ~30 s there; Verilator runs
             # both on every vector)
             backend_configs={"icarus": ("bf16_dot_k4_stages0",)},
+            sweep_only=("bf16_dot_k128",),
             random_vectors=20000,
             # ~17 ms per k = 32 vector in Amaranth's simulator (63 FP32 operators, each a submodule)
             interp_vectors=200,
@@ -482,6 +496,82 @@ def _blocks() -> dict[str, Block]:
             summary="Conventional batch-norm forward (LightNorm's baseline): FP16 values, FP32 "
                     "sums of x and x^2, iterative square root and divider, two passes",
         ),
+        Block(
+            name="opal_quantize",
+            generator=opal_quantize.OpalQuantize,
+            golden=opal.quantize_block,
+            stimulus=opal.quantize_stimulus,
+            exhaustive_size=opal.quantize_space,
+            defaults={"n": opal.DEFAULT_N, "k": opal.DEFAULT_K, "bits": opal.DEFAULT_BITS,
+                      "lanes": opal.DEFAULT_LANES, "rounding": "rne",
+                      **opal_quantize.HW_DEFAULTS},
+            choices={"rounding": opal.ROUNDINGS, **opal_quantize.HW_CHOICES},
+            # OPAL's two inlier widths at n = 128, k = 4, 16 lanes; a small block with wide
+            # inliers, one outlier, rtz and 4 lanes
+            configs=({}, {"bits": 5}, {"n": 16, "k": 1, "bits": 8, "lanes": 4,
+                                       "rounding": "rtz"}),
+            random_vectors=2000,
+            # 100 blocks (800 beats) on the interpreted simulators; Verilator every block
+            interp_vectors=800,
+            record_beats=opal.block_beats,
+            # Verilator the default and the small block; Icarus the 5-bit and the small block
+            backend_configs={
+                "verilator": ("opal_quantize", "opal_quantize_n16_k1_bits8_lanes4_rtz"),
+                "icarus": ("opal_quantize_bits5", "opal_quantize_n16_k1_bits8_lanes4_rtz")},
+            summary="OPAL quantizer: FP32 block of 128 (16 per beat) -> k BF16 outliers + "
+                    "indices (streaming top-k), MXINT-b inliers with an E8M0 scale",
+        ),
+        Block(
+            name="opal_dot",
+            generator=opal_dot.OpalDot,
+            golden=opal.dot_block,
+            stimulus=opal.dot_stimulus,
+            exhaustive_size=opal.dot_space,
+            defaults={"n": opal.DEFAULT_N, "k": opal.DEFAULT_K, "bits": opal.DEFAULT_BITS,
+                      "w": opal.DEFAULT_W, **opal_dot.HW_DEFAULTS},
+            choices=dict(opal_dot.HW_CHOICES),
+            configs=({}, {"bits": 5}, {"n": 16, "k": 3, "bits": 8, "w": 4}),
+            random_vectors=5000,
+            interp_vectors=400,
+            backend_configs={
+                "verilator": ("opal_dot", "opal_dot_n16_k3_bits8_w4"),
+                "icarus": ("opal_dot_bits5", "opal_dot_n16_k3_bits8_w4")},
+            baseline="bf16_dot_k128",
+            summary="OPAL mixed lane: b-bit x INT8 inlier products (exact integer sum), k BF16 "
+                    "outlier products, FP32 adds in a defined order, FP32 accumulate",
+        ),
+        Block(
+            name="log2_softmax",
+            generator=softmax.Log2Softmax,
+            golden=softmax_golden.log2_block,
+            stimulus=softmax_golden.log2_stimulus,
+            exhaustive_size=softmax_golden.stream_space,
+            defaults={**softmax_golden.LOG2_DEFAULTS, **softmax.LOG2_HW_DEFAULTS},
+            choices=dict(softmax.HW_CHOICES),
+            configs=({}, {"n": 8, "in_bits": 12, "frac_bits": 6, "exp_bits": 10,
+                          "out_bits": 6}),
+            random_vectors=4000,
+            interp_vectors=1024,
+            record_beats=softmax_golden.vector_beats,
+            baseline="exp_softmax",
+            summary="OPAL log2 softmax: shift-and-subtract exponent, leading-one log2 of the "
+                    "sum, power-of-two-ish outputs; n scores streamed in and out",
+        ),
+        Block(
+            name="exp_softmax",
+            generator=softmax.ExpSoftmax,
+            golden=softmax_golden.exp_block,
+            stimulus=softmax_golden.exp_stimulus,
+            exhaustive_size=softmax_golden.stream_space,
+            defaults={**softmax_golden.EXP_DEFAULTS, **softmax.EXP_HW_DEFAULTS},
+            choices=dict(softmax.HW_CHOICES),
+            configs=({},),
+            random_vectors=4000,
+            interp_vectors=1024,
+            record_beats=softmax_golden.vector_beats,
+            summary="Conventional softmax (OPAL's baseline): piecewise-linear exp, exact "
+                    "divider; n scores streamed in and out",
+        ),
     ]
     return {b.name: b for b in entries}
 
@@ -552,6 +642,24 @@ COMPARISONS += (
         configs=("rangebn_fwd", "bn_fwd", "rangebn_bwd"),
         claim="LightNorm: significant area and energy savings over conventional BN hardware "
               "without hurting training accuracy (no numbers public)"),
+    Comparison(
+        name="opal_lane",
+        title="OPAL: the mixed INT/FP lane (b-bit inliers x MXINT8 weights, 4 BF16 outlier "
+              "products) beside a BF16 x BF16 lane and an MXINT8 x MXINT8 lane, all 128 "
+              "elements per cycle with FP32 accumulation",
+        baseline="bf16_dot_k128",
+        configs=("opal_dot", "opal_dot_bits5", "mx_dot_mxint8_mxint8_k128", "bf16_dot_k128"),
+        claim="OPAL: 2.4-3.1x less area and 1.6-2.2x better energy efficiency than its "
+              "baselines (whole accelerator, its own baselines and technology)"),
+    Comparison(
+        name="opal_softmax",
+        title="OPAL: the log2 softmax (shifts and subtractions) beside a conventional softmax "
+              "(piecewise-linear exp, exact divider), same streaming structure, same n and "
+              "fixed-point widths",
+        baseline="exp_softmax",
+        configs=("log2_softmax", "exp_softmax"),
+        claim="OPAL: a log2-based softmax that needs only shifts and subtractions, for power "
+              "efficiency (part of the accelerator-level claim above)"),
 )
 
 

@@ -15,10 +15,10 @@ BLOCK = BLOCKS["mx_dot"]
 
 
 @pytest.mark.parametrize("kwargs, exc, message", [
-    ({"k": 0}, ValueError, "k must be an integer in 1..64, not 0"),
-    ({"k": 65}, ValueError, "k must be an integer in 1..64, not 65"),
-    ({"k": "32"}, TypeError, "k must be an integer in 1..64, not '32'"),
-    ({"k": True}, TypeError, "k must be an integer in 1..64, not True"),
+    ({"k": 0}, ValueError, "k must be an integer in 1..128, not 0"),
+    ({"k": 129}, ValueError, "k must be an integer in 1..128, not 129"),
+    ({"k": "32"}, TypeError, "k must be an integer in 1..128, not '32'"),
+    ({"k": True}, TypeError, "k must be an integer in 1..128, not True"),
     ({"elem_a": "fp32"}, ValueError,
      "elem_a must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, e2m5 (or an MXSF variant mxsf_b<bias> or mxsf_e<E>m<M>_b<bias>), not 'fp32'"),
     ({"elem_b": "e8m0"}, ValueError,
@@ -40,8 +40,8 @@ def test_bad_parameters_name_the_parameter(kwargs, exc, message):
 
 
 def test_catalogue_reports_generator_errors():
-    with pytest.raises(ValueError, match="k must be an integer in 1..64, not 65"):
-        BLOCK.validate(k=65)
+    with pytest.raises(ValueError, match="k must be an integer in 1..128, not 129"):
+        BLOCK.validate(k=129)
 
 
 @pytest.mark.parametrize("elem_a, elem_b, k", [("e4m3", "e5m2", 32), ("mxint8", "e2m1", 7),
@@ -68,7 +68,8 @@ def test_cut_points():
     assert cut_points(1) == ("mul", "align", "out")
     assert cut_points(2) == ("sum", "mul", "align", "out")
     assert cut_points(32) == ("sum", "mul", "align", "out", "tree2", "tree4")
-    assert cut_points(K_MAX) == ("sum", "mul", "align", "out", "tree2", "tree4")
+    assert cut_points(64) == ("sum", "mul", "align", "out", "tree2", "tree4")
+    assert cut_points(K_MAX) == ("sum", "mul", "align", "out", "tree2", "tree4", "tree6")
     for k in (1, 2, 3, 32):
         assert MxDot(k=k, stages=len(cut_points(k))).latency == len(cut_points(k))
 

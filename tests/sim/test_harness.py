@@ -38,7 +38,8 @@ def test_backend_subsets_name_real_configurations():
         assert block.config_name() in block.backend_configs.get(
             "verilator", (block.config_name(),)), block.name  # the default runs on Verilator
         # every configuration runs on at least one compiled simulator in make test
-        covered = set()
+        covered = set(block.sweep_only)
+        assert covered <= set(block.configurations()), block.name
         for backend in ("verilator", "icarus"):
             covered |= set(block.backend_configs.get(backend, block.configurations()))
         assert covered == set(block.configurations()), block.name
@@ -82,6 +83,10 @@ def test_catalogue_matches_golden(config, backend):
     compiled simulator the block's ``backend_configs`` subset unless ``make sweep``)."""
     require(backend)
     block, params = ALL_CONFIGS[config]
+    if not FULL and config in block.sweep_only:
+        pytest.skip(f"{config} is a synthesis baseline too large for make test's simulation "
+                    f"budget: make sweep runs it; make test checks a few vectors on amaranth "
+                    f"(test_sweep_only_configurations_on_amaranth)")
     subset = block.backend_configs.get(backend)
     if not FULL and subset is not None and config not in subset:
         others = [b for b in ("verilator", "icarus") if b != backend
@@ -99,6 +104,25 @@ def test_catalogue_matches_golden(config, backend):
         assert result.stats["vectors"] > block.interp_vectors  # the capped random part + corners
     else:
         assert result.stats["vectors"] >= block.random_vectors
+
+
+SWEEP_ONLY = [n for n, (b, _) in ALL_CONFIGS.items() if n in b.sweep_only]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", SWEEP_ONLY)
+def test_sweep_only_configurations_on_amaranth(config):
+    """The catalogue's ``sweep_only`` configurations (128-element synthesis baselines) in
+    ``make test``: 12 random vectors and an evenly spaced 24 of the corner vectors on Amaranth
+    with stalls (the same generators run in full at their smaller configurations)."""
+    block, params = ALL_CONFIGS[config]
+    vectors = block.vectors(seed=1, n=12, params=params)
+    count = len(next(iter(vectors.values())))
+    idx = np.concatenate([np.arange(12),
+                          np.unique(np.linspace(12, count - 1, 24).round().astype(np.int64))])
+    vectors = {k: v[idx] for k, v in vectors.items()}
+    result = check(block, params, vectors, backend="amaranth", stalls=True, seed=1)
+    assert result.stats["vectors"] == len(idx)
 
 
 def _wrong_golden(block, params, inputs, backend, index, field):
