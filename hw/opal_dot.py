@@ -90,8 +90,16 @@ def cut_points(k, stages):
 
 def _int_dot(m, codes, w, *, n, bits, w_bits):
     """Exact sum of the n signed products of the b-bit ``codes`` and the w-bit ``w`` (flat)."""
-    terms = [codes.word_select(i, bits).as_signed() * w.word_select(i, w_bits).as_signed()
-             for i in range(n)]
+    # Sign-magnitude products (an unsigned b-1 x w-1 bit multiplier each, negated by the sign
+    # XOR): the same integers as signed x signed multiplication, but Yosys merges n signed
+    # $mul cells and the adder tree into one $macc whose carry-save array ABC takes ~1000 s to
+    # map for n = 16 (8 s in this form; n = 128 did not finish in an hour)
+    terms = []
+    for i in range(n):
+        q, wv = codes.word_select(i, bits).as_signed(), w.word_select(i, w_bits).as_signed()
+        mag = Signal(bits + w_bits, name=f"prod{i}")
+        m.d.comb += mag.eq(Mux(q < 0, -q, q)[:bits] * Mux(wv < 0, -wv, wv)[:w_bits])
+        terms.append(Mux((q < 0) ^ (wv < 0), -mag, mag))
     total, _ = sum_tree(terms)
     return total
 
