@@ -55,9 +55,11 @@ from .pipeline import StreamPipeline
 __all__ = ["DEFAULT_STAGES", "HW_CHOICES", "HW_DEFAULTS", "OpalDot", "cut_points", "steps"]
 
 BF16 = FORMATS["bf16"]
-#: one register, after the outlier tree: for k = 4 the two segments are products + two FP32
-#: tree levels | I_f + t and c + (I_f + t), the three-operation segments of bf16_dot's default
-DEFAULT_STAGES = 1
+#: two registers; for k = 4 after "tree1" and "sum": products + one FP32 tree level | tree level
+#: + I_f + t | c + (I_f + t). Logic depth (synth.flow's generic gates, n = 128, segments
+#: synthesized alone): 267 | 294 | one adder, against 330 for bf16_dot's default; one register
+#: (after "tree2") would leave products + two tree levels, 409.
+DEFAULT_STAGES = 2
 
 HW_DEFAULTS = {"stages": DEFAULT_STAGES}
 HW_CHOICES = {}
@@ -90,10 +92,11 @@ def cut_points(k, stages):
 
 def _int_dot(m, codes, w, *, n, bits, w_bits):
     """Exact sum of the n signed products of the b-bit ``codes`` and the w-bit ``w`` (flat)."""
-    # Sign-magnitude products (an unsigned b-1 x w-1 bit multiplier each, negated by the sign
-    # XOR): the same integers as signed x signed multiplication, but Yosys merges n signed
-    # $mul cells and the adder tree into one $macc whose carry-save array ABC takes ~1000 s to
-    # map for n = 16 (8 s in this form; n = 128 did not finish in an hour)
+    # Sign-magnitude products (an unsigned b x w bit multiplier each: the most negative code's
+    # magnitude 2**(b-1) needs b bits; negated by the sign XOR): the same integers as signed x
+    # signed multiplication, but Yosys merges n signed $mul cells and the adder tree into one
+    # $macc whose carry-save array ABC takes ~1000 s to map for n = 16 (8 s in this form;
+    # n = 128 did not finish in an hour)
     terms = []
     for i in range(n):
         q, wv = codes.word_select(i, bits).as_signed(), w.word_select(i, w_bits).as_signed()

@@ -38,7 +38,7 @@ def test_bad_parameters_name_the_parameter(kwargs, exc, message):
 def test_block_entry_reports_generator_errors():
     with pytest.raises(ValueError, match="k must be an integer in 1..128, not 200"):
         BLOCK.validate(k=200)
-    assert list(CONFIGS) == ["bf16_dot", "bf16_dot_k4_stages0"]
+    assert list(CONFIGS) == ["bf16_dot", "bf16_dot_k4_stages0", "bf16_dot_k128"]
 
 
 @pytest.mark.parametrize("k", [1, 5, 32, K_MAX])

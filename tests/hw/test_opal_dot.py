@@ -72,7 +72,7 @@ def test_bad_parameters_name_the_parameter(kwargs, exc, message):
 
 
 def test_catalogue_entry():
-    assert BLOCK.defaults["stages"] == DEFAULT_STAGES and HW_DEFAULTS == {"stages": 1}
+    assert BLOCK.defaults["stages"] == DEFAULT_STAGES and HW_DEFAULTS == {"stages": 2}
     with pytest.raises(ValueError, match="k must be an integer in 1..15"):
         BLOCK.validate(n=16, k=20)
     with pytest.raises(ValueError, match="stages must be an integer in 0..5 for k=4"):
