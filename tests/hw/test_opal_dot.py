@@ -18,22 +18,8 @@ ONE_BF16 = 0x3F80
 
 
 def vectors(params, n, seed, corners=True):
-    """The block's stimulus: ``n`` random lanes, then (``corners``) the corner rows. For k = 1
-    the k = 2 stimulus with its second outlier dropped (``golden.opal.dot_stimulus`` cannot
-    build k = 1 corners), and for n = 2 (k = 1 only) arbitrary fields."""
-    if params["n"] == 2:
-        rng = np.random.default_rng(seed)
-        near = rng.integers(110, 145, (2, n))
-        scales = np.where(rng.random((2, n)) < 0.2, rng.integers(0, 256, (2, n)), near)
-        return {"scale": scales[0], "codes": rng.integers(0, 1 << params["bits"], (n, 2)),
-                "outliers": rng.integers(0, 1 << 16, (n, 1)), "idx": rng.integers(0, 2, (n, 1)),
-                "w_scale": scales[1], "w": rng.integers(0, 1 << params["w"], (n, 2)),
-                "acc": np.where(rng.random(n) < 0.5, 0, rng.integers(0, 1 << 32, n))}
-    if params["k"] > 1:
-        v = BLOCK.vectors(seed=seed, n=n, params=params)
-    else:
-        v = BLOCK.vectors(seed=seed, n=n, params={**params, "k": 2})
-        v = {**v, "outliers": v["outliers"][:, :1], "idx": v["idx"][:, :1]}
+    """The block's stimulus: ``n`` random lanes, then (``corners``) the corner rows."""
+    v = BLOCK.vectors(seed=seed, n=n, params=params)
     return v if corners else {f: x[:n] for f, x in v.items()}
 
 
