@@ -25,7 +25,7 @@ from golden.formats import FORMATS, FP32
 from .block import StreamBlock, check_int
 from .fp_arith import add, mul
 from .fp_arith import unit as fp_unit
-from .pipeline import StreamPipeline
+from .pipeline import StreamPipeline, spread_cuts
 
 __all__ = ["Bf16Dot", "K_MAX", "DEFAULT_STAGES", "steps", "cut_points"]
 
@@ -51,12 +51,7 @@ def cut_points(k, stages):
     ValueError, TypeError
         ``stages`` outside 0..len(steps(k)).
     """
-    s = steps(k)
-    n = len(s)
-    check_int("stages", stages, 0, n, note=f" for k={k} (steps {', '.join(s)})")
-    # ceil(j * n / (stages + 1)) is strictly increasing in j: its step n / (stages + 1) is >= 1
-    # for stages < n, and for stages = n it is j itself
-    return tuple(s[-(-j * n // (stages + 1)) - 1] for j in range(1, stages + 1))
+    return spread_cuts(steps(k), stages, f"k={k}")
 
 
 class Bf16Dot(StreamBlock):

@@ -46,11 +46,11 @@ from golden.formats import E8M0, FORMATS, FP32, mxint
 from golden.opal import DEFAULT_BITS, DEFAULT_K, DEFAULT_N, DEFAULT_W, check_params
 
 from .accumulate import sum_tree
-from .block import StreamBlock, check_int
+from .block import StreamBlock
 from .fp import decode_element, encode
 from .fp_arith import add
 from .fp_arith import unit as fp_unit
-from .pipeline import StreamPipeline
+from .pipeline import StreamPipeline, spread_cuts
 
 __all__ = ["DEFAULT_STAGES", "HW_CHOICES", "HW_DEFAULTS", "OpalDot", "cut_points", "steps"]
 
@@ -82,12 +82,7 @@ def cut_points(k, stages):
     ValueError, TypeError
         ``stages`` outside 0..len(steps(k)).
     """
-    s = steps(k)
-    n = len(s)
-    check_int("stages", stages, 0, n, note=f" for k={k} (steps {', '.join(s)})")
-    # ceil(j * n / (stages + 1)) strictly increases with j (its step is >= 1 for stages < n,
-    # and it is j itself for stages = n)
-    return tuple(s[-(-j * n // (stages + 1)) - 1] for j in range(1, stages + 1))
+    return spread_cuts(steps(k), stages, f"k={k}")
 
 
 def _int_dot(m, codes, w, *, n, bits, w_bits):

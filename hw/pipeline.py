@@ -7,7 +7,9 @@ back-pressure, and with ``o.ready`` held high the pipeline accepts one beat per 
 from amaranth.hdl import Signal, Value
 from amaranth.lib import data
 
-__all__ = ["StreamPipeline"]
+from golden.checks import check_int
+
+__all__ = ["StreamPipeline", "spread_cuts"]
 
 
 class StreamPipeline:
@@ -73,3 +75,20 @@ class StreamPipeline:
         else:
             self._m.d.comb += self._o.payload.eq(payload)
         self._m.d.comb += self._o.valid.eq(self._valid)
+
+
+def spread_cuts(steps, stages, what):
+    """The steps (a tuple, in datapath order) after which ``stages`` registers sit, spread
+    evenly: register j after step ceil(j * N / (stages + 1)), N = len(steps). ``what`` names
+    the configuration in the error (e.g. "k=32").
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``stages`` outside 0..N.
+    """
+    n = len(steps)
+    check_int("stages", stages, 0, n, note=f" for {what} (steps {', '.join(steps)})")
+    # ceil(j * n / (stages + 1)) is strictly increasing in j: its step n / (stages + 1) is >= 1
+    # for stages < n, and for stages = n it is j itself
+    return tuple(steps[-(-j * n // (stages + 1)) - 1] for j in range(1, stages + 1))
