@@ -33,8 +33,9 @@ only the operator whose inputs changed, not the whole lane.
 
 Pipelining. The lane is a sequence of N = ceil(log2 k) + 3 steps along its FP path: ``"mul"``
 (the outlier products; beside them the integer products and the adder tree), ``"tree1"`` ...
-``"treeL"`` (the FP32 outlier tree; beside ``"tree1"`` the conversion of I, which joins the
-``"mul"`` step when k = 1), ``"sum"`` (I_f + t) and ``"acc"`` (c + ...). ``stages = s``
+``"treeL"`` (the FP32 outlier tree; beside the last level ``"treeL"`` the conversion of I, which
+joins the ``"mul"`` step when k = 1: a register anywhere before ``"treeL"`` then separates the
+integer tree from the conversion's normalizing shifter), ``"sum"`` (I_f + t) and ``"acc"`` (c + ...). ``stages = s``
 registers the outputs of the steps ``cut_points(k, s)``, spread evenly as in ``hw.bf16_dot``
 (register j after step ceil(j * N / (s + 1))); ``s = N`` registers every step, the output
 included. Latency = ``stages``; one block per cycle.
@@ -259,7 +260,7 @@ class OpalDot(StreamBlock):
             *prods, big, scales, nan, acc = cut("mul", *prods, big, scales, nan, acc)
             i_f = None
 
-        # steps "tree1" ... "treeL": the outlier tree; I's conversion beside the first level
+        # steps "tree1" ... "treeL": the outlier tree; I's conversion beside the last level
         level = 0
         while len(prods) > 1:
             level += 1
@@ -267,9 +268,11 @@ class OpalDot(StreamBlock):
                    for j in range(0, len(prods) - 1, 2)]
             if len(prods) % 2:
                 nxt.append(prods[-1])
-            if i_f is None:
+            if len(nxt) == 1:  # the last level: I's conversion beside it
                 i_f = convert(big, scales, nan)
-            *prods, i_f, acc = cut(f"tree{level}", *nxt, i_f, acc)
+                *prods, i_f, acc = cut(f"tree{level}", *nxt, i_f, acc)
+            else:
+                *prods, big, scales, nan, acc = cut(f"tree{level}", *nxt, big, scales, nan, acc)
 
         # steps "sum" and "acc"
         s, acc = cut("sum", total("add_sum", i_f, prods[0]), acc)
