@@ -332,7 +332,7 @@ def add(m, fmt, a, b, *, rounding="rne", overflow="nonsat", name="add"):
     # or stops at exponent emin (E = 1): a subnormal result. A one ORed in at W - e_big makes
     # the count stop there; no bit is lost (s >= 2 only when d <= 1, an exact difference).
     limit = Cat(*(e_big == W - j for j in range(W + 1)))
-    s = _named(m, leading_zeros(mag | limit), f"{name}_lz")
+    s = _named(m, leading_zeros(_named(m, mag | limit, f"{name}_lz_in")), f"{name}_lz")
     norm = _named(m, (mag << s)[: W + 1], f"{name}_norm")
     e_res = (e_big + 1 - s).as_unsigned()[: f.ebits + 1]
 
