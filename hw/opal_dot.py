@@ -35,10 +35,10 @@ Pipelining. The lane is a sequence of N = ceil(log2 k) + 3 steps along its FP pa
 (the outlier products; beside them the integer products and the adder tree), ``"tree1"`` ...
 ``"treeL"`` (the FP32 outlier tree; beside the last level ``"treeL"`` the conversion of I, which
 joins the ``"mul"`` step when k = 1: a register anywhere before ``"treeL"`` then separates the
-integer tree from the conversion's normalizing shifter), ``"sum"`` (I_f + t) and ``"acc"`` (c + ...). ``stages = s``
-registers the outputs of the steps ``cut_points(k, s)``, spread evenly as in ``hw.bf16_dot``
-(register j after step ceil(j * N / (s + 1))); ``s = N`` registers every step, the output
-included. Latency = ``stages``; one block per cycle.
+integer tree from the conversion's normalizing shifter), ``"sum"`` (I_f + t) and ``"acc"``
+(c + ...). ``stages = s`` registers the outputs of the steps ``cut_points(k, s)``, spread evenly
+as in ``hw.bf16_dot`` (register j after step ceil(j * N / (s + 1))); ``s = N`` registers every
+step, the output included. Latency = ``stages``; one block per cycle.
 """
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data
@@ -260,7 +260,6 @@ class OpalDot(StreamBlock):
             *prods, i_f, acc = cut("mul", *prods, i_f, acc)
         else:
             *prods, big, scales, nan, acc = cut("mul", *prods, big, scales, nan, acc)
-            i_f = None
 
         # steps "tree1" ... "treeL": the outlier tree; I's conversion beside the last level
         level = 0
