@@ -5,7 +5,7 @@ Datapath, one pair of k-element BF16 blocks and one FP32 accumulator per beat::
 
     k BF16 x BF16 -> FP32 multipliers  ->  ceil(log2 k) levels of FP32 adders  ->  + acc
 
-Every operation is a separate IEEE unit of ``hw.fp_arith`` rounding to FP32 (RNE, gradual
+Every operation is a separate IEEE unit of ``hw.lib.fp_arith`` rounding to FP32 (RNE, gradual
 underflow, overflow to ±Inf), in exactly the golden model's order: level by level (p0 + p1),
 (p2 + p3), ..., an odd last element passing to the next level unchanged, then acc + tree sum.
 Between operations the values are plain FP32 codes, so a pipeline register anywhere is 32 bits
@@ -22,10 +22,10 @@ from amaranth.lib import data
 from golden.bf16_dot import DEFAULT_K, K_MAX
 from golden.formats import FORMATS, FP32
 
-from .block import StreamBlock, check_int
-from .fp_arith import add, mul
-from .fp_arith import unit as fp_unit
-from .pipeline import StreamPipeline, spread_cuts
+from .lib.block import StreamBlock, check_int
+from .lib.fp_arith import add, mul
+from .lib.fp_arith import unit as fp_unit
+from .lib.pipeline import StreamPipeline, spread_cuts
 
 __all__ = ["Bf16Dot", "K_MAX", "DEFAULT_STAGES", "steps", "cut_points"]
 
@@ -122,7 +122,7 @@ class Bf16Dot(StreamBlock):
                 *values, acc = p.stage(*values, acc)
             return list(values), acc
 
-        # Each operator in its own submodule (hw.fp_arith.unit): Amaranth's simulator then reruns
+        # Each operator in its own submodule (hw.lib.fp_arith.unit): Amaranth's simulator then reruns
         # one operator, not the whole tree, when a signal changes.
         def product(name, a, b):
             return fp_unit(m, name, lambda sub, x, y: mul(sub, BF16, x, BF16, y, FP32, name="mul"),

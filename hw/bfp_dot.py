@@ -7,10 +7,10 @@ one accumulator ``c`` per beat::
 
 1. Products, exact integers: q_a,i * q_b,i (ma + mb bits), negated when s_a,i != s_b,i. Every
    product has the same exponent, so unlike ``mx_dot`` nothing is shifted.
-2. A balanced signed adder tree (``hw.accumulate.sum_tree``), exact; the sum S holds
+2. A balanced signed adder tree (``hw.lib.accumulate.sum_tree``), exact; the sum S holds
    G * (2**ma - 1) * (2**mb - 1) in ``sum_bits`` + sign bits. Its unit is
    2**e_S, e_S = M_a + M_b - 254 - (ma - 1) - (mb - 1).
-3. + 4. The fused FP32 accumulate step shared with ``mx_dot`` (``hw.accumulate.fp32_accumulate``:
+3. + 4. The fused FP32 accumulate step shared with ``mx_dot`` (``hw.lib.accumulate.fp32_accumulate``:
    alignment window of sum_bits + 25 bits with sticky, one normalization, RNE to FP32, overflow
    to ±Inf, gradual underflow). An exactly zero result is +0.
 
@@ -26,9 +26,9 @@ from amaranth.lib import data
 from golden.bfp import DEFAULT_G, DEFAULT_M, EXP_NAN, check_m
 from golden.formats import FP32
 
-from .accumulate import cut_points, fp32_accumulate, sum_tree, window_bits
-from .block import StreamBlock, check_int
-from .pipeline import StreamPipeline
+from .lib.accumulate import cut_points, fp32_accumulate, sum_tree, window_bits
+from .lib.block import StreamBlock, check_int
+from .lib.pipeline import StreamPipeline
 
 __all__ = ["BfpDot", "DEFAULT_STAGES", "G_MAX", "cut_points"]
 

@@ -20,7 +20,7 @@ docstring is the contract). The hardware::
    product it ever receives plus log2(``max_beats``) plus a sign: the sum is exact. A beat with
    ``last`` copies the final sums into a shadow bank and restarts the accumulators, so the next
    group accumulates while this one is converted.
-4. **One conversion unit** (:func:`hw.accumulate.fp32_accumulate`, the same fused step as
+4. **One conversion unit** (:func:`hw.lib.accumulate.fp32_accumulate`, the same fused step as
    ``mx_dot`` and ``bfp_dot``) walks the shadow bank, one slot per cycle:
    ``acc_s <- RNE_fp32(c + S_s * 2**(exp_a + exp_b - 254 - (m_a - 1) - (m_b - 1)))`` into a
    register file of FP32 accumulators, and each result leaves as an output beat. The input
@@ -43,9 +43,9 @@ from golden import bfp_pe as spec
 from golden.bfp import EXP_NAN
 from golden.checks import check_int
 
-from .accumulate import fp32_accumulate
-from .block import StreamBlock
-from .pipeline import StreamPipeline
+from .lib.accumulate import fp32_accumulate
+from .lib.block import StreamBlock
+from .lib.pipeline import StreamPipeline
 
 __all__ = ["BfpPe", "CUTS", "MAX_STAGES", "DEFAULT_STAGES"]
 

@@ -5,10 +5,10 @@ from amaranth.lib import data
 
 from golden.bfp import DEFAULT_G, DEFAULT_M, DEFAULT_RBITS, EXP_NAN, ROUNDINGS, check_m
 
-from .block import StreamBlock, check_choice, check_int
-from .fp import unpack_fp32
-from .pipeline import StreamPipeline
-from .trees import maximum, named_tree, reduce_tree
+from .lib.block import StreamBlock, check_choice, check_int
+from .lib.fp import unpack_fp32
+from .lib.pipeline import StreamPipeline
+from .lib.trees import maximum, named_tree, reduce_tree
 
 __all__ = ["BfpQuantize", "ROUNDINGS", "CUTS", "STAGE_CUTS", "MAX_STAGES", "DEFAULT_STAGES",
            "MAX_G", "MAX_RBITS"]
@@ -138,7 +138,7 @@ class BfpQuantize(StreamBlock):
 
     def _lane_fields(self, bits, f):
         """What a lane carries past the max tree, from its FP32 ``bits`` and their fields
-        ``f`` (``hw.fp.unpack_fp32``): the fraction bits
+        ``f`` (``hw.lib.fp.unpack_fp32``): the fraction bits
         that can reach the window (the top m - 1 + F; the lower ones are below every rounding
         position), for "rne" the OR of the rest (sticky), the exponent field, and whether the
         input is nonzero. m = 4, rtz: 12 bits instead of 31."""

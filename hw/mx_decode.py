@@ -4,9 +4,9 @@ from amaranth.lib import data
 
 from golden.formats import E8M0, MX_ELEMENTS, check_element
 
-from .block import StreamBlock, check_bool
-from .fp import decode_element
-from .pipeline import StreamPipeline
+from .lib.block import StreamBlock, check_bool
+from .lib.fp import decode_element
+from .lib.pipeline import StreamPipeline
 
 __all__ = ["MxDecode", "ELEMENTS", "EXP_BITS"]
 

@@ -11,10 +11,10 @@ Datapath, one block pair and one accumulator ``c`` per beat::
 2. A balanced signed adder tree; widths grow one bit per level, so it never overflows. The sum
    is truncated to ``sum_bits`` + sign, which holds k * max|product| exactly. The block sum is
    S * 2**e_S with e_S = X_A + X_B - 254 + e0.
-3. + 4. The fused FP32 accumulate step, shared with ``bfp_dot`` (``hw.accumulate``, where the
+3. + 4. The fused FP32 accumulate step, shared with ``bfp_dot`` (``hw.lib.accumulate``, where the
    window width ``GUARD`` = 25 is proved): S is aligned with c in a window of sum_bits + 25
    bits, added with a sticky bit (and the subtraction borrow), then normalized once and rounded
-   to FP32 RNE by ``hw.fp.encode`` (overflow -> ±Inf, gradual underflow). An exactly zero result
+   to FP32 RNE by ``hw.lib.fp.encode`` (overflow -> ±Inf, gradual underflow). An exactly zero result
    is +0.
 
 Specials (numerics §4): NaN if a scale is 0xFF, an element or c is NaN, an Inf element meets a
@@ -26,10 +26,10 @@ from amaranth.lib import data
 
 from golden.formats import E8M0, FP32, MX_ELEMENTS, check_element, fields
 
-from .accumulate import GUARD, cut_points, fp32_accumulate, sum_tree, window_bits
-from .block import StreamBlock, check_int
-from .fp import decode_element
-from .pipeline import StreamPipeline
+from .lib.accumulate import GUARD, cut_points, fp32_accumulate, sum_tree, window_bits
+from .lib.block import StreamBlock, check_int
+from .lib.fp import decode_element
+from .lib.pipeline import StreamPipeline
 
 __all__ = ["MxDot", "ELEMENTS", "K_MAX", "GUARD", "DEFAULT_STAGES", "cut_points"]
 

@@ -5,11 +5,11 @@ from amaranth.lib import data
 from golden.formats import E8M0, FP32, MX_ELEMENTS, MxsfFormat, check_element
 from golden.mx import QUANT_ROUNDINGS, SCALE_ROUNDINGS
 
-from .block import StreamBlock, check_choice, check_int
-from .fp import encode, leading_zeros, unpack_fp32
-from .fp_arith import unit
-from .pipeline import StreamPipeline
-from .trees import maximum, named_tree, reduce_tree
+from .lib.block import StreamBlock, check_choice, check_int
+from .lib.fp import encode, leading_zeros, unpack_fp32
+from .lib.fp_arith import unit
+from .lib.pipeline import StreamPipeline
+from .lib.trees import maximum, named_tree, reduce_tree
 
 __all__ = ["MxQuantize", "mxsf_quantize", "shared_exponent", "encode_lane", "ELEMENTS",
            "ROUNDINGS", "SCALE_ROUNDINGS", "CUTS", "STAGE_CUTS", "MAX_K", "MAX_STAGES"]
@@ -98,8 +98,8 @@ def shared_exponent(m, fmt, top_b, top_f, scale_rounding="floor"):
 
 def encode_lane(m, name, fmt, word, e, rounding):
     """Element code of one FP32 word under the shared exponent ``e`` (signed):
-    ``hw.fp.encode(fmt, sign, sig, exp - e, rounding, overflow="saturate")``, built in its own
-    submodule ``name`` of ``m`` (``hw.fp_arith.unit``: Amaranth's simulator then reruns one
+    ``hw.lib.fp.encode(fmt, sign, sig, exp - e, rounding, overflow="saturate")``, built in its own
+    submodule ``name`` of ``m`` (``hw.lib.fp_arith.unit``: Amaranth's simulator then reruns one
     lane, not every lane, when a lane's input changes; the logic is the same). The caller
     zeroes the code of a special block."""
     def lane_code(sub, word, shared):
@@ -114,9 +114,9 @@ class MxQuantize(StreamBlock):
     """Quantize one block of k FP32 values to an OCP MX block per beat (blocks.md
     ``mx_quantize``, numerics §4), fully pipelined.
 
-    Datapath: (1) FP32 unpack of each lane (``hw.fp.unpack_fp32``); (2) the block maximum;
+    Datapath: (1) FP32 unpack of each lane (``hw.lib.fp.unpack_fp32``); (2) the block maximum;
     (3) the shared exponent E and the scale code; (4) per element
-    ``hw.fp.encode(elem, sign, sig, exp - E, rounding, overflow="saturate")``, zeroed for a block
+    ``hw.lib.fp.encode(elem, sign, sig, exp - E, rounding, overflow="saturate")``, zeroed for a block
     holding NaN/Inf (scale 0xFF). ``stages`` registers are placed at the cut points
     ``STAGE_CUTS[stages]`` (subsets of ``CUTS``) and ``latency == stages``.
 

@@ -7,8 +7,8 @@ from golden.formats import E8M0
 from golden.mxsf_tile import (COLS, DEPTH, ELEM, ELEMENTS, K, MAX_DEPTH, MAX_K, MAX_SIDE,
                               MAX_STAGES, ROWS, STAGES, tile_geometry)
 
-from .block import StreamBlock
-from .pipeline import StreamPipeline
+from .lib.block import StreamBlock
+from .lib.pipeline import StreamPipeline
 
 __all__ = ["MxsfTileBuffer", "ELEMENTS", "MAX_SIDE", "MAX_K", "MAX_DEPTH", "MAX_STAGES"]
 

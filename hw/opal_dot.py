@@ -10,25 +10,25 @@ beat::
                                                                                  -> c + (I_f + t)
 
 1. Inliers. Every slot's signed product q_i * w_i is exact (b + w bits); a balanced signed tree
-   (``hw.accumulate.sum_tree``, each level one bit wider) gives I exactly. One rounding,
-   ``hw.fp.encode``, turns I * 2**e_I with e_I = (scale - 127) - (b - 2) + (w_scale - 127) -
+   (``hw.lib.accumulate.sum_tree``, each level one bit wider) gives I exactly. One rounding,
+   ``hw.lib.fp.encode``, turns I * 2**e_I with e_I = (scale - 127) - (b - 2) + (w_scale - 127) -
    (w - 2) into FP32: exact for |I| < 2**24 at a normal exponent, RNE on underflow (subnormal
    or zero, the sign of I kept), ±Inf on overflow. A NaN scale code (0xFF) on either side is
    the encoder's NaN input, so I_f is the canonical NaN and it propagates through both final
    additions: the lane needs no separate NaN flag or output multiplexer.
 2. Outliers. w[idx_j] is read with ``word_select`` (a shifter over the flat weight vector; n is a
    power of two, so every idx is in range). The BF16 code and the weight are decoded with
-   ``hw.fp.decode_element`` (the weight as the MXINT-w element: sign, |w| and exponent
-   -(w - 2)); their 8 x w-bit significand product is exact and ``hw.fp.encode`` rounds it once
+   ``hw.lib.fp.decode_element`` (the weight as the MXINT-w element: sign, |w| and exponent
+   -(w - 2)); their 8 x w-bit significand product is exact and ``hw.lib.fp.encode`` rounds it once
    to FP32 at exponent e_o + (w_scale - 127) - (w - 2) (gradual underflow, ±Inf on overflow).
    IEEE specials: a NaN outlier, or ±Inf against a zero weight, give NaN; ±Inf against a
    nonzero weight gives Inf of the product's sign; a zero product has the sign s_o ^ s_w.
-3. + 4. FP32 additions of ``hw.fp_arith.add`` (IEEE RNE, signed zeros, canonical NaN): the
+3. + 4. FP32 additions of ``hw.lib.fp_arith.add`` (IEEE RNE, signed zeros, canonical NaN): the
    outlier tree level by level, (p0 + p1), (p2 + p3), ..., an odd last term passing through
-   (``hw.trees.reduce_tree``'s order, the golden ``tree_sum``), then I_f + t, then c + that.
+   (``hw.lib.trees.reduce_tree``'s order, the golden ``tree_sum``), then I_f + t, then c + that.
 
 Every FP operator (each outlier product, each adder, the integer-to-FP32 rounding) and the
-integer dot product are submodules (``hw.fp_arith.unit``): Amaranth's simulator then reruns
+integer dot product are submodules (``hw.lib.fp_arith.unit``): Amaranth's simulator then reruns
 only the operator whose inputs changed, not the whole lane.
 
 Pipelining. The lane is a sequence of N = ceil(log2 k) + 3 steps along its FP path: ``"mul"``
@@ -46,12 +46,12 @@ from amaranth.lib import data
 from golden.formats import E8M0, FORMATS, FP32, mxint
 from golden.opal import DEFAULT_BITS, DEFAULT_K, DEFAULT_N, DEFAULT_W, check_params
 
-from .accumulate import sum_tree
-from .block import StreamBlock
-from .fp import decode_element, encode
-from .fp_arith import add
-from .fp_arith import unit as fp_unit
-from .pipeline import StreamPipeline, spread_cuts
+from .lib.accumulate import sum_tree
+from .lib.block import StreamBlock
+from .lib.fp import decode_element, encode
+from .lib.fp_arith import add
+from .lib.fp_arith import unit as fp_unit
+from .lib.pipeline import StreamPipeline, spread_cuts
 
 __all__ = ["DEFAULT_STAGES", "HW_CHOICES", "HW_DEFAULTS", "OpalDot", "cut_points", "steps"]
 

@@ -43,13 +43,13 @@ Structure (n/lanes = ``per`` input beats per block, one output beat per block)::
   the outliers: :func:`hw.mx_quantize.shared_exponent` (floor, emax_elem = 0); NaN/Inf there
   (more than k specials) gives scale 0xFF and every code 0, zero gives scale 0. (Registered
   rather than computed from R: the encoder path after R is the block's longest.)
-- **Inlier encoding**: ``lanes`` encoders :func:`hw.mx_quantize.encode_lane` (``hw.fp.encode``
+- **Inlier encoding**: ``lanes`` encoders :func:`hw.mx_quantize.encode_lane` (``hw.lib.fp.encode``
   to MXINT-bits, saturating), one slot per cycle; slot indices equal to an outlier index get
   code 0. Codes enter a shift register (no write decoder); after ``per`` encoder cycles it holds
   the block and the output register takes the scale, the outliers (BF16) and their indices.
 - **BF16**: RNE on the bit pattern, ``(x + 0x7FFF + x[16]) >> 16``: a carry out of the
   fraction rounds up the exponent, past the largest finite one to Inf; NaN -> 0x7FC0 (equal to
-  ``golden.opal.to_bf16`` and to ``hw.fp.convert(fp32, bf16, rne, nonsat)``, at the cost of a
+  ``golden.opal.to_bf16`` and to ``hw.lib.fp.convert(fp32, bf16, rne, nonsat)``, at the cost of a
   16-bit incrementer instead of a general encoder).
 
 Register cuts (``stages``): 0 = the beat's selection, the merge (and at a block's end the shared
@@ -68,11 +68,11 @@ from golden.formats import E8M0, FP32, mxint
 from golden.opal import (BF16_NAN, DEFAULT_BITS, DEFAULT_K, DEFAULT_LANES, DEFAULT_N, ROUNDINGS,
                          check_params)
 
-from .block import StreamBlock, check_choice, check_int
-from .fp import _named
-from .fp_arith import unit
+from .lib.block import StreamBlock, check_choice, check_int
+from .lib.fp import _named
+from .lib.fp_arith import unit
 from .mx_quantize import encode_lane, shared_exponent
-from .trees import reduce_tree
+from .lib.trees import reduce_tree
 
 __all__ = ["OpalQuantize", "HW_DEFAULTS", "HW_CHOICES", "MAX_STAGES", "bf16_rne",
            "compact_width", "compact", "expand"]

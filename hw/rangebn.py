@@ -6,13 +6,13 @@ All three share one two-pass structure (:class:`_TwoPassUnit`)::
 
     pass 1 beats --> per-beat partials --reg--> running accumulators (+ chunk max/min)
                                                         |
-                                       scalar unit (hw.scalar: one adder, one multiplier,
+                                       scalar unit (hw.lib.scalar: one adder, one multiplier,
                                        an iterative divider / square root, once per channel)
                                                         |
     pass 2 beats --> per-lane chain (sub/mul/add, ``stages`` register cuts) --> output beats
 
 - **Pass 1** accepts a beat every cycle (it never waits for the output). Each beat's lanes are
-  summed by a pairwise tree of rounded adders (``hw.trees.reduce_tree`` order), registered, and
+  summed by a pairwise tree of rounded adders (``hw.lib.trees.reduce_tree`` order), registered, and
   added to the running accumulators the next cycle; ``rangebn_fwd`` also tracks each chunk's
   largest and smallest value and their indices (ties: the first).
 - **Between the passes** the input stalls while the scalar unit runs (a few cycles plus the
@@ -37,13 +37,13 @@ from amaranth.lib import data
 from golden import rangebn as spec
 from golden.checks import check_bool, check_choice, check_int
 
-from . import fp_arith
+from .lib import fp_arith
 from .bfp_quantize import BfpQuantize
-from .block import StreamBlock
-from .fp import _named, convert, negate
-from .pipeline import StreamPipeline
-from .scalar import ScalarProgram
-from .trees import reduce_tree
+from .lib.block import StreamBlock
+from .lib.fp import _named, convert, negate
+from .lib.pipeline import StreamPipeline
+from .lib.scalar import ScalarProgram
+from .lib.trees import reduce_tree
 
 __all__ = ["RangeBnFwd", "RangeBnBwd", "BnFwd", "MAX_STAGES", "DEFAULT_STAGES"]
 
@@ -145,7 +145,7 @@ class _TwoPassUnit(StreamBlock):
         pipe.finish(fields)
 
         # ---- control
-        # if/elif, not m.Switch (see hw.scalar: Verilator's CASEINCOMPLETE on pruned cases)
+        # if/elif, not m.Switch (see hw.lib.scalar: Verilator's CASEINCOMPLETE on pruned cases)
         with m.If(phase == STATS):
             with m.If(take):
                 m.d.sync += beat.eq(Mux(beat == per - 1, 0, beat + 1))
@@ -170,7 +170,7 @@ class _TwoPassUnit(StreamBlock):
     # helpers for the subclasses
 
     def _add(self, m, fmt, a, b, name):
-        """A rounded FP adder in its own submodule (``hw.fp_arith.unit``)."""
+        """A rounded FP adder in its own submodule (``hw.lib.fp_arith.unit``)."""
         kw = dict(rounding=self._rounding, overflow=self.OVERFLOW, name="add")
         return fp_arith.unit(m, name, lambda sub, x, y: fp_arith.add(sub, fmt, x, y, **kw),
                              (a, b), fmt.width)
@@ -202,7 +202,7 @@ class _TwoPassUnit(StreamBlock):
         return spec.constants(self._n, self._chunks, fmt)
 
     def _scalar_program(self, m, steps, inputs):
-        """The scalar unit running ``steps`` in the accumulator format (``hw.scalar``)."""
+        """The scalar unit running ``steps`` in the accumulator format (``hw.lib.scalar``)."""
         self._prog = ScalarProgram(m, self.A, steps, inputs=inputs, consts=self._consts(self.A),
                                    rounding=self._rounding, overflow=self.OVERFLOW, name="scalar")
         return self._prog

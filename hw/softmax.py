@@ -22,7 +22,7 @@ beats a vector, one probability per output beat in input order::
   (it never reaches ``o``); an OUT item goes on to ``o``. The log2 unit even shares its pow2
   shifter between e_j (P fraction bits) and y_j (O), as a different right-shift offset.
 - **Back-pressure.** Every register of the chain advances on one enable, ``~o.valid | o.ready``
-  (``hw.pipeline.StreamPipeline``), so a stalled output stalls everything behind it in order;
+  (``hw.lib.pipeline.StreamPipeline``), so a stalled output stalls everything behind it in order;
   nothing is lost or duplicated. LOAD is independent of it (``i.ready`` = a write is allowed).
 - **Per-vector registers** change only when no item still needs the old value: ``m_vec``
   (used between the read register and the next) is loaded at the start of SUM once the read
@@ -52,9 +52,9 @@ from amaranth.lib.memory import Memory
 
 from golden import softmax as spec
 
-from .block import StreamBlock, check_int
-from .fp import leading_zeros
-from .pipeline import StreamPipeline
+from .lib.block import StreamBlock, check_int
+from .lib.fp import leading_zeros
+from .lib.pipeline import StreamPipeline
 
 __all__ = ["Log2Softmax", "ExpSoftmax", "LOG2_HW_DEFAULTS", "EXP_HW_DEFAULTS", "HW_CHOICES"]
 
@@ -225,7 +225,7 @@ class Log2Softmax(_SoftmaxUnit):
     Front chain (4 registers): read | z = x - m | u = z + (z >> 1) - (z >> 4), v = u - lg (OUT)
     or u (SUM) | pow2 (one shifter: the Mitchell mantissa 1.vf shifted right by -floor(v) plus
     a per-phase offset, P or O fraction bits) = the split register, which is also the output
-    register. After the sum, one cycle computes lg from D: a leading-zero count (``hw.fp``),
+    register. After the sum, one cycle computes lg from D: a leading-zero count (``hw.lib.fp``),
     a normalizing shift, and the F bits below the leading one (no adder).
 
     Parameters

@@ -325,7 +325,7 @@ def _has_port(verilog: str, name: str) -> bool:
 
 
 def _dut_verilog(dut) -> str:
-    from hw.export import to_verilog
+    from hw.lib.export import to_verilog
     return to_verilog(dut, _DUT)
 
 
@@ -336,8 +336,8 @@ def _generator_digest() -> str:
     h = hashlib.sha256(getattr(amaranth, "__version__", "").encode())
     root = _SIM_DIR.parent
     for sub in ("golden", "hw"):
-        for f in sorted((root / sub).glob("*.py")):
-            h.update(f.name.encode() + b"\0" + f.read_bytes())
+        for f in sorted((root / sub).rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
 
 
@@ -350,7 +350,7 @@ def config_verilog(block, params, name) -> str:
     :func:`_generator_digest`, so any change to a generator or golden model regenerates; blocks
     whose generator is not in ``hw/`` (test doubles) are never cached.
     """
-    from hw.export import to_verilog
+    from hw.lib.export import to_verilog
     params = block.params(**params)
     if not getattr(block.generator, "__module__", "").startswith("hw."):
         return to_verilog(block.build(**params), name)

@@ -67,7 +67,7 @@ def test_generated_verilog_is_byte_identical_and_path_free(tmp_path):
     working directories and hash seeds, are byte-identical to this process's conversion and
     free of absolute paths. (Every configuration is converted, and checked path-free, by the
     lint tests; `verilog --all` only loops over the same conversion.)"""
-    from hw.export import to_verilog
+    from hw.lib.export import to_verilog
 
     # the decoder, the two largest generators with dict/set-heavy elaboration, the stateful PE,
     # and a batch-norm unit (submodules)

@@ -8,7 +8,7 @@ from amaranth.lib import data
 
 from golden import bf16_dot as g
 from hw.bf16_dot import DEFAULT_STAGES, K_MAX, Bf16Dot, cut_points, steps
-from hw.export import to_verilog
+from hw.lib.export import to_verilog
 from mxforge.catalogue import BLOCKS
 from sim.harness import check
 

@@ -72,7 +72,7 @@ def test_cut_points_and_latency():
 
 
 def test_verilog_is_deterministic():
-    from hw.export import to_verilog
+    from hw.lib.export import to_verilog
     assert to_verilog(BfpDot(G=3, ma=5, mb=4), "dut") == to_verilog(BfpDot(G=3, ma=5, mb=4),
                                                                       "dut")
 

@@ -11,7 +11,7 @@ from amaranth.lib import data
 from golden import bfp
 from hw.bfp_quantize import (CUTS, DEFAULT_STAGES, MAX_G, MAX_RBITS, MAX_STAGES, ROUNDINGS,
                              STAGE_CUTS, BfpQuantize)
-from hw.export import to_verilog
+from hw.lib.export import to_verilog
 from mxforge.catalogue import Block
 from sim.harness import check, require, run
 from sim.lint import lint_verilator

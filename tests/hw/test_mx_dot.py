@@ -83,7 +83,7 @@ def test_every_element_appears_on_both_sides():
 
 
 def test_verilog_is_deterministic():
-    from hw.export import to_verilog
+    from hw.lib.export import to_verilog
     assert to_verilog(MxDot("e5m2", "e4m3", k=4), "dut") == \
         to_verilog(MxDot("e5m2", "e4m3", k=4), "dut")
 

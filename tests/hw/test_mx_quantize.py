@@ -7,7 +7,7 @@ from amaranth.lib import data
 
 from golden import mx
 from golden.formats import MX_ELEMENTS, get_format
-from hw.export import to_verilog
+from hw.lib.export import to_verilog
 from hw.mx_quantize import CUTS, MAX_K, MAX_STAGES, STAGE_CUTS, MxQuantize
 from mxforge.catalogue import BLOCKS
 from sim.harness import check, run

@@ -11,9 +11,9 @@ from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 from golden import mxsf_tile as gt
-from hw.export import to_verilog
+from hw.lib.export import to_verilog
 from hw.mxsf_tile_buffer import MxsfTileBuffer
-from hw.pipeline import StreamPipeline
+from hw.lib.pipeline import StreamPipeline
 from mxforge.catalogue import BLOCKS
 from sim.harness import check, require, run
 from tests.golden.test_mxsf_tile import scenario

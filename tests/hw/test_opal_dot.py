@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from amaranth.lib import data
 
-from hw.export import to_verilog
+from hw.lib.export import to_verilog
 from hw.opal_dot import DEFAULT_STAGES, HW_DEFAULTS, OpalDot, cut_points, steps
 from mxforge.catalogue import BLOCKS
 from sim.harness import check, run

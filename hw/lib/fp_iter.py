@@ -6,7 +6,7 @@ subnormals), an elaboration-time rounding mode ("rne", "rna", "rtz") and overflo
 ("saturate", "nonsat"), and are bit-exact to ``golden.formats.div`` / ``golden.formats.sqrt``.
 They trade latency for area: the datapath is one subtractor of about P + 3 bits (P =
 ``fmt.sig_bits``), three shift registers of about P bits, a small counter, and the rounding step
-of the combinational units (:func:`hw.fp_arith._round_pack`, reused, not restated).
+of the combinational units (:func:`hw.lib.fp_arith._round_pack`, reused, not restated).
 
 Handshake. The operands are sampled in the cycle ``start`` is 1; ``busy`` is 1 while the
 recurrence runs; ``done`` is 1 for exactly one cycle, ``cycles`` cycles after the start cycle,
@@ -15,7 +15,7 @@ rounding of registers that stop changing when the recurrence ends). A start whil
 operation and begins the new one. ``cycles`` is P + 3 for the divider (P + 2 recurrence steps)
 and P + 2 for the square root (P + 1 steps); e.g. 27 and 26 for FP32, 7 and 6 for E4M3.
 
-Operands. A code is decoded (``hw.fp.decode_element``) to an integer significand and the biased
+Operands. A code is decoded (``hw.lib.fp.decode_element``) to an integer significand and the biased
 exponent max(E, 1); in a format with subnormals a subnormal significand is normalized first (a
 leading-zero count and a shift of P bits, its exponent lowered by the count), so the recurrence
 always starts from m in [2**(P-1), 2**P) (or 0).

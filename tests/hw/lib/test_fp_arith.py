@@ -1,4 +1,4 @@
-"""hw.fp_arith: the floating-point adder and multiplier, each wrapped in a test-only stream
+"""hw.lib.fp_arith: the floating-point adder and multiplier, each wrapped in a test-only stream
 component and simulated with the project harness (amaranth backend).
 
 References: NumPy float32 arithmetic (IEEE RNE, gradual underflow) for FP32 addition and for
@@ -10,11 +10,11 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-import hw.fp_arith
+import hw.lib.fp_arith
 from golden import formats as F
 from golden.formats import FloatFormat, get_format
-from hw.fp_arith import add, mul
-from hw.pipeline import StreamPipeline
+from hw.lib.fp_arith import add, mul
+from hw.lib.pipeline import StreamPipeline
 from mxforge.catalogue import Block
 from sim.harness import check
 
@@ -176,11 +176,11 @@ def test_fp32_adder_signed_zeros():
 
 def test_guard_bits_are_needed(monkeypatch):
     """With one guard bit the adder rounds 1.0 - tiny down (the bound in add's docstring)."""
-    monkeypatch.setattr(hw.fp_arith, "GUARD", 1)
+    monkeypatch.setattr(hw.lib.fp_arith, "GUARD", 1)
     v = {"a": np.array([0x3F800000]), "b": np.array([0xB2800000])}  # 1 - 2**-26 -> 1.0
     with pytest.raises(AssertionError, match="1 of 1 vectors mismatch"):
         check(UNIT, UNIT.params(op="add"), v, backend="amaranth", stalls=False)
-    monkeypatch.setattr(hw.fp_arith, "GUARD", 2)
+    monkeypatch.setattr(hw.lib.fp_arith, "GUARD", 2)
     check(UNIT, UNIT.params(op="add"), v, backend="amaranth", stalls=False)
 
 

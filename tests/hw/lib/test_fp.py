@@ -1,4 +1,4 @@
-"""hw.fp: the shared encoder, FP32 unpack and leading-zero count against the golden model.
+"""hw.lib.fp: the shared encoder, FP32 unpack and leading-zero count against the golden model.
 
 The encoder is wrapped in a test-only stream component and simulated with the project harness
 (amaranth backend) against ``golden.formats.encode`` on the exact value (mag + delta) * 2**exp.
@@ -10,9 +10,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.formats import MX_ELEMENTS, encode, get_format, magnitudes
-from hw.fp import encode as hw_encode
-from hw.fp import leading_zeros, unpack_fp32
-from hw.pipeline import StreamPipeline
+from hw.lib.fp import encode as hw_encode
+from hw.lib.fp import leading_zeros, unpack_fp32
+from hw.lib.pipeline import StreamPipeline
 from mxforge.catalogue import Block
 from sim.harness import check
 
@@ -203,7 +203,7 @@ def test_unpack_fp32_and_leading_zeros():
 
 
 # ---------------------------------------------------------------------------------------------
-# hw.fp.convert: format conversions (LightNorm's widenings and roundings)
+# hw.lib.fp.convert: format conversions (LightNorm's widenings and roundings)
 
 _CONVERSIONS = [
     # (src, dst, rounding, overflow): exact widenings (wiring), then roundings (encode)
@@ -228,7 +228,7 @@ def test_convert_matches_encode_of_decode(src, dst, rounding, overflow):
     from amaranth.sim import Simulator
 
     from golden.formats import decode, encode, get_format
-    from hw.fp import convert
+    from hw.lib.fp import convert
     S, D = get_format(src), get_format(dst)
     if S.width <= 16:
         codes = np.arange(1 << S.width)

@@ -1,6 +1,6 @@
 """A per-channel scalar unit: a fixed sequence of rounded floating-point operations on named
 registers, run once per channel with one shared adder, one shared multiplier and, when the
-sequence needs them, one iterative divider and one iterative square root (``hw.fp_iter``).
+sequence needs them, one iterative divider and one iterative square root (``hw.lib.fp_iter``).
 
 The batch-norm units (``hw/rangebn.py``) compute a handful of per-channel scalars (the mean,
 the range or the variance, a reciprocal, the folded scale) between their two passes. Those steps
@@ -44,7 +44,7 @@ class ScalarProgram:
     consts : dict name -> int
         Constant operand codes.
     rounding, overflow
-        As ``hw.fp_arith`` (one mode for every step).
+        As ``hw.lib.fp_arith`` (one mode for every step).
     name : str
         Prefix of the generated signals.
 

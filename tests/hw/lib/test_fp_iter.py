@@ -1,4 +1,4 @@
-"""hw.fp_iter: the sequential divider and square root against ``golden.formats.div``/``sqrt``.
+"""hw.lib.fp_iter: the sequential divider and square root against ``golden.formats.div``/``sqrt``.
 
 Each test runs one Amaranth simulation that drives a sequence of operations (a new start in the
 cycle ``done`` rises), with several units of one format side by side (one per rounding mode and
@@ -12,8 +12,8 @@ from amaranth.sim import Simulator
 
 from golden import formats as F
 from golden.formats import FloatFormat, get_format
-from hw.export import to_verilog
-from hw.fp_iter import FpDivider, FpSqrt
+from hw.lib.export import to_verilog
+from hw.lib.fp_iter import FpDivider, FpSqrt
 from sim.harness import available, require
 from sim.lint import lint_icarus, lint_verilator
 

@@ -9,7 +9,7 @@ Rounding. The adder, and the multiplier when the exact product fits the output s
 (BF16 x BF16 -> FP32), are textbook datapaths: they normalize their exact result themselves (the
 adder with a leading-zero count over its P + 3 bit sum; the multiplier normalizes subnormal
 operands, then the product by at most one bit, or right-shifts it into a subnormal) and round it
-once in :func:`_round_pack`, the rounding step of :func:`hw.fp.encode` for a significand that is
+once in :func:`_round_pack`, the rounding step of :func:`hw.lib.fp.encode` for a significand that is
 already normalized: round bit, sticky, a 0/1 increment of the truncated code (the mantissa carry
 ripples into the exponent), overflow judged after rounding, the special codes. They do not call
 ``encode`` because its generality is its cost: it normalizes any magnitude again, with a
@@ -88,7 +88,7 @@ def _round_pack(m, f, sign, n, e_res, sticky, *, rounding, overflow, inf, nan, n
     is 1 with ``e_res`` the biased exponent (>= 1, may exceed the format's range: overflow), or
     0 for a result below 2**emin, whose significand is then aligned to exponent emin (n[P] has
     weight 2**emin), a subnormal (or zero) for the format. The rules are those of
-    :func:`hw.fp.encode` (numerics §2) for the values this input form can express: the truncated
+    :func:`hw.lib.fp.encode` (numerics §2) for the values this input form can express: the truncated
     code magnitude ``(E << mbits) | frac`` is monotonic in the value, so rounding adds 0 or 1 to
     it and a mantissa carry ripples into the exponent (and a subnormal's into the smallest
     normal) by itself; overflow is judged after rounding; a format without subnormals rounds
@@ -166,7 +166,7 @@ def mul(m, fmt_a, a, fmt_b, b, out_fmt, *, rounding="rne", overflow="nonsat", na
     and shifts right by 1 - E_top (clamped) into the output's subnormal significand, the bits
     shifted out forming sticky, and :func:`_round_pack` rounds it (gradual underflow, or 0 /
     the smallest normal in a format without subnormals). Overflow (±Inf with "nonsat") is
-    judged there too. Otherwise the exact product goes to :func:`hw.fp.encode`, which rounds it
+    judged there too. Otherwise the exact product goes to :func:`hw.lib.fp.encode`, which rounds it
     once (no sticky needed).
 
     Raises

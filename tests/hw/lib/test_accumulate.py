@@ -1,4 +1,4 @@
-"""hw.accumulate: the fused FP32 accumulate step on its own, through a thin stream wrapper, against
+"""hw.lib.accumulate: the fused FP32 accumulate step on its own, through a thin stream wrapper, against
 golden.accumulate.fp32_accumulate: alignment on both edges of the sticky window for sums of every
 shape, cancellation to exact zero, sticky with the subtraction borrow, subnormal and underflowing
 results, overflow to ±Inf, and the special flags against every special accumulator. (mx_dot's and
@@ -9,9 +9,9 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import data
 
 from golden.accumulate import FP32_NAN, fp32_accumulate as golden_accumulate
-from hw.accumulate import GUARD, cut_points, fp32_accumulate, sum_tree, window_bits
-from hw.block import StreamBlock
-from hw.pipeline import StreamPipeline
+from hw.lib.accumulate import GUARD, cut_points, fp32_accumulate, sum_tree, window_bits
+from hw.lib.block import StreamBlock
+from hw.lib.pipeline import StreamPipeline
 from mxforge.catalogue import Block
 from sim.harness import check
 

@@ -5,9 +5,9 @@
 ``RNE_fp32(c + S * 2**e_S)`` for an exact integer ``S`` (|S| < 2**sum_bits) and an FP32
 accumulator ``c``, rounded once::
 
-    align S with c + add + sticky  ->  [stage]  ->  normalize + round (FP32 RNE, hw.fp.encode)
+    align S with c + add + sticky  ->  [stage]  ->  normalize + round (FP32 RNE, hw.lib.fp.encode)
 
-Alignment. Let c = (-1)**s_c * sig_c * 2**e_c (24-bit sig_c, ``hw.fp.unpack_fp32``). S is not
+Alignment. Let c = (-1)**s_c * sig_c * 2**e_c (24-bit sig_c, ``hw.lib.fp.unpack_fp32``). S is not
 normalized (it may have leading zeros), so each operand gets a *top bound*: t_S = e_S + sum_bits
 (|S| < 2**t_S) and t_c = e_c + 24. The operand with the higher bound ("big"; a zero operand never
 is) is placed at the top of a window of W = sum_bits + ``GUARD`` bits, i.e. the window holds
@@ -34,7 +34,7 @@ set, |big| > |small| by the bounds above, so this difference is >= 0; without st
 difference can be negative (an unnormalized S below c's top bound), and then it is negated and
 the sign flips.
 
-Rounding. One normalization and RNE rounding to FP32 by the shared encoder (``hw.fp.encode``,
+Rounding. One normalization and RNE rounding to FP32 by the shared encoder (``hw.lib.fp.encode``,
 overflow "nonsat" -> ±Inf, gradual underflow). An exactly zero result (magnitude 0, no sticky)
 is +0, also for c = -0 plus a zero sum (numerics §4; not IEEE 754's -0 + -0 = -0).
 
