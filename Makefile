@@ -23,7 +23,7 @@ verilog: $(STAMP)
 	$(BIN)/mxforge verilog --all -o build/rtl
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -m "not bench" --durations=25 tests
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup --durations=25 tests
 
 # The full simulation sweep: every vector of every configuration on every installed backend,
 # without the interpreted simulators' cap that keeps `make test` within 15 minutes.
@@ -37,8 +37,8 @@ lint: $(STAMP)
 	$(BIN)/mxforge lint --all
 
 bench: $(STAMP)
-	$(BIN)/python -m sim.bench
-	$(BIN)/python -m sim.bench_pe
+	$(BIN)/python -m mxforge.bench
+	$(BIN)/python -m mxforge.bench_pe
 
 study-mxsf: $(STAMP)
 	$(BIN)/python -m studies.mxsf

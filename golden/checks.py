@@ -1,5 +1,5 @@
 """Parameter checks with one-sentence errors that name the parameter, the value and what is
-allowed. Shared by the golden models and (through ``hw.block``) the hardware generators."""
+allowed. Shared by the golden models and (through ``hw.lib.block``) the hardware generators."""
 
 __all__ = ["check_choice", "check_int", "check_bool"]
 

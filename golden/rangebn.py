@@ -19,7 +19,7 @@ operation rounded with ``rounding``, "rtz" by default as in the lab's bit maskin
 overflow saturates: these formats have no Inf or NaN):
 
     xa_i  = A(x_i)                                      exact widening of each value
-    T_b   = pairwise sum of beat b's lanes in A         ((x0+x1)+(x2+x3)) + ..., hw.trees order
+    T_b   = pairwise sum of beat b's lanes in A         ((x0+x1)+(x2+x3)) + ..., hw.lib.trees order
     S     = (..((+0 + T_0) + T_1) ..) + T_last          running sum, beat by beat
     max_k, amax_k = largest value of chunk k and its index in the channel (first on ties)
     min_k, amin_k = smallest value of chunk k and its index (first on ties)
@@ -135,7 +135,7 @@ def negate(codes, fmt):
 
 
 def pairwise_sum(values, add):
-    """Sum of the last axis in ``hw.trees.reduce_tree`` order: (v0+v1), (v2+v3), ...; an odd
+    """Sum of the last axis in ``hw.lib.trees.reduce_tree`` order: (v0+v1), (v2+v3), ...; an odd
     last value passes up a level. ``add(a, b)`` is one rounded addition."""
     v = [values[..., j] for j in range(values.shape[-1])]
     while len(v) > 1:

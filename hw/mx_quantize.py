@@ -11,7 +11,7 @@ from .lib.fp_arith import unit
 from .lib.pipeline import StreamPipeline
 from .lib.trees import maximum, named_tree, reduce_tree
 
-__all__ = ["MxQuantize", "mxsf_quantize", "shared_exponent", "encode_lane", "ELEMENTS",
+__all__ = ["MxQuantize", "MxsfQuantize", "shared_exponent", "encode_lane", "ELEMENTS",
            "ROUNDINGS", "SCALE_ROUNDINGS", "CUTS", "STAGE_CUTS", "MAX_K", "MAX_STAGES"]
 
 ELEMENTS = MX_ELEMENTS
@@ -258,13 +258,13 @@ class MxQuantize(StreamBlock):
         return m
 
 
-def mxsf_quantize(k=32, rounding="rne", scale_rounding="floor", stages=DEFAULT_STAGES,
-                  sub_ebits=3, sub_mbits=2, sub_bias=8):
-    """``mxsf_quantize`` (blocks.md "MX-SAFE"): :class:`MxQuantize` for the MXSF element with
-    the sub-mode parameters passed through (``golden.formats.MxsfFormat``).
+class MxsfQuantize(MxQuantize):
+    """``mxsf_quantize`` (docs/blocks.md "MX-SAFE"): :class:`MxQuantize` for the MXSF element
+    with the sub-mode parameters passed through (``golden.formats.MxsfFormat``).
 
     Mode allocation happens on the fly in the shared encoder: E2M5 codes for magnitudes that
-    round to >= 1 * 2**E, the sub mode below (numerics §6). Same payload as ``mx_quantize``.
+    round to >= 1 * 2**E, the sub mode below (docs/numerics.md §6). Same payload as
+    ``mx_quantize``.
 
     Raises
     ------
@@ -272,5 +272,8 @@ def mxsf_quantize(k=32, rounding="rne", scale_rounding="floor", stages=DEFAULT_S
         A parameter outside its range (the message names it), e.g. ``sub_bias`` outside the
         range ``MxsfFormat.sub_bias_range(sub_ebits)``.
     """
-    return MxQuantize(MxsfFormat(sub_ebits, sub_mbits, sub_bias), k, rounding, scale_rounding,
-                      stages)
+
+    def __init__(self, k=32, rounding="rne", scale_rounding="floor", stages=DEFAULT_STAGES,
+                 sub_ebits=3, sub_mbits=2, sub_bias=8):
+        super().__init__(MxsfFormat(sub_ebits, sub_mbits, sub_bias), k, rounding,
+                         scale_rounding, stages)

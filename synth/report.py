@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from .flow import FLOW_VERSION, build_dir, synthesize
 
-__all__ = ["run", "write", "render_markdown", "render_comparisons", "plot_area", "METRICS"]
+__all__ = ["Comparison", "run", "write", "render_markdown", "render_comparisons", "plot_area", "METRICS"]
 
 #: metrics that get a ratio against the baseline configuration
 METRICS = ("transistors", "nand2_eq", "flipflops", "area_um2", "delay_ns", "power_mw")
@@ -22,38 +23,83 @@ _MISSING_NOTE = {
 }
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """A cross-block comparison the PPA report renders as one table of ratios to a baseline
+    (SPEC "Cost": a proposed design beside its baseline, from the same flow in the same run).
+
+    Attributes
+    ----------
+    name : str
+        Identifier (report section anchor).
+    title : str
+        One line saying what is compared and on what footing.
+    baseline : str
+        The configuration every ratio is taken against.
+    configs : tuple of str
+        The configurations in the table (the baseline included), in display order.
+    claim : str
+        The paper's claim the table is read against (quoted in the report).
+    composites : tuple of (label, tuple of str)
+        Extra rows for configurations side by side (e.g. three single-mode PEs): areas and
+        power added, delay the slowest's.
+    rates : dict or None
+        {row (configuration or composite label): {rate name: work per cycle}}: adds a work
+        per cycle column and a work per cycle per area column (normalized to the baseline) for
+        every rate name.
+    rate_unit : str
+        What ``rates`` count (column header), e.g. "MACs/cycle".
+    """
+
+    name: str
+    title: str
+    baseline: str
+    configs: tuple
+    claim: str = ""
+    composites: tuple = ()
+    rates: dict | None = None
+    rate_unit: str = ""
+
+
 def _synth_job(job):
     verilog, top, kwargs = job
     return synthesize(verilog, top, **kwargs)
 
 
-def run(configs: dict, jobs: int | None = None, **synth_kwargs) -> list[dict]:
+def run(configs: dict, jobs: int | None = None, known: dict | None = None,
+        verilog: dict | None = None, **synth_kwargs) -> list[dict]:
     """Synthesize ``configs`` (config name -> (block, params)) and return one row per config.
 
-    A block's baseline configuration (``block.baseline``) is added when it is not among
-    ``configs``, so every ratio comes from the same flow in the same run. ``jobs`` processes run
-    the tools (default: 2, or fewer CPUs); ``synth_kwargs`` go to ``synthesize``.
+    A block's baseline configuration (``block.baseline``) is added from ``known`` (config name
+    -> (block, params), e.g. the whole catalogue) when it is not among ``configs``, so every
+    ratio comes from the same flow in the same run. ``verilog`` (config name -> text) holds
+    Verilog the caller already emitted; the rest is emitted here. ``jobs`` processes run the
+    tools (default: 2, or fewer CPUs); ``synth_kwargs`` go to ``synthesize``.
 
     Each row is the ``synthesize`` result plus ``config``, ``block``, ``params``, ``baseline``
     and ``ratio`` (metric -> value / baseline value, for the metrics in ``METRICS``; empty when
     the block has no baseline).
+
+    Raises
+    ------
+    ValueError
+        A baseline that is neither in ``configs`` nor in ``known``.
     """
-    from hw.export import to_verilog
-    from mxforge.catalogue import all_configurations
+    from hw.lib.export import to_verilog
 
     configs = dict(configs)
-    catalogue = None
+    known = known or {}
     for block, _ in list(configs.values()):
         if block.baseline and block.baseline not in configs:
-            catalogue = catalogue or all_configurations()
-            if block.baseline not in catalogue:
+            if block.baseline not in known:
                 raise ValueError(f"baseline {block.baseline!r} of block {block.name!r} is not a "
-                                 f"configuration in the catalogue")
-            configs[block.baseline] = catalogue[block.baseline]
+                                 f"known configuration")
+            configs[block.baseline] = known[block.baseline]
 
     names = list(configs)
-    work = [(to_verilog(block.build(**params), name), name, synth_kwargs)
-            for name, (block, params) in configs.items()]
+    verilog = verilog or {}
+    work = [(verilog[name] if name in verilog else to_verilog(block.build(**params), name),
+             name, synth_kwargs) for name, (block, params) in configs.items()]
     if jobs is None:
         jobs = min(2, os.cpu_count() or 1)
     if jobs <= 1 or len(work) <= 1:
@@ -156,14 +202,12 @@ def _composite(label, members, by_name):
     return out
 
 
-def render_comparisons(rows: list[dict], comparisons=None) -> str:
-    """Markdown tables of the catalogue's comparisons whose configurations are all in ``rows``:
-    area, delay and power of each configuration and their ratios to the comparison's baseline
-    (``mxforge.catalogue.COMPARISONS``); composite rows (configurations side by side); and,
+def render_comparisons(rows: list[dict], comparisons) -> str:
+    """Markdown tables of the ``comparisons`` (:class:`Comparison` values) whose configurations
+    are all in ``rows``: area, delay and power of each configuration and their ratios to the
+    comparison's baseline; composite rows (configurations side by side); and,
     where the comparison gives rates, work per cycle and work per cycle per area normalized to
     the baseline. Empty when none is complete."""
-    if comparisons is None:
-        from mxforge.catalogue import COMPARISONS as comparisons
     by_name = {r["config"]: r for r in rows}
     out = []
     for c in comparisons:
@@ -241,9 +285,10 @@ def plot_area(rows: list[dict], path, configs=None, title="Area per configuratio
     return path
 
 
-def write(rows: list[dict], outdir=None, *, echo: bool = True) -> dict[str, Path]:
-    """Write ``ppa.json``, ``ppa.md`` and ``ppa_area.png`` to ``outdir`` (default
-    ``<build>/reports``); print the Markdown table when ``echo``. Returns the paths by kind."""
+def write(rows: list[dict], outdir=None, *, comparisons=(), echo: bool = True) -> dict[str, Path]:
+    """Write ``ppa.json``, ``ppa.md`` (with the tables of ``comparisons``) and ``ppa_area.png``
+    to ``outdir`` (default ``<build>/reports``); print the Markdown table when ``echo``.
+    Returns the paths by kind."""
     outdir = Path(outdir) if outdir is not None else build_dir() / "reports"
     outdir.mkdir(parents=True, exist_ok=True)
     clean = [{k: v for k, v in r.items() if k not in _VOLATILE} for r in rows]
@@ -251,7 +296,7 @@ def write(rows: list[dict], outdir=None, *, echo: bool = True) -> dict[str, Path
     paths["json"].write_text(json.dumps({"flow_version": FLOW_VERSION, "rows": clean},
                                         indent=1, sort_keys=True) + "\n")
     md = render_markdown(rows)
-    comp = render_comparisons(rows)
+    comp = render_comparisons(rows, comparisons)
     if comp:
         md += "\n## Comparisons\n\n" + comp
     paths["md"].write_text("# PPA\n\n" + md)

@@ -1,10 +1,21 @@
-"""What every block shares: the stream ports, and the parameter checks (from ``golden.checks``)."""
+# amaranth: UnusedElaboratable=no
+"""The block contract: the stream ports every block has (:class:`StreamBlock`), the parameter
+checks (from ``golden.checks``), and the catalogue entry that describes a block to the layers
+above (:class:`Block`: its generator, golden model, stimulus, parameters, configurations and
+verification plan). ``sim`` and ``synth`` take ``Block`` values as arguments; the catalogue of
+every block lives in ``mxforge``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.checks import check_bool, check_choice, check_int
 
-__all__ = ["StreamBlock", "check_choice", "check_int", "check_bool"]
+__all__ = ["StreamBlock", "Block", "ParameterError", "check_choice", "check_int", "check_bool"]
 
 
 class StreamBlock(wiring.Component):
@@ -18,3 +29,148 @@ class StreamBlock(wiring.Component):
             "i": In(stream.Signature(in_layout)),
             "o": Out(stream.Signature(out_layout)),
         })
+
+
+class ParameterError(ValueError):
+    """A user-facing parameter error: one sentence naming the parameter and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Block:
+    """One catalogued block.
+
+    Attributes
+    ----------
+    name : str
+        Block name; also the prefix of every configuration name.
+    generator : callable
+        ``generator(**params)`` returns the Amaranth ``wiring.Component`` (validates its
+        parameters, raising ``ValueError``/``TypeError`` naming the parameter).
+    golden : callable
+        ``golden(inputs, **params)`` maps a dict of input payload fields (NumPy integer arrays,
+        one row per vector; array fields are 2-D) to the dict of output payload fields.
+    stimulus : callable
+        ``stimulus(rng, n, exhaustive=False, **params)`` returns input fields: ``n`` random
+        vectors followed by the block's corner vectors; with
+        ``exhaustive=True`` it returns the whole input space (``n`` ignored) and must only be
+        asked when ``exhaustive_size(**params)`` is not None.
+    exhaustive_size : callable
+        ``exhaustive_size(**params)`` -> size of the input space, or None when it is too big
+        (> 2**20) to test exhaustively.
+    defaults : dict
+        Every parameter with its default value (the type of the default is the CLI's type).
+    choices : dict
+        For parameters with a closed set of values, the allowed values (CLI error messages).
+    name_params : tuple of str
+        Parameters always spelled in configuration names (e.g. ``elem`` ->
+        ``mx_decode_e4m3``); other parameters appear only when they differ from the default.
+    configs : tuple of dict
+        Parameter overrides of the named configurations that are tested and synthesized.
+    random_vectors : int
+        Random vectors per configuration and backend in the test suite when the input space is
+        too large to test exhaustively (the stimulus adds its corner vectors to these).
+    interp_vectors : int or None
+        Cap on the random vectors per configuration on the interpreted simulators (amaranth,
+        icarus) in ``make test`` (an evenly spaced subset; every corner vector is kept); None =
+        no cap.
+        ``make sweep`` runs the full set everywhere.
+    backend_configs : dict
+        {backend: tuple of configuration names} that run on that compiled simulator in
+        ``make test`` (a backend not named runs every configuration). Every configuration runs
+        on Amaranth; for a block of many variants of one datapath, a representative subset on
+        Verilator and on Icarus keeps ``make test`` within its budget (simulator builds
+        dominate it): the default always runs on Verilator, and every configuration on at
+        least one compiled simulator. ``make sweep`` runs every configuration everywhere.
+    amaranth_full : tuple of str
+        Configuration names that run the full random set on the Amaranth simulator in
+        ``make test`` despite ``interp_vectors`` (where an issue asks for it; Icarus, about 8x
+        slower, stays capped).
+    sweep_only : tuple of str
+        Configuration names too large for ``make test``'s simulation budget (OPAL's
+        128-element synthesis baselines: the BF16 lane is 18 MB of Verilog, a 255-operator
+        tree). ``make test`` checks them against the golden model on Amaranth with a few vectors
+        in the block's own test file (the same generator runs fully at smaller sizes);
+        ``make sweep`` runs them like any other configuration and ``make lint`` lints them.
+    baseline : str or None
+        The configuration name this block is compared with in reports.
+    summary : str
+        One line for ``mxforge list`` and the README.
+    """
+
+    name: str
+    generator: Callable[..., Any]
+    golden: Callable[..., dict]
+    stimulus: Callable[..., dict]
+    exhaustive_size: Callable[..., int | None]
+    defaults: dict
+    choices: dict = field(default_factory=dict)
+    name_params: tuple = ()
+    configs: tuple = ({},)
+    random_vectors: int = 20000
+    interp_vectors: int | None = None
+    backend_configs: dict = field(default_factory=dict)
+    amaranth_full: tuple = ()
+    record_beats: Callable[..., int] | None = None
+    sweep_only: tuple = ()
+    baseline: str | None = None
+    summary: str = ""
+
+    def params(self, **overrides) -> dict:
+        """Defaults merged with ``overrides``; an unknown parameter raises ParameterError."""
+        unknown = sorted(set(overrides) - set(self.defaults))
+        if unknown:
+            raise ParameterError(
+                f"{self.name} has no parameter {unknown[0]!r}; "
+                f"its parameters are: {', '.join(self.defaults) or '(none)'}")
+        return {**self.defaults, **overrides}
+
+    def build(self, **overrides):
+        """The component for ``overrides``: the generator validates every parameter and raises
+        ``ValueError``/``TypeError`` naming the bad one (see :meth:`checked_build`).
+
+        A component built here and never elaborated (built to check its parameters or to read
+        its ports) is not a forgotten submodule, so this file opts out of Amaranth's
+        ``UnusedElaboratable`` warning (its first line, Amaranth's per-file linter option)."""
+        return self.generator(**self.params(**overrides))
+
+    def checked_build(self, **overrides):
+        """:meth:`build`, with a bad parameter reported as :class:`ParameterError` (one sentence
+        naming it and what is allowed), for user-facing callers."""
+        try:
+            return self.build(**overrides)
+        except (ValueError, TypeError) as e:
+            if isinstance(e, ParameterError):
+                raise
+            raise ParameterError(str(e)) from None
+
+    def config_name(self, **overrides) -> str:
+        p = self.params(**overrides)
+        parts = [self.name] + [_spell(p[k]) for k in self.name_params]
+        for k, v in p.items():
+            if k in self.name_params or v == self.defaults[k]:
+                continue
+            # a string value names itself (``rna``, ``ceil``); numbers and flags need their key
+            parts.append(k if v is True else v if isinstance(v, str) else f"{k}{_spell(v)}")
+        return "_".join(parts)
+
+    def configurations(self) -> dict[str, dict]:
+        """The named configurations: name -> full parameter dict."""
+        out = {}
+        for c in self.configs:
+            p = self.params(**c)
+            out[self.config_name(**p)] = p
+        return out
+
+    def vectors(self, seed=0, n=1000, exhaustive=False, params=None, **overrides) -> dict:
+        """Stimulus: ``n`` random vectors (then the corners) for the parameters ``params``
+        (a dict; needed for a block parameter that is itself called ``n``) and ``overrides``."""
+        p = self.params(**{**(params or {}), **overrides})
+        return self.stimulus(np.random.default_rng(seed), n, exhaustive=exhaustive, **p)
+
+
+def _spell(v) -> str:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if isinstance(v, (tuple, list)):
+        return "x".join(_spell(x) for x in v)
+    return str(v)

@@ -1,14 +1,71 @@
-"""Deterministic Verilog export of a component."""
+"""Deterministic Verilog of a component, and the on-disk cache of every configuration's text.
+
+Ports are ``clk``, ``rst`` and the flattened stream members (``i__payload``, ``i__valid``,
+``i__ready``, ``o__payload``, ...); struct payloads are one packed vector.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
 from amaranth.back import verilog
 
-__all__ = ["to_verilog"]
+__all__ = ["to_verilog", "cached_verilog", "generator_digest", "build_root"]
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def build_root() -> Path:
+    """Where generated artefacts go: ``$MXFORGE_BUILD`` or ``build/`` at the repository root."""
+    env = os.environ.get("MXFORGE_BUILD")
+    return Path(env).resolve() if env else _REPO / "build"
 
 
 def to_verilog(component, name: str) -> str:
     """Verilog text of ``component`` as module ``name``.
 
     ``emit_src=False`` keeps source paths out, so the same parameters give byte-identical text on
-    any machine. Ports are ``clk``, ``rst`` and the flattened stream members (``i__payload``,
-    ``i__valid``, ``i__ready``, ``o__payload``, ...); struct payloads are one packed vector.
+    any machine.
     """
     return verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True)
+
+
+@lru_cache(maxsize=None)
+def generator_digest() -> str:
+    """Hash of everything a catalogued generator's Verilog depends on: the sources of ``golden/``
+    and ``hw/`` (read once per process) and the Amaranth version."""
+    import amaranth
+    h = hashlib.sha256(getattr(amaranth, "__version__", "").encode())
+    for sub in ("golden", "hw"):
+        for f in sorted((_REPO / sub).rglob("*.py")):
+            h.update(f.relative_to(_REPO).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def cached_verilog(block, params, name: str) -> str:
+    """Verilog of ``block`` (a :class:`hw.lib.block.Block`) with ``params`` as module ``name``,
+    cached under ``build_root()/verilog``.
+
+    Elaborating and converting a large block takes seconds, and the same text is needed several
+    times (``make verilog``, simulator builds, lint), in different processes. The cache key
+    covers the block, the parameters, the module name and :func:`generator_digest`, so any
+    change to a generator or golden model regenerates; blocks whose generator is not in ``hw/``
+    (test doubles) are never cached. Writes are atomic (a temporary file, then a rename).
+    """
+    params = block.params(**params)
+    if not getattr(block.generator, "__module__", "").startswith("hw."):
+        return to_verilog(block.build(**params), name)
+    key = json.dumps([block.name, name, sorted((k, repr(v)) for k, v in params.items()),
+                      generator_digest()])
+    path = build_root() / "verilog" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.v"
+    if path.exists():
+        return path.read_text()
+    text = to_verilog(block.build(**params), name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return text

@@ -104,16 +104,16 @@ def test_golden_corner_vectors_exercise_both_specials():
 
 def test_mxsf_quantize_passes_the_sub_mode_through():
     from golden.formats import MxsfFormat
-    from hw.mx_quantize import mxsf_quantize
+    from hw.mx_quantize import MxsfQuantize
     from mxforge.catalogue import BLOCKS
 
-    q = mxsf_quantize(k=4, sub_bias=10)
+    q = MxsfQuantize(k=4, sub_bias=10)
     assert q.fmt == MxsfFormat(3, 2, 10) and q.elem == "mxsf_b10" and q.k == 4
     block = BLOCKS["mxsf_quantize"]
     biases = {p["sub_bias"] for p in block.configurations().values()}
     assert {6, 8, 10} <= biases  # overlap, seamless, gap
     assert "mxsf_quantize" in block.amaranth_full and block.random_vectors >= 20000
     with pytest.raises(ValueError, match=r"^sub_bias must be an integer in 5\.\.16"):
-        mxsf_quantize(sub_bias=4)
+        MxsfQuantize(sub_bias=4)
     with pytest.raises(TypeError, match=r"^sub_bias must be an integer"):
-        mxsf_quantize(sub_bias=8.0)
+        MxsfQuantize(sub_bias=8.0)

@@ -6,7 +6,7 @@ import pytest
 
 from synth import flow
 from synth.flow import SynthesisError, liberty_path, sta_path, synthesize
-from synth.report import render_comparisons, render_markdown, run, write
+from synth.report import Comparison, render_comparisons, render_markdown, run, write
 
 # one worker for the module: the yowasp first-call compile and the cache are shared
 pytestmark = pytest.mark.xdist_group("synth")
@@ -158,7 +158,7 @@ def test_baseline_ratio_and_missing_tool_footnote():
     catalogue = all_configurations()
     block, params = catalogue["mx_decode_e4m3_pipeline"]
     with_base = dataclasses.replace(block, baseline="mx_decode_e4m3")
-    rows = run({"mx_decode_e4m3_pipeline": (with_base, params)}, jobs=1,
+    rows = run({"mx_decode_e4m3_pipeline": (with_base, params)}, jobs=1, known=catalogue,
                liberty=None, sta=None)
     # the baseline is added to the run so the ratio comes from the same flow
     assert [r["config"] for r in rows] == ["mx_decode_e4m3_pipeline", "mx_decode_e4m3"]
@@ -172,7 +172,6 @@ def test_baseline_ratio_and_missing_tool_footnote():
 
 
 def test_comparison_table_ratios():
-    from mxforge.catalogue import Comparison
 
     rows = [{"config": "a", "nand2_eq": 300.0, "area_um2": 30.0, "delay_ns": 2.0, "power_mw": 1.0,
              "depth": 7},
@@ -191,7 +190,6 @@ def test_comparison_table_ratios():
 def test_comparison_composites_and_rates():
     """A composite row adds areas and takes the slowest delay; rates give work per cycle and
     work per cycle per area normalized to the baseline."""
-    from mxforge.catalogue import Comparison
 
     rows = [{"config": "a", "nand2_eq": 300.0, "area_um2": 30.0, "delay_ns": 2.0, "power_mw": 1.0,
              "depth": 7},

@@ -1,4 +1,4 @@
-"""Simulation throughput per backend: ``python -m sim.bench``.
+"""Simulation throughput per backend: ``python -m mxforge.bench``.
 
 Runs the exhaustive ``mx_decode_e4m3`` sweep (65,536 vectors) on every available backend, without
 and with random stalls, and prints vectors per second as a Markdown table (also written to
@@ -16,7 +16,10 @@ import time
 
 import numpy as np
 
-from . import harness
+from hw.lib.export import build_root
+from sim import harness
+
+from .catalogue import BLOCKS
 
 
 def _bench(block, params, backend, cached):
@@ -41,18 +44,17 @@ def _bench(block, params, backend, cached):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m mxforge.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--backend", action="append", choices=harness.BACKENDS,
                     help="backend to measure (repeatable; default: every available one)")
     ap.add_argument("--cached", action="store_true",
                     help="reuse the normal build cache instead of building afresh")
     args = ap.parse_args(argv)
 
-    from mxforge.catalogue import BLOCKS
     block = BLOCKS["mx_decode"]
     params = block.params(elem="e4m3")
     config = block.config_name(**params)
-    report_dir = harness.build_root() / "reports"
+    report_dir = build_root() / "reports"
     backends = args.backend or list(harness.BACKENDS)
 
     rows, skipped = [], []

@@ -1,4 +1,4 @@
-"""FlexBlock PE throughput measured in RTL simulation: ``python -m sim.bench_pe``.
+"""FlexBlock PE throughput measured in RTL simulation: ``python -m mxforge.bench_pe``.
 
 For every mode pair of ``bfp_pe`` (and of the single-mode PEs, for the record) it streams
 ``--groups`` groups of FlexBlock's 54 beats (an 864-bit group line per operand in every mode) of
@@ -22,7 +22,10 @@ import sys
 
 import numpy as np
 
-from . import harness
+from hw.lib.export import build_root
+from sim import harness
+
+from .catalogue import BLOCKS
 
 GROUP_BEATS = 54
 
@@ -58,7 +61,7 @@ def measure(block, params, ia, ib, groups, backend, seed=0):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.bench_pe",
+    ap = argparse.ArgumentParser(prog="python -m mxforge.bench_pe",
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--backend", default=None, choices=harness.BACKENDS,
                     help="simulator (default: verilator if available, else amaranth)")
@@ -70,7 +73,6 @@ def main(argv=None) -> int:
         print(f"sim.bench_pe: the {backend} backend is unavailable: {reason}", file=sys.stderr)
         return 2
 
-    from mxforge.catalogue import BLOCKS
     block = BLOCKS["bfp_pe"]
     rows = []
     for config, params in block.configurations().items():
@@ -100,7 +102,7 @@ def main(argv=None) -> int:
                      f"| {r['end_to_end']:.3f} |")
     text = "\n".join(lines) + "\n"
     print(text)
-    out = harness.build_root() / "reports"
+    out = build_root() / "reports"
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_pe.md").write_text(text)
     return 0 if all(r["in_stall"] == 0 for r in rows) else 1
