@@ -1,4 +1,10 @@
-"""The fused FP32 accumulate step shared by every block-scaled dot product (numerics §4, §5).
+"""The two accumulation rules every golden model shares (docs/numerics.md §3.3, §4.5):
+
+- :func:`pairwise`: THE reduction order of every tree in the project: (v0 + v1), (v2 + v3), ...
+  level by level, an odd last value passing up unchanged. Its hardware twin is
+  :func:`hw.lib.trees.reduce_tree`; for a rounded addition the order is the bit-exactness
+  contract, so every golden tree sum goes through this one function.
+- :func:`fp32_accumulate`: the fused FP32 accumulate step of every block-scaled dot product.
 
 ``out = RNE_fp32(c + S * 2**e_S)`` with ``S`` an exact integer block sum: ``S`` and ``c`` are
 added exactly (Python integers, both aligned to ``min(e_S, e_c)``) and rounded once (round to
@@ -13,9 +19,34 @@ import numpy as np
 
 from .formats import FP32, canonical_nan, encode_exact, fields
 
-__all__ = ["fp32_accumulate", "FP32_NAN"]
+__all__ = ["pairwise", "fp32_accumulate", "FP32_NAN"]
 
 FP32_NAN = canonical_nan(FP32)  # 0x7FC00000
+
+
+def pairwise(values, add):
+    """Reduce the last axis of ``values`` in the project's tree order.
+
+    Level by level: (v0 + v1), (v2 + v3), ...; an odd last value passes to the next level
+    unchanged. ``add(a, b)`` is one (rounded, for floating point) addition of two arrays of
+    equal shape, applied to whole levels at once (e.g. ``np.add`` on float32 arrays, or
+    ``lambda a, b: golden.formats.add(a, b, fmt, rounding)`` on codes).
+
+    Returns
+    -------
+    ndarray
+        ``values.shape[:-1]``.
+    """
+    v = np.asarray(values)
+    if v.shape[-1] == 0:
+        raise ValueError("pairwise needs at least one value along the last axis")
+    while v.shape[-1] > 1:
+        m = v.shape[-1] - v.shape[-1] % 2
+        nxt = add(v[..., 0:m:2], v[..., 1:m:2])
+        if m < v.shape[-1]:
+            nxt = np.concatenate([nxt, v[..., m:]], axis=-1)
+        v = np.asarray(nxt)
+    return v[..., 0]
 
 
 def fp32_accumulate(S, e_S, acc, nan=False, pinf=False, ninf=False):

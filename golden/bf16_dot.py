@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .accumulate import pairwise
 from .checks import check_int
 from .formats import FP32, canonical_nan
 
@@ -79,17 +80,10 @@ def products(a, b):
 
 
 def tree_sum(p):
-    """Balanced pairwise FP32 sum along the last axis: (p0+p1), (p2+p3), ... level by level, an
-    odd last element passing through; float32 in, float32 out."""
-    p = np.asarray(p, dtype=np.float32)
+    """Balanced pairwise FP32 sum along the last axis in the project's tree order
+    (:func:`golden.accumulate.pairwise`); float32 in, float32 out, each addition IEEE RNE."""
     with np.errstate(all="ignore"):
-        while p.shape[-1] > 1:
-            m = p.shape[-1] - p.shape[-1] % 2
-            nxt = p[..., 0:m:2] + p[..., 1:m:2]
-            if m < p.shape[-1]:
-                nxt = np.concatenate([nxt, p[..., m:]], axis=-1)
-            p = nxt
-    return p[..., 0]
+        return pairwise(np.asarray(p, dtype=np.float32), np.add)
 
 
 def dot(a, b, acc):

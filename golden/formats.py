@@ -23,6 +23,8 @@ from .checks import check_choice, check_int
 
 SPECIALS = ("ieee", "fn", "none")
 ROUNDINGS = ("rne", "rna", "rtz", "stochastic")
+#: the rounding modes that need no random bits
+PLAIN_ROUNDINGS = ROUNDINGS[:3]
 OVERFLOWS = ("saturate", "nonsat")
 
 
@@ -108,6 +110,25 @@ class FloatFormat:
         """Width of the significand with its hidden bit."""
         return self.mbits + 1
 
+    @property
+    def max_code(self) -> int:
+        """Magnitude code (sign bit clear) of the largest finite value."""
+        return (self.emax + self.bias) << self.mbits | self.max_mantissa
+
+    @property
+    def nan_code(self) -> int | None:
+        """Code of the canonical NaN (sign 0): "ieee" exponent all ones with the mantissa MSB
+        set, "fn" all ones; None for a format without NaN."""
+        if not self.has_nan:
+            return None
+        top = ((1 << self.ebits) - 1) << self.mbits
+        return top | (1 << (self.mbits - 1) if self.specials == "ieee" else (1 << self.mbits) - 1)
+
+    @property
+    def inf_code(self) -> int | None:
+        """Magnitude code of Inf (exponent all ones, mantissa 0); None without Inf."""
+        return ((1 << self.ebits) - 1) << self.mbits if self.has_inf else None
+
 
 @dataclass(frozen=True)
 class IntFormat:
@@ -156,6 +177,13 @@ class IntFormat:
     def sig_bits(self) -> int:
         """Magnitude width of a decoded element (|qmin of the raw code space| = 2**(bits-1))."""
         return self.bits
+
+    @property
+    def max_code(self) -> int:
+        """The largest code (qmax)."""
+        return self.qmax
+
+    nan_code = inf_code = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +276,13 @@ class MxsfFormat:
         return self.mbits + 1
 
     @property
+    def max_code(self) -> int:
+        """Magnitude code (sign bit clear) of the largest value: every code is finite."""
+        return (1 << (self.width - 1)) - 1
+
+    nan_code = inf_code = None
+
+    @property
     def sub_emin(self) -> int:
         """Exponent of the sub mode's smallest normal binade (1 - sub_bias)."""
         return 1 - self.sub_bias
@@ -332,6 +367,7 @@ FORMATS: dict[str, FloatFormat | IntFormat | MxsfFormat] = {f.name: f for f in _
 MX_ELEMENTS = ("e5m2", "e4m3", "e3m2", "e2m3", "e2m1", "mxint8", "mxsf", "e2m5")
 
 FP32 = FORMATS["fp32"]
+BF16 = FORMATS["bf16"]
 
 
 def mxint(bits):
@@ -495,8 +531,7 @@ def decode(codes, fmt):
 
 
 def canonical_nan(fmt):
-    """Code of the canonical NaN: ``"ieee"`` exponent all ones with the mantissa MSB set,
-    ``"fn"`` all ones; sign 0.
+    """Code of the canonical NaN of ``fmt`` (its ``nan_code``).
 
     Raises
     ------
@@ -504,21 +539,9 @@ def canonical_nan(fmt):
         The format has no NaN.
     """
     fmt = get_format(fmt)
-    if not fmt.has_nan:
+    if fmt.nan_code is None:
         raise ValueError(f"format {fmt.name} has no NaN")
-    top = ((1 << fmt.ebits) - 1) << fmt.mbits
-    if fmt.specials == "ieee":
-        return top | (1 << (fmt.mbits - 1))
-    return top | ((1 << fmt.mbits) - 1)
-
-
-def _max_code(fmt):
-    """Magnitude code (sign 0) of the largest finite value."""
-    if fmt.kind == "int":
-        return fmt.qmax
-    if fmt.kind == "mxsf":
-        return (1 << (fmt.width - 1)) - 1
-    return (fmt.emax + fmt.bias) << fmt.mbits | fmt.max_mantissa
+    return fmt.nan_code
 
 
 def _top_step(fmt):
@@ -536,7 +559,7 @@ def _magnitude_table(fmt):
     if fmt.kind == "int":
         codes = np.arange(fmt.qmax + 1, dtype=np.int64)
     else:
-        codes = np.arange(_max_code(fmt) + 1, dtype=np.int64)
+        codes = np.arange(fmt.max_code + 1, dtype=np.int64)
     mags = decode(codes, fmt)
     keep = np.isfinite(mags) & ((mags != 0) | (codes == 0))
     if fmt.kind == "mxsf":
@@ -575,7 +598,7 @@ def _locate(ax, fmt):
 
     Returns ``(lo, hi, prev, frac)``: magnitude codes of the largest grid point <= ax, of the
     next and of the previous grid point, and ``frac = (ax - lo) / (hi - lo)`` in [0, 1).
-    Codes above ``_max_code`` continue the code sequence (overflow). Every step is exact:
+    Codes above ``fmt.max_code`` continue the code sequence (overflow). Every step is exact:
     ``ldexp`` by a power of two, ``floor``, and a subtraction of two floats within a factor of
     two of each other (or of a float and 0).
     """
@@ -656,7 +679,7 @@ def _round(x, fmt, rounding, overflow, residual=None, rbits=None, rand=None):
     # an exact value just below a grid point truncates to the previous one
     if rounding == "rtz":
         mag = np.where((frac == 0) & (res < 0), prev, mag)
-    top = _max_code(fmt)
+    top = fmt.max_code
     if fmt.kind == "int":
         top = np.where(neg, -fmt.qmin, fmt.qmax)
     over = (mag > top) | inf
@@ -664,11 +687,11 @@ def _round(x, fmt, rounding, overflow, residual=None, rbits=None, rand=None):
         over = inf  # truncation never overflows a finite value (IEEE 754 §7.4)
         mag = np.minimum(mag, top)
     if overflow == "nonsat" and fmt.kind == "float" and fmt.has_nan:
-        big = (((1 << fmt.ebits) - 1) << fmt.mbits) | (0 if fmt.has_inf else (1 << fmt.mbits) - 1)
+        big = fmt.inf_code if fmt.has_inf else fmt.nan_code  # "fn": an overflow is NaN
     else:
         big = top
     if fmt.kind == "float" and fmt.has_inf:
-        big = np.where(inf, ((1 << fmt.ebits) - 1) << fmt.mbits, big)
+        big = np.where(inf, fmt.inf_code, big)
     mag = np.where(over, big, mag)
     if fmt.kind == "int":
         q = np.where(neg, -mag, mag)
@@ -924,7 +947,7 @@ def _encode_exact_one(sign, mag, exp, fmt, rounding, overflow):
         code = n  # subnormal, q == emin - m
     else:
         code = ((q + m + fmt.bias) << m) | (n - (1 << m))
-    top = _max_code(fmt)
+    top = fmt.max_code
     if code > top:
         if rounding == "rtz" or overflow == "saturate" or not fmt.has_nan:
             code = top
@@ -965,7 +988,7 @@ def encode_exact(sign, mag, exp, fmt, rounding="rne", overflow="nonsat"):
     fmt = get_format(fmt)
     if fmt.kind != "float":
         raise ValueError(f"encode_exact supports float formats, not {fmt.name}")
-    check_choice("rounding", rounding, ROUNDINGS[:3])
+    check_choice("rounding", rounding, PLAIN_ROUNDINGS)
     check_choice("overflow", overflow, OVERFLOWS)
     out = _encode_exact_u(sign, np.asarray(mag, dtype=object), exp, fmt, rounding, overflow)
     return np.asarray(out, dtype=np.int64)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import check_choice
-from .formats import E8M0, FP32, MX_ELEMENTS, IntFormat, MxsfFormat, decode, fields, get_format, magnitudes
+from .formats import (E8M0, FP32, MX_ELEMENTS, PLAIN_ROUNDINGS, IntFormat, MxsfFormat, decode, fields,
+                      get_format, magnitudes)
 
 __all__ = ["decode_fields", "decode_stimulus", "decode_space",
            "quantize", "dequantize", "shared_exponent", "SCALE_ROUNDINGS", "QUANT_ROUNDINGS",
@@ -17,7 +18,7 @@ __all__ = ["decode_fields", "decode_stimulus", "decode_space",
 #: scale rounding of numerics §4 rule 3: OCP "floor" and NVIDIA's "ceil" (RCEIL)
 SCALE_ROUNDINGS = ("floor", "ceil")
 #: element rounding modes of the block quantizer (stochastic rounding is not an MX option here)
-QUANT_ROUNDINGS = ("rne", "rna", "rtz")
+QUANT_ROUNDINGS = PLAIN_ROUNDINGS
 
 _SIGN = np.uint32(0x80000000)
 _EXP_ALL = 0x7F800000        # |bits| >= this: Inf or NaN

@@ -48,7 +48,7 @@ import numpy as np
 
 from .bf16_dot import tree_sum
 from .checks import check_choice, check_int
-from .formats import E8M0, FP32, mxint
+from .formats import E8M0, mxint
 from .mx import QUANT_ROUNDINGS, quantize as mx_quantize, random_blocks
 from .mx_dot import FP32_NAN, random_accumulators
 

@@ -74,6 +74,7 @@ import math
 
 import numpy as np
 
+from .accumulate import pairwise
 from .checks import check_choice, check_int
 from .formats import add, decode, div, encode, get_format, mul
 
@@ -134,26 +135,14 @@ def negate(codes, fmt):
     return np.asarray(codes, dtype=np.int64) ^ (1 << (fmt.width - 1))
 
 
-def pairwise_sum(values, add):
-    """Sum of the last axis in ``hw.lib.trees.reduce_tree`` order: (v0+v1), (v2+v3), ...; an odd
-    last value passes up a level. ``add(a, b)`` is one rounded addition."""
-    v = [values[..., j] for j in range(values.shape[-1])]
-    while len(v) > 1:
-        nxt = [add(v[j], v[j + 1]) for j in range(0, len(v) - 1, 2)]
-        if len(v) % 2:
-            nxt.append(v[-1])
-        v = nxt
-    return v[0]
-
-
 def running_sum(values, lanes, add, zero=0):
-    """``(..((+0 + T_0) + T_1) ..)`` over the beats of each channel, T_b the
-    :func:`pairwise_sum` of beat b: values (C, n) -> (C,)."""
+    """``(..((+0 + T_0) + T_1) ..)`` over the beats of each channel, T_b the pairwise sum of
+    beat b (:func:`golden.accumulate.pairwise`): values (C, n) -> (C,)."""
     C, n = values.shape
     beats = values.reshape(C, n // lanes, lanes)
     acc = np.full(C, zero, dtype=values.dtype)
     for b in range(beats.shape[1]):
-        acc = add(acc, pairwise_sum(beats[:, b, :], add))
+        acc = add(acc, pairwise(beats[:, b, :], add))
     return acc
 
 

@@ -12,24 +12,26 @@ Between operations the values are plain FP32 codes, so a pipeline register anywh
 per live value.
 
 Pipelining. The operations form N = levels + 2 steps: ``"mul"``, ``"tree1"`` ... ``"treeL"``,
-``"acc"``. ``stages = s`` registers the outputs of the steps ``cut_points(k, s)``, spread evenly
-(register j after step ceil(j * N / (s + 1))), so the s + 1 combinational segments hold
-N / (s + 1) steps each, rounded; ``s = N`` registers every step, the output included.
+``"acc"``, each a cut point (a register after that step). Similar steps: ``cut_points(k)``
+orders them by :func:`hw.lib.pipeline.bisection_order`, and ``stages = s`` registers the first
+s (k = 32: ``tree2``, ``tree4``, ``mul``, ...; two registers leave runs of 3, 2 and 2 steps);
+``s = N`` registers every step, the output included.
 """
 from amaranth.hdl import Module, Signal
 from amaranth.lib import data
 
 from golden.bf16_dot import DEFAULT_K, K_MAX
-from golden.formats import FORMATS, FP32
+from golden.formats import BF16, FP32
 
 from .lib.block import StreamBlock, check_int
 from .lib.fp_arith import add, mul
-from .lib.fp_arith import unit as fp_unit
-from .lib.pipeline import StreamPipeline, spread_cuts
+from .lib.pipeline import Cuts, StreamPipeline, bisection_order
+from .lib.trees import reduce_tree
+from .lib.units import unit as fp_unit
 
 __all__ = ["Bf16Dot", "K_MAX", "DEFAULT_STAGES", "steps", "cut_points"]
 
-BF16 = FORMATS["bf16"]
+
 #: two registers: for k = 32 the segments are mul + 2 tree levels | 2 levels | 1 level + acc
 DEFAULT_STAGES = 2
 
@@ -43,15 +45,9 @@ def steps(k):
     return ("mul",) + tuple(f"tree{j}" for j in range(1, _levels(k) + 1)) + ("acc",)
 
 
-def cut_points(k, stages):
-    """Steps after which the ``stages`` registers sit (evenly spread, see the module docstring).
-
-    Raises
-    ------
-    ValueError, TypeError
-        ``stages`` outside 0..len(steps(k)).
-    """
-    return spread_cuts(steps(k), stages, f"k={k}")
+def cut_points(k):
+    """The cut points in the order ``stages`` fills them (the module docstring)."""
+    return bisection_order(steps(k))
 
 
 class Bf16Dot(StreamBlock):
@@ -64,7 +60,7 @@ class Bf16Dot(StreamBlock):
     k : int
         Block size, 1..128.
     stages : int
-        Pipeline registers, 0..``len(steps(k))``; they follow the steps ``cut_points(k, stages)``.
+        Pipeline registers, 0..``len(steps(k))``, at ``cut_points(k)[:stages]``.
 
     Attributes
     ----------
@@ -84,7 +80,7 @@ class Bf16Dot(StreamBlock):
 
     def __init__(self, k=DEFAULT_K, stages=DEFAULT_STAGES):
         check_int("k", k, 1, K_MAX)
-        self._cuts = cut_points(k, stages)
+        self._cuts = Cuts(cut_points(k), stages, f"k={k}")
         self._k, self._stages = k, stages
         super().__init__(
             data.StructLayout({
@@ -104,8 +100,8 @@ class Bf16Dot(StreamBlock):
 
     @property
     def cuts(self):
-        """The steps followed by a register (``cut_points(k, stages)``)."""
-        return self._cuts
+        """The steps followed by a register (``cut_points(k)[:stages]``)."""
+        return self._cuts.chosen
 
     @property
     def latency(self) -> int:
@@ -113,17 +109,12 @@ class Bf16Dot(StreamBlock):
 
     def elaborate(self, platform):
         m = Module()
-        p = StreamPipeline(m, self.i, self.o)
+        p = StreamPipeline(m, self.i, self.o, self._cuts)
         pay = self.i.payload
         k = self._k
 
-        def cut(step, values, acc):
-            if step in self._cuts:
-                *values, acc = p.stage(*values, acc)
-            return list(values), acc
-
-        # Each operator in its own submodule (hw.lib.fp_arith.unit): Amaranth's simulator then reruns
-        # one operator, not the whole tree, when a signal changes.
+        # Each operator in its own submodule (hw.lib.units.unit): Amaranth's simulator then
+        # reruns one operator, not the whole tree, when a signal changes.
         def product(name, a, b):
             return fp_unit(m, name, lambda sub, x, y: mul(sub, BF16, x, BF16, y, FP32, name="mul"),
                            (a, b), FP32.width)
@@ -133,18 +124,12 @@ class Bf16Dot(StreamBlock):
                            FP32.width)
 
         values = [product(f"mul{i}", pay.a[i], pay.b[i]) for i in range(k)]
-        values, acc = cut("mul", values, pay.acc)
-        level = 0
-        while len(values) > 1:
-            level += 1
-            nxt = [total(f"add{level}_{j // 2}", values[j], values[j + 1])
-                   for j in range(0, len(values) - 1, 2)]
-            if len(values) % 2:
-                nxt.append(values[-1])
-            values, acc = cut(f"tree{level}", nxt, acc)
+        *values, acc = p.cut("mul", *values, pay.acc)
+        tree, (acc,) = reduce_tree(
+            values, node=lambda level, j, a, b: total(f"add{level}_{j}", a, b),
+            cut=p.level_cut("tree"), carry=(acc,))
         out = Signal(self.out_layout, name="out")
-        m.d.comb += out.result.eq(total("add_acc", acc, values[0]))
-        if "acc" in self._cuts:
-            out = p.stage(out)
+        m.d.comb += out.result.eq(total("add_acc", acc, tree))
+        out = p.cut("acc", out)
         p.finish(out)
         return m

@@ -7,7 +7,7 @@ one accumulator ``c`` per beat::
 
 1. Products, exact integers: q_a,i * q_b,i (ma + mb bits), negated when s_a,i != s_b,i. Every
    product has the same exponent, so unlike ``mx_dot`` nothing is shifted.
-2. A balanced signed adder tree (``hw.lib.accumulate.sum_tree``), exact; the sum S holds
+2. A balanced signed adder tree (``hw.lib.trees.reduce_tree``), exact; the sum S holds
    G * (2**ma - 1) * (2**mb - 1) in ``sum_bits`` + sign bits. Its unit is
    2**e_S, e_S = M_a + M_b - 254 - (ma - 1) - (mb - 1).
 3. + 4. The fused FP32 accumulate step shared with ``mx_dot`` (``hw.lib.accumulate.fp32_accumulate``:
@@ -26,9 +26,10 @@ from amaranth.lib import data
 from golden.bfp import DEFAULT_G, DEFAULT_M, EXP_NAN, check_m
 from golden.formats import FP32
 
-from .lib.accumulate import cut_points, fp32_accumulate, sum_tree, window_bits
+from .lib.accumulate import cut_points, fp32_accumulate, window_bits
 from .lib.block import StreamBlock, check_int
-from .lib.pipeline import StreamPipeline
+from .lib.pipeline import Cuts, StreamPipeline
+from .lib.trees import plus, reduce_tree
 
 __all__ = ["BfpDot", "DEFAULT_STAGES", "G_MAX", "cut_points"]
 
@@ -79,11 +80,8 @@ class BfpDot(StreamBlock):
         check_int("G", G, 1, G_MAX)
         check_m("ma", ma)
         check_m("mb", mb)
-        cuts = cut_points(G)
-        check_int("stages", stages, 0, len(cuts),
-                  note=f" for G={G} (cut points {', '.join(cuts)})")
+        self._cuts = Cuts(cut_points(G), stages, f"G={G}")
         self._G, self._ma, self._mb, self._stages = G, ma, mb, stages
-        self._cuts = frozenset(cuts[:stages])
         self._sum_bits = (G * ((1 << ma) - 1) * ((1 << mb) - 1)).bit_length()
         super().__init__(
             data.StructLayout({
@@ -125,14 +123,14 @@ class BfpDot(StreamBlock):
     def window_bits(self):
         return window_bits(self._sum_bits)
 
-    def _cut(self, p, name, *values):
-        if name in self._cuts:
-            return p.stage(*values)
-        return values[0] if len(values) == 1 else values
+    @property
+    def cuts(self):
+        """The cut points that hold a register (``cut_points(G)[:stages]``)."""
+        return self._cuts.chosen
 
     def elaborate(self, platform):
         m = Module()
-        p = StreamPipeline(m, self.i, self.o)
+        p = StreamPipeline(m, self.i, self.o, self._cuts)
         pay = self.i.payload
         WS = self._sum_bits
         # The lanes and the tree stay plain expressions up to ``group_sum`` (few named signals
@@ -150,22 +148,21 @@ class BfpDot(StreamBlock):
             exps.eq(pay.exp_a + pay.exp_b),
         ]
         acc = pay.acc
-        *terms, exps, acc, nan = self._cut(p, "mul", *terms, exps, acc, nan)
+        *terms, exps, acc, nan = p.cut("mul", *terms, exps, acc, nan)
 
         # 2. signed adder tree, exact
-        def tree_cut(level, *values):
-            return self._cut(p, f"tree{level}", *values)
-        tree, (exps, acc, nan) = sum_tree(terms, cut=tree_cut, carry=(exps, acc, nan))
+        tree, (exps, acc, nan) = reduce_tree(terms, plus, cut=p.level_cut("tree"),
+                                             carry=(exps, acc, nan))
         total = Signal(signed(WS + 1), name="group_sum")
         m.d.comb += total.eq(tree)
-        total, exps, acc, nan = self._cut(p, "sum", total, exps, acc, nan)
+        total, exps, acc, nan = p.cut("sum", total, exps, acc, nan)
 
         # 3. + 4. align with the accumulator, add, sticky | one normalization + RNE
         e_s = exps - (2 * FP32.bias + (self._ma - 1) + (self._mb - 1))
         out = Signal(self.out_layout, name="out")
         m.d.comb += out.result.eq(fp32_accumulate(
             m, total, WS, e_s, acc, nan=nan, pinf=0, ninf=0,
-            stage=p.stage if "align" in self._cuts else None))
-        out = self._cut(p, "out", out)
+            stage=lambda *v: p.cut("align", *v)))
+        out = p.cut("out", out)
         p.finish(out)
         return m

@@ -45,7 +45,7 @@ from golden.checks import check_int
 
 from .lib.accumulate import fp32_accumulate
 from .lib.block import StreamBlock
-from .lib.pipeline import StreamPipeline
+from .lib.pipeline import Cuts, StreamPipeline
 
 __all__ = ["BfpPe", "CUTS", "MAX_STAGES", "DEFAULT_STAGES"]
 
@@ -124,7 +124,7 @@ class BfpPe(StreamBlock):
                  stages=DEFAULT_STAGES):
         modes = spec.check_modes(lane_bits, modes)
         check_int("max_beats", max_beats, 1, 1 << 16)
-        check_int("stages", stages, 0, MAX_STAGES)
+        self._cuts = Cuts(CUTS, stages)
         self._lane, self._modes, self._max_beats, self._stages = lane_bits, modes, max_beats, \
             stages
         self._w = reduce(math.gcd, modes)
@@ -237,28 +237,25 @@ class BfpPe(StreamBlock):
 
     def elaborate(self, platform):
         m = Module()
-        p = StreamPipeline(m, self.i, None)
+        p = StreamPipeline(m, self.i, None, self._cuts)
         pay = self.i.payload
         lane, modes, slots = self._lane, self._modes, self._slots
-        cuts = CUTS[:self._stages]
         ctrl = [pay.sa.as_value(), pay.sb.as_value(), pay.mode_a, pay.mode_b, pay.exp_a,
                 pay.exp_b, pay.last, pay.clear]
 
         # 1. the sub-multiplier array
         digits = self._digit_products(pay.a, pay.b)
         keys = list(digits)
-        if "mul" in cuts:
-            *vals, = p.stage(*[digits[k] for k in keys], *ctrl)
-            digits = dict(zip(keys, vals[:len(keys)]))
-            ctrl = vals[len(keys):]
+        *vals, = p.cut("mul", *[digits[k] for k in keys], *ctrl)
+        digits = dict(zip(keys, vals[:len(keys)]))
+        ctrl = vals[len(keys):]
         sa, sb, mode_a, mode_b, exp_a, exp_b, last, clear = ctrl
 
         # 2. product formation and per-slot selection
         mags, negs = self._select(m, self._products(digits), sa, sb, mode_a, mode_b)
-        if "form" in cuts:
-            *vals, = p.stage(*mags, *negs, mode_a, mode_b, exp_a, exp_b, last, clear)
-            mags, negs = vals[:slots], vals[slots:2 * slots]
-            mode_a, mode_b, exp_a, exp_b, last, clear = vals[2 * slots:]
+        *vals, = p.cut("form", *mags, *negs, mode_a, mode_b, exp_a, exp_b, last, clear)
+        mags, negs = vals[:slots], vals[slots:2 * slots]
+        mode_a, mode_b, exp_a, exp_b, last, clear = vals[2 * slots:]
         valid = p.valid
 
         # 3. integer accumulators (double-buffered by the shadow bank)

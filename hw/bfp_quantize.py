@@ -7,26 +7,20 @@ from golden.bfp import DEFAULT_G, DEFAULT_M, DEFAULT_RBITS, EXP_NAN, ROUNDINGS, 
 
 from .lib.block import StreamBlock, check_choice, check_int
 from .lib.fp import unpack_fp32
-from .lib.pipeline import StreamPipeline
-from .lib.trees import maximum, named_tree, reduce_tree
+from .lib.pipeline import Cuts, StreamPipeline
+from .lib.trees import maximum, named_tree, plus, reduce_tree
 
-__all__ = ["BfpQuantize", "ROUNDINGS", "CUTS", "STAGE_CUTS", "MAX_STAGES", "DEFAULT_STAGES",
+__all__ = ["BfpQuantize", "ROUNDINGS", "CUTS", "MAX_STAGES", "DEFAULT_STAGES",
            "MAX_G", "MAX_RBITS"]
 
 MAX_G = 256
 MAX_RBITS = 32
 
-#: the datapath's cut points, in datapath order: after the max-exponent tree, after the
-#: per-lane shift + round + saturate, and after the zero-setting-error count (an output register)
+#: the cut points in the order ``stages`` fills them (the class docstring says why): after the
+#: max-exponent tree, after the per-lane shift + round + saturate, and after the
+#: zero-setting-error count (an output register)
 CUTS = ("tree", "round", "count")
 MAX_STAGES = len(CUTS)
-#: which cut points ``stages`` registers (see the class docstring for the choice)
-STAGE_CUTS = {
-    0: (),
-    1: ("tree",),
-    2: ("tree", "round"),
-    3: CUTS,
-}
 DEFAULT_STAGES = 2
 
 _SIG = 24   # FP32 significand bits, hidden bit included
@@ -53,8 +47,8 @@ class BfpQuantize(StreamBlock):
     fraction bits, the "rne" sticky of the rest, the exponent field, a nonzero bit and the
     sign (m = 4, rtz: 13 bits of 32).
 
-    Cut points: ``stages`` registers are placed at ``STAGE_CUTS[stages]`` (subsets of
-    ``CUTS``) and ``latency == stages``. Yosys ``ltp`` depth (generic gates): the max tree is
+    Cut points: ``stages`` registers go to the first ``stages`` cut points of ``CUTS`` and
+    ``latency == stages``. Yosys ``ltp`` depth (generic gates): the max tree is
     the longest segment (about 12 levels per tree level), so one stage cuts after it; G = 54,
     m = 16, rtz: 140 unpipelined, 73 to 74 with 1 to 3 stages; G = 216, m = 4: 175, 99 (1
     stage), 95 (2); G = 16, m = 8, rne: 102, 56, 53, 50. Two stages add the register after
@@ -96,7 +90,7 @@ class BfpQuantize(StreamBlock):
         check_m("m", m)
         check_choice("rounding", rounding, ROUNDINGS)
         check_int("rbits", rbits, 1, MAX_RBITS)
-        check_int("stages", stages, 0, MAX_STAGES)
+        self._cuts = Cuts(CUTS, stages)
         self._G, self._m, self._rounding = G, m, rounding
         self._rbits, self._stages = rbits, stages
         fields = {"x": data.ArrayLayout(32, G)}
@@ -193,9 +187,8 @@ class BfpQuantize(StreamBlock):
 
     def elaborate(self, platform):
         mod = Module()
-        p = StreamPipeline(mod, self.i, self.o)
+        p = StreamPipeline(mod, self.i, self.o, self._cuts)
         G = self._G
-        cuts = STAGE_CUTS[self._stages]
         stochastic = self._rounding == "stochastic"
         x = self.i.payload.x.as_value()
         rand = self.i.payload.rand.as_value() if stochastic else None
@@ -208,16 +201,16 @@ class BfpQuantize(StreamBlock):
         mod.d.comb += M.eq(named_tree(mod, [f.biased for f in fp], maximum, "max_exp"))
         signs = Cat(f.sign for f in fp)
         lanes = [self._lane_fields(w, f) for w, f in zip(words, fp)]
-        if "tree" in cuts:
+        if "tree" in self._cuts:
             # the signs travel in a register of their own: register bits that drive output
             # ports directly are merged with them, and such bits of a wider register end up as
             # ``assign {...} = ...`` in Yosys' netlist, which OpenSTA rejects
             widths = {k: len(v) for k, v in lanes[0].items()}
             body = Cat(*(v for ln in lanes for v in ln.values()))
             if stochastic:
-                body, signs, rand, M = p.stage(body, signs, rand, M)
+                body, signs, rand, M = p.cut("tree", body, signs, rand, M)
             else:
-                body, signs, M = p.stage(body, signs, M)
+                body, signs, M = p.cut("tree", body, signs, M)
             lanes, pos = [], 0
             for _ in range(G):
                 lanes.append({})
@@ -236,17 +229,16 @@ class BfpQuantize(StreamBlock):
                    for j in range(G)]
         mags = Cat(mag for mag, _ in rounded)
         zbits = [ln["nonzero"] & zero for ln, (_, zero) in zip(lanes, rounded)]
-        if "round" in cuts:
-            signs, mags, zcat, M = p.stage(signs, mags, Cat(*zbits), M)
+        if "round" in self._cuts:
+            signs, mags, zcat, M = p.cut("round", signs, mags, Cat(*zbits), M)
             zbits = list(zcat)
 
         # (3) zero-setting error: nonzero inputs that became 0 (none counted in a NaN group).
         # The tree takes the lanes' own bits: every slice of an unnamed Cat would copy all of
         # it into the Verilog
-        zse = Mux(M == EXP_NAN, 0, reduce_tree(zbits, lambda a, b: a + b))[:G.bit_length()]
+        zse = Mux(M == EXP_NAN, 0, reduce_tree(zbits, plus))[:G.bit_length()]
         # the payload fields straight from the expressions (a named ``out`` would be one more
         # simulator pass)
-        if "count" in cuts:
-            M, signs, mags, zse = p.stage(M, signs, mags, zse)
+        M, signs, mags, zse = p.cut("count", M, signs, mags, zse)
         p.finish({"exp": M, "signs": signs, "mags": mags, "zse": zse})
         return mod

@@ -26,10 +26,11 @@ from amaranth.lib import data
 
 from golden.formats import E8M0, FP32, MX_ELEMENTS, check_element, fields
 
-from .lib.accumulate import GUARD, cut_points, fp32_accumulate, sum_tree, window_bits
+from .lib.accumulate import GUARD, cut_points, fp32_accumulate, window_bits
 from .lib.block import StreamBlock, check_int
 from .lib.fp import decode_element
-from .lib.pipeline import StreamPipeline
+from .lib.pipeline import Cuts, StreamPipeline
+from .lib.trees import plus, reduce_tree
 
 __all__ = ["MxDot", "ELEMENTS", "K_MAX", "GUARD", "DEFAULT_STAGES", "cut_points"]
 
@@ -83,12 +84,9 @@ class MxDot(StreamBlock):
         fa = check_element("elem_a", elem_a, ELEMENTS)
         fb = check_element("elem_b", elem_b, ELEMENTS)
         check_int("k", k, 1, K_MAX)
-        cuts = cut_points(k)
-        check_int("stages", stages, 0, len(cuts),
-                  note=f" for k={k} (cut points {', '.join(cuts)})")
+        self._cuts = Cuts(cut_points(k), stages, f"k={k}")
         self._fa, self._fb = fa, fb
         self._k, self._stages = k, stages
-        self._cuts = frozenset(cuts[:stages])
 
         lo_a, hi_a, sig_a = _elem_bounds(self._fa)
         lo_b, hi_b, sig_b = _elem_bounds(self._fb)
@@ -141,14 +139,14 @@ class MxDot(StreamBlock):
     def window_bits(self):
         return self._window
 
-    def _cut(self, p, name, *values):
-        if name in self._cuts:
-            return p.stage(*values)
-        return values[0] if len(values) == 1 else values
+    @property
+    def cuts(self):
+        """The cut points that hold a register (``cut_points(k)[:stages]``)."""
+        return self._cuts.chosen
 
     def elaborate(self, platform):
         m = Module()
-        p = StreamPipeline(m, self.i, self.o)
+        p = StreamPipeline(m, self.i, self.o, self._cuts)
         pay = self.i.payload
         k, WS = self._k, self._sum_bits
         # Few named signals: Amaranth's simulator reruns a module's whole combinational logic
@@ -192,26 +190,21 @@ class MxDot(StreamBlock):
             scales.eq(pay.scale_a + pay.scale_b),
         ]
         acc = pay.acc
-        if "mul" in self._cuts:
-            *terms, scales, acc, nan, pinf, ninf = p.stage(*terms, scales, acc, nan, pinf, ninf)
+        *terms, scales, acc, nan, pinf, ninf = p.cut("mul", *terms, scales, acc, nan, pinf, ninf)
 
         # 2. signed adder tree, exact (each level one bit wider)
-        def tree_cut(level, *values):
-            return self._cut(p, f"tree{level}", *values)
-        tree, (scales, acc, nan, pinf, ninf) = sum_tree(
-            terms, cut=tree_cut, carry=(scales, acc, nan, pinf, ninf))
+        tree, (scales, acc, nan, pinf, ninf) = reduce_tree(
+            terms, plus, cut=p.level_cut("tree"), carry=(scales, acc, nan, pinf, ninf))
         total = Signal(signed(WS + 1), name="block_sum")
         m.d.comb += total.eq(tree)
-        if "sum" in self._cuts:
-            total, scales, acc, nan, pinf, ninf = p.stage(total, scales, acc, nan, pinf, ninf)
+        total, scales, acc, nan, pinf, ninf = p.cut("sum", total, scales, acc, nan, pinf, ninf)
 
         # 3. + 4. align with the accumulator, add, sticky | one normalization + RNE
         e_s = scales - 2 * E8M0.bias + (self._emin[0] + self._emin[1])
         out = Signal(self.out_layout, name="out")
         m.d.comb += out.result.eq(fp32_accumulate(
             m, total, WS, e_s, acc, nan=nan, pinf=pinf, ninf=ninf,
-            stage=p.stage if "align" in self._cuts else None))
-        if "out" in self._cuts:
-            out = p.stage(out)
+            stage=lambda *v: p.cut("align", *v)))
+        out = p.cut("out", out)
         p.finish(out)
         return m

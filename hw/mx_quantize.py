@@ -7,30 +7,22 @@ from golden.mx import QUANT_ROUNDINGS, SCALE_ROUNDINGS
 
 from .lib.block import StreamBlock, check_choice, check_int
 from .lib.fp import encode, leading_zeros, unpack_fp32
-from .lib.fp_arith import unit
-from .lib.pipeline import StreamPipeline
+from .lib.pipeline import Cuts, StreamPipeline
 from .lib.trees import maximum, named_tree, reduce_tree
+from .lib.units import unit
 
 __all__ = ["MxQuantize", "MxsfQuantize", "shared_exponent", "encode_lane", "ELEMENTS",
-           "ROUNDINGS", "SCALE_ROUNDINGS", "CUTS", "STAGE_CUTS", "MAX_K", "MAX_STAGES"]
+           "ROUNDINGS", "SCALE_ROUNDINGS", "CUTS", "MAX_K", "MAX_STAGES"]
 
 ELEMENTS = MX_ELEMENTS
 ROUNDINGS = QUANT_ROUNDINGS
 MAX_K = 64
 
-#: the datapath's cut points, in datapath order: a register after the FP32 unpack (the fields
-#: are slices of the input, so this is an input register), after the max tree, after the shared
-#: exponent and after the per-element align + round + saturate (an output register)
-CUTS = ("unpack", "tree", "exponent", "encode")
+#: the cut points in the order ``stages`` fills them (the class docstring says why): after the
+#: max tree, after the per-element align + round + saturate (an output register), after the
+#: shared exponent, after the FP32 unpack (the fields are slices of the input: an input register)
+CUTS = ("tree", "encode", "exponent", "unpack")
 MAX_STAGES = len(CUTS)
-#: which cut points ``stages`` registers; chosen by Yosys ``ltp`` depth (see the class docstring)
-STAGE_CUTS = {
-    0: (),
-    1: ("exponent",),
-    2: ("tree", "encode"),
-    3: ("tree", "exponent", "encode"),
-    4: CUTS,
-}
 DEFAULT_STAGES = 2
 _EXP = signed(10)   # shared exponent and intermediate log2 values: [-166, 129] fit
 
@@ -99,7 +91,7 @@ def shared_exponent(m, fmt, top_b, top_f, scale_rounding="floor"):
 def encode_lane(m, name, fmt, word, e, rounding):
     """Element code of one FP32 word under the shared exponent ``e`` (signed):
     ``hw.lib.fp.encode(fmt, sign, sig, exp - e, rounding, overflow="saturate")``, built in its own
-    submodule ``name`` of ``m`` (``hw.lib.fp_arith.unit``: Amaranth's simulator then reruns one
+    submodule ``name`` of ``m`` (``hw.lib.units.unit``: Amaranth's simulator then reruns one
     lane, not every lane, when a lane's input changes; the logic is the same). The caller
     zeroes the code of a special block."""
     def lane_code(sub, word, shared):
@@ -117,8 +109,8 @@ class MxQuantize(StreamBlock):
     Datapath: (1) FP32 unpack of each lane (``hw.lib.fp.unpack_fp32``); (2) the block maximum;
     (3) the shared exponent E and the scale code; (4) per element
     ``hw.lib.fp.encode(elem, sign, sig, exp - E, rounding, overflow="saturate")``, zeroed for a block
-    holding NaN/Inf (scale 0xFF). ``stages`` registers are placed at the cut points
-    ``STAGE_CUTS[stages]`` (subsets of ``CUTS``) and ``latency == stages``.
+    holding NaN/Inf (scale 0xFF). ``stages`` registers go to the first ``stages`` cut points of
+    ``CUTS`` and ``latency == stages``.
 
     The block maximum. With ``scale_rounding="floor"`` only floor(log2 amax) is needed, and
     the largest exponent field gives it: a max tree over the 8-bit biased exponent fields,
@@ -135,9 +127,10 @@ class MxQuantize(StreamBlock):
     encoder produces by itself from a zero significand.
 
     Cut points: Yosys ``ltp`` on ``mx_quantize_e4m3`` (k = 32, rne, floor) puts the max tree
-    and the encoders at similar depths with the shared exponent much shorter, hence
-    ``STAGE_CUTS``: one stage splits the block after the shared exponent, two stages register
-    after the tree and at the output, three add the exponent cut, four add the input register.
+    and the encoders at similar depths with the shared exponent much shorter, hence the order
+    of ``CUTS``: one stage registers after the max tree, the second at the output (k element
+    codes: narrower than a register after the exponent, which would hold all k FP32 words),
+    the third after the shared exponent, the fourth at the input.
 
     Parameters
     ----------
@@ -171,7 +164,7 @@ class MxQuantize(StreamBlock):
         check_choice("rounding", rounding, ROUNDINGS)
         check_choice("scale_rounding", scale_rounding, SCALE_ROUNDINGS)
         check_int("k", k, 1, MAX_K)
-        check_int("stages", stages, 0, MAX_STAGES)
+        self._cuts = Cuts(CUTS, stages)
         self._fmt = fmt
         self._k = k
         self._rounding = rounding
@@ -212,14 +205,9 @@ class MxQuantize(StreamBlock):
 
     def elaborate(self, platform):
         m = Module()
-        p = StreamPipeline(m, self.i, self.o)
+        p = StreamPipeline(m, self.i, self.o, self._cuts)
         fmt, k = self._fmt, self._k
-        cuts = STAGE_CUTS[self._stages]
-
-        def cut(name, *values):
-            if name not in cuts:
-                return values[0] if len(values) == 1 else values
-            return p.stage(*values)
+        cut = p.cut
 
         x = self.i.payload.x.as_value()
         x = cut("unpack", x)

@@ -8,9 +8,13 @@ from golden.mxsf_tile import (COLS, DEPTH, ELEM, ELEMENTS, K, MAX_DEPTH, MAX_K, 
                               MAX_STAGES, ROWS, STAGES, tile_geometry)
 
 from .lib.block import StreamBlock
-from .lib.pipeline import StreamPipeline
+from .lib.pipeline import Cuts, StreamPipeline
 
-__all__ = ["MxsfTileBuffer", "ELEMENTS", "MAX_SIDE", "MAX_K", "MAX_DEPTH", "MAX_STAGES"]
+__all__ = ["MxsfTileBuffer", "ELEMENTS", "CUTS", "MAX_SIDE", "MAX_K", "MAX_DEPTH", "MAX_STAGES"]
+
+#: the cut points in the order ``stages`` fills them (the class docstring): the request
+#: register (a synchronous read), then an output register
+CUTS = ("request", "out")
 
 
 class MxsfTileBuffer(StreamBlock):
@@ -109,6 +113,7 @@ class MxsfTileBuffer(StreamBlock):
 
     def __init__(self, rows=ROWS, cols=COLS, depth=DEPTH, k=K, elem=ELEM, stages=STAGES):
         self._g = g = tile_geometry(rows, cols, depth, k, elem, stages)
+        self._cuts = Cuts(CUTS, stages)
         self._tile = data.StructLayout({
             "scale": E8M0.width,
             "codes": data.ArrayLayout(g.width, g.size),
@@ -160,7 +165,7 @@ class MxsfTileBuffer(StreamBlock):
     def elaborate(self, platform):
         g = self._g
         m = Module()
-        p = StreamPipeline(m, self.i, self.o)
+        p = StreamPipeline(m, self.i, self.o, self._cuts)
         req = self.i.payload
 
         m.submodules.tiles = tiles = Memory(shape=self._tile, depth=g.depth, init=[])
@@ -173,7 +178,7 @@ class MxsfTileBuffer(StreamBlock):
             wr.en.eq(self.i.valid & p.en & req.write),   # commits at the accepting edge
         ]
         part = req.part if g.parts > 1 else None
-        if g.stages == 0:
+        if "request" not in self._cuts:
             m.d.comb += rd.addr.eq(req.addr)
             # the store changes only at the accepting edge: a write echoes its own tile
             new = Cat(req.scale, req.codes)
@@ -181,16 +186,15 @@ class MxsfTileBuffer(StreamBlock):
             transpose = req.transpose
         else:
             if part is None:
-                addr, transpose = p.stage(req.addr, req.transpose)
+                addr, transpose = p.cut("request", req.addr, req.transpose)
             else:
-                addr, transpose, part = p.stage(req.addr, req.transpose, part)
+                addr, transpose, part = p.cut("request", req.addr, req.transpose, part)
             m.d.comb += rd.addr.eq(addr)     # reads the store after the accepting edge
             word = rd.data
 
         operand = self._operand(word, transpose, part)
         scale = word.scale
-        if g.stages == 2:
-            scale, operand = p.stage(scale, operand)
+        scale, operand = p.cut("out", scale, operand)
         p.finish({"scale": scale, "codes": operand})
         return m
 

@@ -10,7 +10,7 @@ beat::
                                                                                  -> c + (I_f + t)
 
 1. Inliers. Every slot's signed product q_i * w_i is exact (b + w bits); a balanced signed tree
-   (``hw.lib.accumulate.sum_tree``, each level one bit wider) gives I exactly. One rounding,
+   (``hw.lib.trees.reduce_tree``, each level one bit wider) gives I exactly. One rounding,
    ``hw.lib.fp.encode``, turns I * 2**e_I with e_I = (scale - 127) - (b - 2) + (w_scale - 127) -
    (w - 2) into FP32: exact for |I| < 2**24 at a normal exponent, RNE on underflow (subnormal
    or zero, the sign of I kept), ±Inf on overflow. A NaN scale code (0xFF) on either side is
@@ -28,7 +28,7 @@ beat::
    (``hw.lib.trees.reduce_tree``'s order, the golden ``tree_sum``), then I_f + t, then c + that.
 
 Every FP operator (each outlier product, each adder, the integer-to-FP32 rounding) and the
-integer dot product are submodules (``hw.lib.fp_arith.unit``): Amaranth's simulator then reruns
+integer dot product are submodules (``hw.lib.units.unit``): Amaranth's simulator then reruns
 only the operator whose inputs changed, not the whole lane.
 
 Pipelining. The lane is a sequence of N = ceil(log2 k) + 3 steps along its FP path: ``"mul"``
@@ -36,26 +36,27 @@ Pipelining. The lane is a sequence of N = ceil(log2 k) + 3 steps along its FP pa
 ``"treeL"`` (the FP32 outlier tree; beside the last level ``"treeL"`` the conversion of I, which
 joins the ``"mul"`` step when k = 1: a register anywhere before ``"treeL"`` then separates the
 integer tree from the conversion's normalizing shifter), ``"sum"`` (I_f + t) and ``"acc"``
-(c + ...). ``stages = s`` registers the outputs of the steps ``cut_points(k, s)``, spread evenly
-as in ``hw.bf16_dot`` (register j after step ceil(j * N / (s + 1))); ``s = N`` registers every
-step, the output included. Latency = ``stages``; one block per cycle.
+(c + ...). Every step is a cut point; ``cut_points(k)`` orders them as a chain of similar steps
+(:func:`hw.lib.pipeline.bisection_order`) and ``stages = s`` registers the first s (k = 4:
+``tree1``, ``tree2``, ``mul``, ``sum``, ``acc``); ``s = N`` registers every step, the output
+included. Latency = ``stages``; one block per cycle.
 """
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data
 
-from golden.formats import E8M0, FORMATS, FP32, mxint
+from golden.formats import BF16, E8M0, FP32, mxint
 from golden.opal import DEFAULT_BITS, DEFAULT_K, DEFAULT_N, DEFAULT_W, check_params
 
-from .lib.accumulate import sum_tree
 from .lib.block import StreamBlock
 from .lib.fp import decode_element, encode
 from .lib.fp_arith import add
-from .lib.fp_arith import unit as fp_unit
-from .lib.pipeline import StreamPipeline, spread_cuts
+from .lib.pipeline import Cuts, StreamPipeline, bisection_order
+from .lib.trees import plus, reduce_tree
+from .lib.units import unit as fp_unit
 
 __all__ = ["DEFAULT_STAGES", "HW_CHOICES", "HW_DEFAULTS", "OpalDot", "cut_points", "steps"]
 
-BF16 = FORMATS["bf16"]
+
 #: two registers; for k = 4 after "tree1" and "sum": the integer dot (products + exact tree)
 #: beside the outlier products + one FP32 tree level | I's conversion beside the last tree level,
 #: then I_f + t | c + (I_f + t). Whole lane (``mxforge synth opal_dot``, n = 128, b = 3): depth
@@ -77,15 +78,9 @@ def steps(k):
     return ("mul",) + tuple(f"tree{j}" for j in range(1, _levels(k) + 1)) + ("sum", "acc")
 
 
-def cut_points(k, stages):
-    """Steps after which the ``stages`` registers sit (evenly spread, see the module docstring).
-
-    Raises
-    ------
-    ValueError, TypeError
-        ``stages`` outside 0..len(steps(k)).
-    """
-    return spread_cuts(steps(k), stages, f"k={k}")
+def cut_points(k):
+    """The cut points in the order ``stages`` fills them (the module docstring)."""
+    return bisection_order(steps(k))
 
 
 def _int_dot(m, codes, w, *, n, bits, w_bits):
@@ -101,8 +96,7 @@ def _int_dot(m, codes, w, *, n, bits, w_bits):
         mag = Signal(bits + w_bits, name=f"prod{i}")
         m.d.comb += mag.eq(Mux(q < 0, -q, q)[:bits] * Mux(wv < 0, -wv, wv)[:w_bits])
         terms.append(Mux((q < 0) ^ (wv < 0), -mag, mag))
-    total, _ = sum_tree(terms)
-    return total
+    return reduce_tree(terms, plus)
 
 
 def _outlier_product(m, code, idx, w, w_scale, *, w_bits):
@@ -146,8 +140,7 @@ class OpalDot(StreamBlock):
     w : int
         Weight code width, 2..8.
     stages : int
-        Pipeline registers, 0..``len(steps(k))``; they follow the steps ``cut_points(k,
-        stages)``.
+        Pipeline registers, 0..``len(steps(k))``, at ``cut_points(k)[:stages]``.
 
     Attributes
     ----------
@@ -172,7 +165,7 @@ class OpalDot(StreamBlock):
     def __init__(self, n=DEFAULT_N, k=DEFAULT_K, bits=DEFAULT_BITS, w=DEFAULT_W,
                  stages=DEFAULT_STAGES):
         check_params(n, k, bits, w=w)
-        self._cuts = cut_points(k, stages)
+        self._cuts = Cuts(cut_points(k), stages, f"k={k}")
         self._n, self._k, self._bits, self._w, self._stages = n, k, bits, w, stages
         # |q_i * w_i| <= 2**(b-1) * 2**(w-1) (both most negative codes), so |I| <= n * that
         self._sum_bits = (n << (bits + w - 2)).bit_length()
@@ -206,8 +199,8 @@ class OpalDot(StreamBlock):
 
     @property
     def cuts(self):
-        """The steps followed by a register (``cut_points(k, stages)``)."""
-        return self._cuts
+        """The steps followed by a register (``cut_points(k)[:stages]``)."""
+        return self._cuts.chosen
 
     @property
     def sum_bits(self):
@@ -219,12 +212,9 @@ class OpalDot(StreamBlock):
 
     def elaborate(self, platform):
         m = Module()
-        p = StreamPipeline(m, self.i, self.o)
+        p = StreamPipeline(m, self.i, self.o, self._cuts)
         pay = self.i.payload
         n, k, b, wb = self._n, self._k, self._bits, self._w
-
-        def cut(step, *values):
-            return p.stage(*values) if step in self._cuts else values
 
         def total(name, x, y):
             return fp_unit(m, name, lambda sub, u, v: add(sub, FP32, u, v, name="add"), (x, y),
@@ -236,7 +226,7 @@ class OpalDot(StreamBlock):
                          lambda sub, o, i, wv, ws: _outlier_product(sub, o, i, wv, ws, w_bits=wb),
                          (pay.outliers[j], pay.idx[j], pay.w, pay.w_scale), FP32.width)
                  for j in range(k)]
-        int_bits = b + wb + (n - 1).bit_length()  # sum_tree's width: b + w, one bit per level
+        int_bits = b + wb + (n - 1).bit_length()  # the tree's width: b + w, one bit per level
         big = fp_unit(m, "int_dot",
                       lambda sub, c, wv: _int_dot(sub, c, wv, n=n, bits=b, w_bits=wb),
                       (pay.codes, pay.w), int_bits).as_signed()
@@ -255,31 +245,27 @@ class OpalDot(StreamBlock):
                            (big, scales, nan), FP32.width)
 
         acc = pay.acc
-        if _levels(k) == 0:  # no outlier tree: the conversion joins the products' step
+        levels = _levels(k)
+        if levels == 0:  # no outlier tree: the conversion joins the products' step
             i_f = convert(big, scales, nan)
-            *prods, i_f, acc = cut("mul", *prods, i_f, acc)
+            t, i_f, acc = p.cut("mul", *prods, i_f, acc)
         else:
-            *prods, big, scales, nan, acc = cut("mul", *prods, big, scales, nan, acc)
+            *prods, big, scales, nan, acc = p.cut("mul", *prods, big, scales, nan, acc)
 
-        # steps "tree1" ... "treeL": the outlier tree; I's conversion beside the last level
-        level = 0
-        while len(prods) > 1:
-            level += 1
-            nxt = [total(f"add{level}_{j // 2}", prods[j], prods[j + 1])
-                   for j in range(0, len(prods) - 1, 2)]
-            if len(prods) % 2:
-                nxt.append(prods[-1])
-            if len(nxt) == 1:  # the last level: I's conversion beside it
-                i_f = convert(big, scales, nan)
-                *prods, i_f, acc = cut(f"tree{level}", *nxt, i_f, acc)
-            else:
-                *prods, big, scales, nan, acc = cut(f"tree{level}", *nxt, big, scales, nan, acc)
+            # steps "tree1" ... "treeL": the outlier tree; I's conversion beside the last level
+            def level_cut(level, *values):
+                if level < levels:
+                    return p.cut(f"tree{level}", *values)
+                last, big, scales, nan, acc = values
+                return p.cut(f"tree{level}", last, convert(big, scales, nan), acc)
+            t, (i_f, acc) = reduce_tree(
+                prods, node=lambda level, j, x, y: total(f"add{level}_{j}", x, y),
+                cut=level_cut, carry=(big, scales, nan, acc))
 
         # steps "sum" and "acc"
-        s, acc = cut("sum", total("add_sum", i_f, prods[0]), acc)
+        s, acc = p.cut("sum", total("add_sum", i_f, t), acc)
         out = Signal(self.out_layout, name="out")
         m.d.comb += out.result.eq(total("add_acc", acc, s))
-        if "acc" in self._cuts:
-            out = p.stage(out)
+        out = p.cut("acc", out)
         p.finish(out)
         return m

@@ -47,10 +47,9 @@ Structure (n/lanes = ``per`` input beats per block, one output beat per block)::
   to MXINT-bits, saturating), one slot per cycle; slot indices equal to an outlier index get
   code 0. Codes enter a shift register (no write decoder); after ``per`` encoder cycles it holds
   the block and the output register takes the scale, the outliers (BF16) and their indices.
-- **BF16**: RNE on the bit pattern, ``(x + 0x7FFF + x[16]) >> 16``: a carry out of the
-  fraction rounds up the exponent, past the largest finite one to Inf; NaN -> 0x7FC0 (equal to
-  ``golden.opal.to_bf16`` and to ``hw.lib.fp.convert(fp32, bf16, rne, nonsat)``, at the cost of a
-  16-bit incrementer instead of a general encoder).
+- **BF16**: ``hw.lib.fp.convert(fp32, bf16, rne, nonsat)``, which for this pair is RNE on the
+  bit pattern, ``(x + 0x7FFF + x[16]) >> 16`` (a 16-bit incrementer: a carry out of the
+  fraction rounds up the exponent, past the largest finite one to Inf); NaN -> 0x7FC0.
 
 Register cuts (``stages``): 0 = the beat's selection, the merge (and at a block's end the shared
 exponent) and the buffer write all happen in the cycle the beat is accepted; 1 = an input
@@ -64,35 +63,27 @@ then encoded while the next one streams in.
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data
 
-from golden.formats import E8M0, FP32, mxint
-from golden.opal import (BF16_NAN, DEFAULT_BITS, DEFAULT_K, DEFAULT_LANES, DEFAULT_N, ROUNDINGS,
+from golden.formats import BF16, E8M0, FP32, mxint
+from golden.opal import (DEFAULT_BITS, DEFAULT_K, DEFAULT_LANES, DEFAULT_N, ROUNDINGS,
                          check_params)
 
-from .lib.block import StreamBlock, check_choice, check_int
-from .lib.fp import _named
-from .lib.fp_arith import unit
+from .lib.block import StreamBlock, check_choice
+from .lib.fp import convert
+from .lib.pipeline import Cuts, StreamPipeline
 from .mx_quantize import encode_lane, shared_exponent
-from .lib.trees import reduce_tree
+from .lib.trees import plus, reduce_tree
+from .lib.units import named, unit
 
-__all__ = ["OpalQuantize", "HW_DEFAULTS", "HW_CHOICES", "MAX_STAGES", "bf16_rne",
+__all__ = ["OpalQuantize", "HW_DEFAULTS", "HW_CHOICES", "CUTS", "MAX_STAGES",
            "compact_width", "compact", "expand"]
 
-#: register cuts: 0 or 1 (an input register after the beat's top-(k+1) selection)
-MAX_STAGES = 1
+#: the one cut point: an input register after the beat's top-(k+1) selection and compaction
+CUTS = ("select",)
+MAX_STAGES = len(CUTS)
 #: hardware-only parameters (beside golden.opal's) and their allowed values, for the catalogue
 HW_DEFAULTS = {"stages": 1}
 HW_CHOICES = {"stages": tuple(range(MAX_STAGES + 1))}
 
-_INF = 0x7F800000   # FP32 magnitude of Inf; larger magnitudes are NaN
-
-
-def bf16_rne(word):
-    """BF16 code of an FP32 word: IEEE RNE on the bit pattern (a rounding carry ripples into
-    the exponent, so the largest finite values round to Inf), any NaN -> 0x7FC0."""
-    word = Value.cast(word)
-    nan = word[:31] > _INF
-    # only a negative NaN can carry out of bit 31, and NaN is replaced
-    return Mux(nan, BF16_NAN, (word + 0x7FFF + word[16])[16:32])
 
 
 def compact_width(bits):
@@ -123,16 +114,16 @@ def _beat_top(m, x, lanes, slots):
     words = [x[32 * q: 32 * (q + 1)] for q in range(lanes)]
     if lanes == 1:
         return words[0]
-    ge = {(p, q): _named(m, words[p][:31] >= words[q][:31], f"ge{p}_{q}")
+    ge = {(p, q): named(m, words[p][:31] >= words[q][:31], f"ge{p}_{q}")
           for p in range(lanes) for q in range(p + 1, lanes)}
     ranks = []
     for q in range(lanes):
         before = [ge[p, q] for p in range(q)] + [~ge[q, p] for p in range(q + 1, lanes)]
-        ranks.append(_named(m, reduce_tree(before, lambda a, b: a + b), f"rank{q}"))
+        ranks.append(named(m, reduce_tree(before, plus), f"rank{q}"))
     out = []
     for s in range(slots):
         picks = [Mux(ranks[q] == s, Cat(words[q], Const(q, lb)), 0) for q in range(lanes)]
-        out.append(_named(m, reduce_tree(picks, lambda a, b: a | b), f"top{s}"))
+        out.append(named(m, reduce_tree(picks, lambda a, b: a | b), f"top{s}"))
     return Cat(*out)
 
 
@@ -145,18 +136,18 @@ def _merge(m, held, valid, new, k, ib):
     hw_ = [held[ew * i: ew * (i + 1)] for i in range(k + 1)]
     nm = len(new) // ew
     nw = [new[ew * q: ew * (q + 1)] for q in range(nm)]
-    g = {(i, q): _named(m, valid[i] & (hw_[i][:31] >= nw[q][:31]), f"g{i}_{q}")
+    g = {(i, q): named(m, valid[i] & (hw_[i][:31] >= nw[q][:31]), f"g{i}_{q}")
          for i in range(k + 1) for q in range(nm)}
-    rank_h = [_named(m, i + reduce_tree([~g[i, q] for q in range(nm)], lambda a, b: a + b),
+    rank_h = [named(m, i + reduce_tree([~g[i, q] for q in range(nm)], plus),
                      f"rank_h{i}") for i in range(k + 1)]
-    rank_n = [_named(m, q + reduce_tree([g[i, q] for i in range(k + 1)], lambda a, b: a + b),
+    rank_n = [named(m, q + reduce_tree([g[i, q] for i in range(k + 1)], plus),
                      f"rank_n{q}") for q in range(nm)]
     out = []
     for s in range(k + 1):
         # an entry's rank is at least its own position: only positions <= s can land in s
         picks = [Mux(rank_h[i] == s, Cat(hw_[i], valid[i]), 0) for i in range(min(s, k) + 1)]
         picks += [Mux(rank_n[q] == s, Cat(nw[q], 1), 0) for q in range(min(s + 1, nm))]
-        out.append(_named(m, reduce_tree(picks, lambda a, b: a | b), f"slot{s}"))
+        out.append(named(m, reduce_tree(picks, lambda a, b: a | b), f"slot{s}"))
     return Cat(*out)
 
 
@@ -204,7 +195,7 @@ class OpalQuantize(StreamBlock):
                  rounding="rne", stages=HW_DEFAULTS["stages"]):
         check_params(n, k, bits, lanes)
         check_choice("rounding", rounding, ROUNDINGS)
-        check_int("stages", stages, 0, MAX_STAGES)
+        self._cuts = Cuts(CUTS, stages)
         self._n, self._k, self._bits, self._lanes, self._rounding = n, k, bits, lanes, rounding
         self._stages = stages
         super().__init__(
@@ -239,15 +230,10 @@ class OpalQuantize(StreamBlock):
                    slots * (32 + lb))
         beat = Cat(*(compact(x[32 * q: 32 * (q + 1)], b) for q in range(L)))
         free = Signal()                 # the buffer slot of the next write is free
-        if self._stages:
-            wv = Signal()               # the input register holds a beat
-            wbeat, wtop = Signal(len(beat)), Signal(len(top))
-            m.d.comb += self.i.ready.eq(~wv | free)
-            with m.If(self.i.ready):
-                m.d.sync += [wv.eq(self.i.valid), wbeat.eq(beat), wtop.eq(top)]
-        else:
-            wv, wbeat, wtop = self.i.valid, beat, top
-            m.d.comb += self.i.ready.eq(free)
+        p = StreamPipeline(m, self.i, None, self._cuts)
+        wbeat, wtop = p.cut("select", beat, top)
+        wv = p.valid                    # a beat is ready to be written
+        m.d.comb += p.en.eq(~wv | free)
         wr = Signal()
         m.d.comb += wr.eq(wv & free)
 
@@ -331,7 +317,8 @@ class OpalQuantize(StreamBlock):
             m.d.sync += cv.eq(Cat(cv[L * b:], *codes))
             with m.If(last_r):
                 m.d.sync += out.scale.eq(scale)
-                m.d.sync += [out.outliers[i].eq(bf16_rne(rword[i])) for i in range(k)]
+                m.d.sync += [out.outliers[i].eq(convert(m, FP32, BF16, rword[i], rounding="rne",
+                                                        overflow="nonsat")) for i in range(k)]
                 m.d.sync += [out.idx[i].eq(ridx[i]) for i in range(k)]
         with m.If(enc & last_r):
             m.d.sync += ov.eq(1)

@@ -40,8 +40,9 @@ from golden.checks import check_bool, check_choice, check_int
 from .lib import fp_arith
 from .bfp_quantize import BfpQuantize
 from .lib.block import StreamBlock
-from .lib.fp import _named, convert, negate
-from .lib.pipeline import StreamPipeline
+from .lib.fp import convert, negate
+from .lib.units import named, unit
+from .lib.pipeline import Cuts, StreamPipeline
 from .lib.scalar import ScalarProgram
 from .lib.trees import reduce_tree
 
@@ -63,17 +64,20 @@ class _TwoPassUnit(StreamBlock):
     beat), ``_partials(m, pay, beat)`` (dict of per-beat Values to register),
     ``_accumulate(m, r, first, beat)`` (sync updates when a registered beat is valid),
     ``_program(m)`` (a ScalarProgram), ``_on_program_start()`` (sync statements),
-    ``_chain(m, pay, beat, stage)`` (per-lane pass-2 fields; ``stage(values)`` registers at the
-    next cut) and ``_channel_outputs()`` (dict of per-channel output Values).
+    ``_chain(m, pay, beat, stage)`` (per-lane pass-2 fields; ``stage(point, values)`` is the cut
+    point ``point`` of ``CUT_POINTS`` for a dict of values) and ``_channel_outputs()`` (dict of
+    per-channel output Values).
     """
 
-    CUTS = 3
+    #: the pass-2 chain's cut points (after each rounded operation), in the order ``stages``
+    #: fills them: datapath order
+    CUT_POINTS = ("sub", "mul", "add")
 
     def __init__(self, n, lanes, rounding, stages, chunks):
         check_int("lanes", lanes, 1, spec.MAX_LANES)
         spec.check_params(n, lanes, chunks)
         check_choice("rounding", rounding, self.ROUNDINGS)
-        check_int("stages", stages, 0, MAX_STAGES)
+        self._cuts = Cuts(self.CUT_POINTS, stages)
         self._n, self._lanes, self._rounding = n, lanes, rounding
         self._stages, self._chunks = stages, chunks
         self._per = n // lanes
@@ -118,26 +122,20 @@ class _TwoPassUnit(StreamBlock):
         # ---- pass 2 pipeline (a proxy input: valid only in the normalize phase)
         proxy = SimpleNamespace(valid=Signal(), ready=Signal())
         m.d.comb += proxy.valid.eq(self.i.valid & (phase == NORM))
-        pipe = StreamPipeline(m, proxy, self.o)
+        pipe = StreamPipeline(m, proxy, self.o, self._cuts)
         fire = proxy.valid & pipe.en
         m.d.comb += self.i.ready.eq(Mux(phase == STATS, 1, (phase == NORM) & pipe.en))
         inflight = Signal(range(self._stages + 3))
         m.d.sync += inflight.eq(inflight + fire - (self.o.valid & self.o.ready))
 
         carry = {"last": beat == per - 1}
-        cuts = [0]
 
-        def stage(values):
-            """Register ``values`` (dict) and the carried ``last`` at the next cut, if enabled."""
-            if cuts[0] >= self._stages:
-                cuts[0] += 1
-                return values
-            cuts[0] += 1
-            keys = list(values) + ["last"]
-            regs = pipe.stage(*(list(values.values()) + [carry["last"]]))
-            regs = regs if isinstance(regs, tuple) else (regs,)
+        def stage(point, values):
+            """The cut point ``point`` for the dict ``values`` and the carried ``last``."""
+            keys = list(values)
+            regs = pipe.cut(point, *values.values(), carry["last"])
             carry["last"] = regs[-1]
-            return dict(zip(keys[:-1], regs[:-1]))
+            return dict(zip(keys, regs[:-1]))
 
         fields = self._chain(m, pay, beat, stage)
         fields.update(self._channel_outputs())
@@ -170,27 +168,27 @@ class _TwoPassUnit(StreamBlock):
     # helpers for the subclasses
 
     def _add(self, m, fmt, a, b, name):
-        """A rounded FP adder in its own submodule (``hw.lib.fp_arith.unit``)."""
+        """A rounded FP adder in its own submodule (``hw.lib.units.unit``)."""
         kw = dict(rounding=self._rounding, overflow=self.OVERFLOW, name="add")
-        return fp_arith.unit(m, name, lambda sub, x, y: fp_arith.add(sub, fmt, x, y, **kw),
+        return unit(m, name, lambda sub, x, y: fp_arith.add(sub, fmt, x, y, **kw),
                              (a, b), fmt.width)
 
     def _mul(self, m, fmt, a, b, name, fmt_b=None):
         """A rounded FP multiplier in its own submodule."""
         kw = dict(rounding=self._rounding, overflow=self.OVERFLOW, name="mul")
-        return fp_arith.unit(m, name, lambda sub, x, y: fp_arith.mul(sub, fmt, x, fmt_b or fmt,
+        return unit(m, name, lambda sub, x, y: fp_arith.mul(sub, fmt, x, fmt_b or fmt,
                                                                      y, fmt, **kw),
                              (a, b), fmt.width)
 
     def _narrow(self, m, src, dst, code, name, overflow="saturate"):
         """A rounding format conversion in its own submodule."""
-        return fp_arith.unit(m, name, lambda sub, x: convert(sub, src, dst, x,
+        return unit(m, name, lambda sub, x: convert(sub, src, dst, x,
                                                               rounding=self._rounding,
                                                               overflow=overflow, name="cvt"),
                              (code,), dst.width)
 
     def _beat_sum(self, m, fmt, values, name):
-        """Pairwise sum of the lane values (``golden.rangebn.pairwise_sum`` order)."""
+        """Pairwise sum of the lane values (the tree order, ``golden.accumulate.pairwise``)."""
         count = [0]
 
         def op(a, b):
@@ -382,10 +380,12 @@ class RangeBnFwd(_TwoPassUnit):
         # the program's registers exist once _program ran: build them first
         regs = self._prog.regs
         v = {f"x{j}": self._widen(pay.x[j]) for j in range(L)}
-        v = stage({k: self._add(m, A, x, negate(regs["mu"]), f"sub{k[1:]}")
-                   for k, x in v.items()})
-        v = stage({k: self._mul(m, A, x, regs["a"], f"mul{k[1:]}") for k, x in v.items()})
-        v = stage({k: self._add(m, A, x, self._beta_n, f"add{k[1:]}") for k, x in v.items()})
+        v = stage("sub", {k: self._add(m, A, x, negate(regs["mu"]), f"sub{k[1:]}")
+                          for k, x in v.items()})
+        v = stage("mul", {k: self._mul(m, A, x, regs["a"], f"mul{k[1:]}")
+                          for k, x in v.items()})
+        v = stage("add", {k: self._add(m, A, x, self._beta_n, f"add{k[1:]}")
+                          for k, x in v.items()})
         ys = [self._narrow(m, A, V, v[f"x{j}"], f"out{j}") for j in range(L)]
         if not self._bfp:
             return {"y": Cat(*ys)}
@@ -415,6 +415,7 @@ class RangeBnBwd(_TwoPassUnit):
 
     ROUNDINGS = spec.ROUNDINGS
     OVERFLOW = "saturate"
+    CUT_POINTS = ("mul", "addc", "adde")
     X, XACC = spec.FWD_VALUE, spec.FWD_ACC
     V, A = spec.BWD_VALUE, spec.BWD_ACC
 
@@ -449,7 +450,7 @@ class RangeBnBwd(_TwoPassUnit):
         # mu is read on the channel's first beat: that beat uses the payload's directly
         mu_code = Mux(beat == 0, pay.mu, self._mu_in)
         mu = self._narrow(m, self.XACC, A, mu_code, "mu_cvt")
-        gs = [_named(m, convert(None, self.V, A, pay.g[j]), f"g{j}") for j in range(L)]
+        gs = [named(m, convert(None, self.V, A, pay.g[j]), f"g{j}") for j in range(L)]
         ps = []
         for j in range(L):
             d = self._add(m, A, convert(None, self.X, A, pay.x[j]), negate(mu), f"p1sub{j}")
@@ -497,11 +498,11 @@ class RangeBnBwd(_TwoPassUnit):
             is_max, is_min = amax == pos, amin == pos
             e[f"e{j}"] = Mux(is_max & ~is_min, ncc, Mux(is_min & ~is_max, cc, 0))
             v[f"x{j}"] = self._mul(m, A, regs["sg"], convert(None, V, A, pay.g[j]), f"mul{j}")
-        v = stage({**v, **e})
-        v = stage({**{f"x{j}": self._add(m, A, v[f"x{j}"], regs["c0"], f"addc{j}")
-                      for j in range(L)}, **{k_: v[k_] for k_ in e}})
-        v = stage({f"x{j}": self._add(m, A, v[f"x{j}"], v[f"e{j}"], f"adde{j}")
-                   for j in range(L)})
+        v = stage("mul", {**v, **e})
+        v = stage("addc", {**{f"x{j}": self._add(m, A, v[f"x{j}"], regs["c0"], f"addc{j}")
+                              for j in range(L)}, **{k_: v[k_] for k_ in e}})
+        v = stage("adde", {f"x{j}": self._add(m, A, v[f"x{j}"], v[f"e{j}"], f"adde{j}")
+                           for j in range(L)})
         dx = [self._narrow(m, A, V, v[f"x{j}"], f"out{j}") for j in range(L)]
         return {"dx": Cat(*dx)}
 
@@ -551,7 +552,7 @@ class BnFwd(_TwoPassUnit):
     def _partials(self, m, pay, beat):
         A, V, L = self.A, self.V, self._lanes
         xs = [self._widen(m, pay.x[j], f"x{j}") for j in range(L)]
-        sq = [fp_arith.unit(m, f"sq{j}", lambda sub, x: fp_arith.mul(
+        sq = [unit(m, f"sq{j}", lambda sub, x: fp_arith.mul(
                   sub, V, x, V, x, A, rounding="rne", overflow="nonsat", name="mul"),
                   (pay.x[j],), A.width) for j in range(L)]
         return {"t1": self._beat_sum(m, A, xs, "sum1"), "t2": self._beat_sum(m, A, sq, "sum2")}
@@ -586,10 +587,12 @@ class BnFwd(_TwoPassUnit):
         m.d.comb += self._beta_w.eq(self._narrow(m, V, A, self._beta_in, "beta_cvt"))
         regs = self._prog.regs
         v = {f"x{j}": self._widen(m, pay.x[j], f"n{j}") for j in range(L)}
-        v = stage({k: self._add(m, A, x, negate(regs["mu"]), f"sub{k[1:]}")
-                   for k, x in v.items()})
-        v = stage({k: self._mul(m, A, x, regs["a"], f"mul{k[1:]}") for k, x in v.items()})
-        v = stage({k: self._add(m, A, x, self._beta_n, f"add{k[1:]}") for k, x in v.items()})
+        v = stage("sub", {k: self._add(m, A, x, negate(regs["mu"]), f"sub{k[1:]}")
+                          for k, x in v.items()})
+        v = stage("mul", {k: self._mul(m, A, x, regs["a"], f"mul{k[1:]}")
+                          for k, x in v.items()})
+        v = stage("add", {k: self._add(m, A, x, self._beta_n, f"add{k[1:]}")
+                          for k, x in v.items()})
         ys = [self._narrow(m, A, V, v[f"x{j}"], f"out{j}", "nonsat") for j in range(L)]
         return {"y": Cat(*ys)}
 

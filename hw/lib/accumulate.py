@@ -1,7 +1,8 @@
-"""The exact integer sum and the fused FP32 accumulate step shared by the block-scaled dot products
-(``mx_dot``, ``bfp_dot``, ``bfp_pe``); the hardware twin of :mod:`golden.accumulate`.
+"""The fused FP32 accumulate step shared by the block-scaled dot products (``mx_dot``,
+``bfp_dot``, ``bfp_pe``); the hardware twin of :func:`golden.accumulate.fp32_accumulate`. Their
+exact integer sums are :func:`hw.lib.trees.reduce_tree` with :func:`hw.lib.trees.plus`.
 
-``sum_tree`` adds signed integer terms exactly in a balanced tree. ``fp32_accumulate`` computes
+``fp32_accumulate`` computes
 ``RNE_fp32(c + S * 2**e_S)`` for an exact integer ``S`` (|S| < 2**sum_bits) and an FP32
 accumulator ``c``, rounded once::
 
@@ -48,7 +49,7 @@ from golden.formats import FP32
 
 from .fp import encode, unpack_fp32
 
-__all__ = ["fp32_accumulate", "sum_tree", "cut_points", "window_bits", "GUARD", "EXP_BITS"]
+__all__ = ["fp32_accumulate", "cut_points", "window_bits", "GUARD", "EXP_BITS"]
 
 #: window bits beyond the sum's width (see the module docstring for why 25)
 GUARD = 25
@@ -74,42 +75,6 @@ def cut_points(n_terms):
     cuts = (["sum"] if levels else []) + ["mul", "align", "out"]
     cuts += [f"tree{j}" for j in range(2, levels, 2)]
     return tuple(cuts)
-
-
-def sum_tree(terms, cut=None, carry=()):
-    """Exact balanced sum of signed integer ``terms``; each level is one bit wider, so it never
-    overflows. Pairs (t0 + t1), (t2 + t3), ...; an odd last term passes to the next level.
-
-    Parameters
-    ----------
-    terms : list of Value
-        At least one.
-    cut : callable, optional
-        ``cut(level, *values)`` is called after every tree level (1, 2, ...) with that level's
-        partial sums followed by ``carry`` and returns them, registered or not: a pipeline cut
-        inside the tree (``carry`` holds the values that travel beside the tree).
-    carry : tuple of Value
-
-    Returns
-    -------
-    (Value, tuple)
-        The sum and ``carry`` as ``cut`` last returned it.
-    """
-    if not terms:
-        raise ValueError("sum_tree needs at least one term")
-    terms, carry = list(terms), tuple(carry)
-    level = 0
-    while len(terms) > 1:
-        level += 1
-        nxt = [terms[j] + terms[j + 1] for j in range(0, len(terms) - 1, 2)]
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms = nxt
-        if cut is not None:
-            out = cut(level, *terms, *carry)
-            out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-            terms, carry = list(out[: len(terms)]), out[len(terms):]
-    return terms[0], carry
 
 
 def _signed_range(v):

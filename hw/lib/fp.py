@@ -13,8 +13,10 @@ from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed
 from golden.checks import check_choice
 from golden.formats import OVERFLOWS, ROUNDINGS, get_format
 
-__all__ = ["decode_element", "unpack_fp32", "FP32Fields", "leading_zeros", "encode", "convert",
-           "negate"]
+from .units import named
+
+__all__ = ["decode_element", "unpack_fp32", "FP32Fields", "leading_zeros", "encode", "round_up",
+           "pack", "round_normalized", "biased_exponent", "convert", "negate"]
 
 
 def decode_element(code, fmt):
@@ -82,14 +84,6 @@ def unpack_fp32(bits) -> FP32Fields:
     )
 
 
-def _named(m, value, name):
-    """``value`` held in a named signal, so a reused subexpression is built (and simulated) once."""
-    value = Value.cast(value)
-    sig = Signal(value.shape(), name=name)
-    m.d.comb += sig.eq(value)
-    return sig
-
-
 def leading_zeros(value) -> Value:
     """Count of leading zero bits of ``value`` (``len(value)`` when it is zero).
 
@@ -111,25 +105,6 @@ def leading_zeros(value) -> Value:
         return Mux(hi == 0, half + tree(lo), tree(hi))
 
     return tree(padded)
-
-
-def _max_code(fmt) -> int:
-    """Largest finite code magnitude (sign bit excluded)."""
-    if fmt.kind == "int":
-        return fmt.qmax
-    if fmt.kind == "mxsf":
-        return (1 << (fmt.width - 1)) - 1
-    top = (1 << fmt.ebits) - 1
-    if fmt.specials == "ieee":
-        return ((top - 1) << fmt.mbits) | ((1 << fmt.mbits) - 1)
-    return (top << fmt.mbits) | fmt.max_mantissa
-
-
-def _nan_code(fmt) -> int:
-    top = (1 << fmt.ebits) - 1
-    if fmt.specials == "ieee":
-        return (top << fmt.mbits) | (1 << (fmt.mbits - 1))
-    return (top << fmt.mbits) | ((1 << fmt.mbits) - 1)
 
 
 def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", sticky=0, inf=0,
@@ -186,7 +161,7 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
         raise ValueError(f"format {fmt.name} has no NaN; a NaN input needs a NaN-capable format")
     mag = Value.cast(mag)
     if not isinstance(mag, Signal):
-        mag = _named(m, mag, f"{name}_mag")  # used three times: build (and simulate) it once
+        mag = named(m, mag, f"{name}_mag")  # used three times: build (and simulate) it once
     exp = Value.cast(exp)
     if not exp.shape().signed:
         exp = Cat(exp, Const(0, 1)).as_signed()
@@ -195,7 +170,7 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
     mag_zero = mag == 0
 
     # Exponent of the leading one and the quantum exponent q of the result.
-    lead = _named(m, (n - 1) - leading_zeros(mag) + exp, f"{name}_lead")
+    lead = named(m, (n - 1) - leading_zeros(mag) + exp, f"{name}_lead")
     small = Const(0, 1)
     if fmt.kind == "int":
         q = Const(-fmt.frac_bits, signed(8))
@@ -209,7 +184,7 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
         dmax = fmt.mbits
         if fmt.gap:
             q_gap = fmt.sub_emax - sm - 1
-            in_gap = _named(m, (lead > fmt.sub_emax) & (lead < 0), f"{name}_gap")
+            in_gap = named(m, (lead > fmt.sub_emax) & (lead < 0), f"{name}_gap")
             sub_q = Mux(in_gap, q_gap, sub_q)
             dmax = max(dmax, sm - fmt.sub_emax)
         q = Mux(lead >= 0, lead - fmt.mbits, sub_q)
@@ -227,10 +202,10 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
     rbits_n = len(Value.cast(rand)) if rounding == "stochastic" else 0
     pad = n + 1 + rbits_n
     d = exp - q
-    amt_raw = _named(m, d + pad, f"{name}_shift")
+    amt_raw = named(m, d + pad, f"{name}_shift")
     amt = Mux(amt_raw < 0, 0, Mux(amt_raw > pad + dmax, pad + dmax, amt_raw))
     amt = amt.as_unsigned()[: (pad + dmax).bit_length()]  # clamped to [0, pad + dmax] above
-    y = _named(m, (mag << amt)[: n + pad + dmax], f"{name}_aligned")
+    y = named(m, (mag << amt)[: n + pad + dmax], f"{name}_aligned")
     t_sig = y[pad:]
     rbit = y[pad - 1]
     low = y[: pad - 1]
@@ -252,21 +227,16 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
         normal_t = ((lead + (fmt.bias - 1)) << fmt.mbits) + t_sig
         t = Mux(small, 0 if not fmt.subnormals else t_sig, normal_t)
         ovf_pre = lead > fmt.emax
-    t = _named(m, Mux(mag_zero, 0, t), f"{name}_trunc")
+    t = named(m, Mux(mag_zero, 0, t), f"{name}_trunc")
     ovf_pre = ovf_pre & ~mag_zero
 
-    lsb = t[0]
-    if rounding == "rne":
-        up = rbit & (stick | lsb)
-    elif rounding == "rna":
-        up = rbit
-    elif rounding == "rtz":
-        up = Const(0, 1)
-    else:
+    if rounding == "stochastic":
         rand = Value.cast(rand)
         r = len(rand)
         frac = y[pad - r: pad] if r else Const(0, 1)
         up = (frac + rand)[r] if r else Const(0, 1)
+    else:
+        up = round_up(rounding, rbit, stick, t[0])
 
     if fmt.kind == "mxsf" and fmt.gap:
         # the gap: up to 1.0 iff |x| >= its midpoint (both nearest modes: 1.0's code is even);
@@ -283,15 +253,36 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
         # overlap: a carry out of the sub mode's binade below 1.0 lands on the sub code of 1.0
         # (an alias); the canonical code of 1.0 is E2M5's
         c = Mux(c == fmt.sub_bias << fmt.sub_mbits, 1 << fmt.mbits, c)
-    c = _named(m, c, f"{name}_rounded")
-    max_code = _max_code(fmt)
-    ovf = ovf_pre | (c > max_code)
+    return pack(m, fmt, sign, c, ovf_pre=ovf_pre, rounding=rounding, overflow=overflow,
+                inf=inf, nan=nan, name=name)
 
-    # Overflow and special results.
+
+def round_up(rounding, rbit, sticky, lsb):
+    """The 0/1 increment of a truncated code under a deterministic rounding: ``rbit`` is the
+    first bit below the result's LSB, ``sticky`` says something nonzero lies below it, ``lsb``
+    is the truncated code's LSB (ties to even)."""
+    if rounding == "rne":
+        return rbit & (sticky | lsb)
+    if rounding == "rna":
+        return rbit
+    return Const(0, 1)
+
+
+def pack(m, fmt, sign, c, *, ovf_pre=None, rounding, overflow, inf, nan, name):
+    """The one packing step of every rounding in the hardware (docs/numerics.md §2 rules 1, 2,
+    5, 6): the rounded code magnitude ``c`` (monotonic in the value; it may exceed the largest
+    finite code) with its sign, overflow judged after rounding (``c > fmt.max_code``, or
+    ``ovf_pre``: the exponent was already out of range) and resolved by ``overflow`` ("rtz"
+    never overflows a finite value), then the special inputs: ``inf`` gives Inf where the
+    format has it and otherwise overflows, ``nan`` the canonical NaN (sign 0). Integer formats
+    negate the magnitude. ``c`` becomes the signal ``<name>_rounded``."""
+    c = named(m, c, f"{name}_rounded")
+    max_code = fmt.max_code
+    ovf = c > max_code if ovf_pre is None else ovf_pre | (c > max_code)
     if fmt.kind == "float" and fmt.specials == "ieee":
-        inf_code = ((1 << fmt.ebits) - 1) << fmt.mbits
+        inf_code = fmt.inf_code
     elif fmt.kind == "float" and fmt.specials == "fn":
-        inf_code = _nan_code(fmt)  # "fn" formats overflow to NaN in nonsat mode
+        inf_code = fmt.nan_code  # "fn" formats overflow to NaN in nonsat mode
     else:
         inf_code = max_code
     ovf_code = max_code if overflow == "saturate" or rounding == "rtz" else inf_code
@@ -300,15 +291,47 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
     code_mag = Mux(inf, special_inf_code, Mux(ovf, ovf_code, c))[: fmt.width - (fmt.kind != "int")]
 
     if fmt.kind == "int":
-        code = Mux(sign, -code_mag, code_mag)[: fmt.width]
-        return code
-    out_sign = sign
+        return Mux(sign, -code_mag, code_mag)[: fmt.width]
     if fmt.has_nan:
-        out_sign = sign & ~nan
-        # a NaN input is canonical (sign 0); an "fn" overflow NaN keeps the input's sign, as the
-        # golden model and ml_dtypes do
-        code_mag = Mux(nan, _nan_code(fmt), code_mag)
-    return Cat(code_mag, out_sign)
+        # a NaN input is canonical (sign 0); an "fn" overflow NaN keeps the input's sign, as
+        # the golden model and ml_dtypes do
+        code_mag = Mux(nan, fmt.nan_code, code_mag)
+        sign = sign & ~nan
+    return Cat(code_mag, sign)
+
+
+def biased_exponent(fmt, code):
+    """Effective biased exponent max(E, 1) of a float code (a subnormal has the exponent of
+    E = 1)."""
+    e = code[fmt.mbits: fmt.mbits + fmt.ebits]
+    return Mux(e == 0, 1, e)
+
+
+def round_normalized(m, f, sign, n, e_res, sticky, *, rounding, overflow, inf, nan, name):
+    """Code of a normalized significand, rounded once: the rounding of the FP operators
+    (``hw.lib.fp_arith``, ``hw.lib.fp_iter``), which normalize their exact result themselves.
+
+    ``n`` has P + 1 bits (P = ``f.sig_bits``): n[P] the hidden bit, n[1:P + 1] the significand,
+    n[0] the round bit; ``sticky`` says the exact value has more bits below n[0]. The hidden bit
+    is 1 with ``e_res`` the biased exponent (>= 1, may exceed the format's range: overflow), or
+    0 for a result below 2**emin, whose significand is then aligned to exponent emin (n[P] has
+    weight 2**emin), a subnormal (or zero) for the format. The truncated code magnitude
+    ``(E << mbits) | frac`` is monotonic in the value, so rounding (:func:`round_up`) adds 0 or
+    1 to it and a mantissa carry ripples into the exponent (and a subnormal's into the smallest
+    normal) by itself; :func:`pack` judges overflow after rounding. A format without
+    subnormals rounds a result below 2**emin to 0 or the smallest normal (the tie to 0 under
+    "rne"). These are the rules of :func:`encode` for the values this input form can express.
+    """
+    P, mb = f.sig_bits, f.mbits
+    hidden, rbit = n[P], n[0]
+    trunc = named(m, Cat(n[1:P], Mux(hidden, e_res, 0)), f"{name}_trunc")
+    c = trunc + round_up(rounding, rbit, sticky, n[1])
+    if not f.subnormals:
+        # neighbours 0 and the smallest normal; the round bit is half of that normal
+        r_t, s_t = n[P - 1], (n[: P - 1] != 0) | sticky
+        up_t = {"rne": r_t & s_t, "rna": r_t}.get(rounding, Const(0, 1))
+        c = Mux(hidden, c, Mux(up_t, 1 << mb, 0))
+    return pack(m, f, sign, c, rounding=rounding, overflow=overflow, inf=inf, nan=nan, name=name)
 
 
 def _widens_by_wiring(src, dst) -> bool:
@@ -320,17 +343,36 @@ def _widens_by_wiring(src, dst) -> bool:
             and dst.emin <= src.emin and dst.emax >= src.emax)
 
 
+def _narrows_on_the_pattern(src, dst, rounding, overflow) -> bool:
+    """True when ``src`` -> ``dst`` only drops mantissa bits (same exponent field and bias,
+    IEEE specials and subnormals on both sides: FP32 -> BF16) and rounds RNE with IEEE overflow:
+    then the rounding is an increment of the bit pattern."""
+    return (src.kind == dst.kind == "float" and src.specials == dst.specials == "ieee"
+            and src.subnormals and dst.subnormals and src.ebits == dst.ebits
+            and src.bias == dst.bias and dst.mbits < src.mbits and rounding == "rne"
+            and overflow == "nonsat")
+
+
 def convert(m, src, dst, code, *, rounding="rne", overflow="saturate", name="cvt") -> Value:
     """Code of float format ``src`` -> code of ``dst``, rounded once (numerics §2).
 
-    An exact widening between formats without specials (fp10_e5m4 -> fp18_e5m12, FP10 ->
-    FP17, ...) is wiring: the exponent re-biased by a constant, the mantissa padded, a zero
+    A narrowing that only drops mantissa bits (FP32 -> BF16, RNE, IEEE overflow) is an increment
+    of the bit pattern (no normalization). An exact widening between formats without specials
+    (fp10_e5m4 -> fp18_e5m12, FP10 -> FP17, ...) is wiring: the exponent re-biased by a constant, the mantissa padded, a zero
     exponent field (zero: these formats have no subnormals) mapped to zero. Anything else goes
     through :func:`decode_element` and :func:`encode` (a narrowing rounds with ``rounding``;
     FP16 -> FP32 normalizes a subnormal).
     """
     src, dst = get_format(src), get_format(dst)
     code = Value.cast(code)
+    if _narrows_on_the_pattern(src, dst, rounding, overflow):
+        # RNE on the bit pattern: add half an output ulp minus one and the LSB that stays, then
+        # drop the extra mantissa bits; a carry ripples into the exponent, past the largest
+        # finite value to Inf (nonsat). Only a NaN could carry into the sign, and NaN is
+        # replaced by the canonical one
+        d = src.mbits - dst.mbits
+        nan = code[:-1] > src.inf_code
+        return Mux(nan, dst.nan_code, (code + ((1 << (d - 1)) - 1) + code[d])[d: src.width])
     if _widens_by_wiring(src, dst):
         e = code[src.mbits: src.mbits + src.ebits]
         zero = e == 0

@@ -9,14 +9,14 @@ Rounding. The adder, and the multiplier when the exact product fits the output s
 (BF16 x BF16 -> FP32), are textbook datapaths: they normalize their exact result themselves (the
 adder with a leading-zero count over its P + 3 bit sum; the multiplier normalizes subnormal
 operands, then the product by at most one bit, or right-shifts it into a subnormal) and round it
-once in :func:`_round_pack`, the rounding step of :func:`hw.lib.fp.encode` for a significand that is
+once in :func:`hw.lib.fp.round_normalized`, the rounding step of :func:`hw.lib.fp.encode` for a significand that is
 already normalized: round bit, sticky, a 0/1 increment of the truncated code (the mantissa carry
 ripples into the exponent), overflow judged after rounding, the special codes. They do not call
 ``encode`` because its generality is its cost: it normalizes any magnitude again, with a
 leading-zero count and a left shift in a window about three times the magnitude's width (78 bits
 for the adder's 27-bit sum). Measured on the FP32 adder alone (``synth.flow``, OSU 0.18): 11,996
 transistors, depth 154, 12.3 ns with ``encode`` rounding the normalized sum; 10,556, 145, 11.7
-ns with ``_round_pack``; the former adder, which left all normalization to ``encode``: 13,094,
+ns with ``round_normalized``; the former adder, which left all normalization to ``encode``: 13,094,
 193, 14.9 ns. The other multiplier combinations (a product wider than the output significand)
 still hand the exact product to ``encode``. Either way the rules are numerics §2, and
 ``tests/hw/test_fp_arith`` checks both units against NumPy float32 arithmetic and
@@ -28,19 +28,19 @@ operand is NaN, for 0 x Inf and for Inf - Inf (the canonical NaN of the output f
 its sign if an operand is Inf; an exactly zero sum is +0 unless both operands are -0 (IEEE 754
 §6.3 for every rounding mode here), a zero product has the sign sa ^ sb.
 """
-from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Mux, Value
 
 from golden.checks import check_choice
-from golden.formats import OVERFLOWS, ROUNDINGS, get_format
+from golden.formats import OVERFLOWS, PLAIN_ROUNDINGS, get_format
 
-from .fp import _named, decode_element, encode, leading_zeros
+from .fp import biased_exponent, decode_element, encode, leading_zeros, round_normalized
+from .units import named
 
-__all__ = ["mul", "add", "unit", "GUARD"]
+__all__ = ["mul", "add", "GUARD"]
 
 #: bits the adder keeps below the larger operand's LSB (see :func:`add` for why 2 is the least)
 GUARD = 2
 
-_MODES = ROUNDINGS[:3]  # rne, rna, rtz: stochastic rounding needs random bits, not offered here
 
 
 def _float_format(name, fmt):
@@ -57,78 +57,15 @@ def _operand(m, fmt, code, name, zero_special=True):
     ``zero_special``, the significand of an Inf/NaN code zeroed (its exponent field would read as
     a huge number; datapaths whose result the special code overrides anyway skip that)."""
     sign, sig, exp, inf, nan = decode_element(code, fmt)
-    inf, nan = (Const(v, 1) if isinstance(v, int) else _named(m, v, f"{name}_{what}")
+    inf, nan = (Const(v, 1) if isinstance(v, int) else named(m, v, f"{name}_{what}")
                 for v, what in ((inf, "inf"), (nan, "nan")))
     if fmt.specials != "none" and zero_special:
         sig = Mux(inf | nan, 0, sig)
-    return sign, _named(m, sig, f"{name}_sig"), _named(m, exp, f"{name}_exp"), inf, nan
-
-
-def _max_code(f):
-    """Largest finite code magnitude (sign bit excluded)."""
-    return (f.emax + f.bias) << f.mbits | f.max_mantissa
-
-
-def _nan_code(f):
-    top = ((1 << f.ebits) - 1) << f.mbits
-    return top | (1 << (f.mbits - 1) if f.specials == "ieee" else (1 << f.mbits) - 1)
-
-
-def _biased_exp(f, code):
-    """Effective biased exponent max(E, 1) of a code (a subnormal has the exponent of E = 1)."""
-    e = code[f.mbits: f.mbits + f.ebits]
-    return Mux(e == 0, 1, e)
-
-
-def _round_pack(m, f, sign, n, e_res, sticky, *, rounding, overflow, inf, nan, name):
-    """Code of a normalized significand, rounded once: the rounding step of ``add`` and ``mul``.
-
-    ``n`` has P + 1 bits (P = ``f.sig_bits``): n[P] the hidden bit, n[1:P + 1] the significand,
-    n[0] the round bit; ``sticky`` says the exact value has more bits below n[0]. The hidden bit
-    is 1 with ``e_res`` the biased exponent (>= 1, may exceed the format's range: overflow), or
-    0 for a result below 2**emin, whose significand is then aligned to exponent emin (n[P] has
-    weight 2**emin), a subnormal (or zero) for the format. The rules are those of
-    :func:`hw.lib.fp.encode` (numerics §2) for the values this input form can express: the truncated
-    code magnitude ``(E << mbits) | frac`` is monotonic in the value, so rounding adds 0 or 1 to
-    it and a mantissa carry ripples into the exponent (and a subnormal's into the smallest
-    normal) by itself; overflow is judged after rounding; a format without subnormals rounds
-    a result below 2**emin to 0 or the smallest normal (the tie to 0 under "rne").
-    """
-    P, mb = f.sig_bits, f.mbits
-    hidden, rbit = n[P], n[0]
-    trunc = _named(m, Cat(n[1:P], Mux(hidden, e_res, 0)), f"{name}_trunc")
-    if rounding == "rne":
-        up = rbit & (sticky | n[1])
-    elif rounding == "rna":
-        up = rbit
-    else:
-        up = Const(0, 1)
-    c = trunc + up
-    if not f.subnormals:
-        # neighbours 0 and the smallest normal; the round bit is half of that normal
-        r_t, s_t = n[P - 1], (n[: P - 1] != 0) | sticky
-        up_t = {"rne": r_t & s_t, "rna": r_t}.get(rounding, Const(0, 1))
-        c = Mux(hidden, c, Mux(up_t, 1 << mb, 0))
-    c = _named(m, c, f"{name}_rounded")
-    max_code = _max_code(f)
-    if f.specials == "ieee":
-        inf_code = ((1 << f.ebits) - 1) << mb
-    elif f.specials == "fn":
-        inf_code = _nan_code(f)  # "fn" overflows to NaN (keeping the sign) in nonsat mode
-    else:
-        inf_code = max_code
-    ovf_code = max_code if overflow == "saturate" or rounding == "rtz" else inf_code
-    special_inf = inf_code if f.specials == "ieee" else (
-        max_code if overflow == "saturate" else inf_code)
-    code = Mux(inf, special_inf, Mux(c > max_code, ovf_code, c))[: f.width - 1]
-    if f.has_nan:
-        code = Mux(nan, _nan_code(f), code)
-        sign = sign & ~nan
-    return Cat(code, sign)
+    return sign, named(m, sig, f"{name}_sig"), named(m, exp, f"{name}_exp"), inf, nan
 
 
 def _check_modes(rounding, overflow):
-    check_choice("rounding", rounding, _MODES)
+    check_choice("rounding", rounding, PLAIN_ROUNDINGS)
     check_choice("overflow", overflow, OVERFLOWS)
 
 
@@ -164,7 +101,7 @@ def mul(m, fmt_a, a, fmt_b, b, out_fmt, *, rounding="rne", overflow="nonsat", na
     of bit n - 1: for E_top >= 1 the result is exact, a one-bit left shift makes it normal (or,
     at E_top = 1, leaves a subnormal), and nothing rounds; for E_top <= 0 it lies below 2**emin
     and shifts right by 1 - E_top (clamped) into the output's subnormal significand, the bits
-    shifted out forming sticky, and :func:`_round_pack` rounds it (gradual underflow, or 0 /
+    shifted out forming sticky, and :func:`hw.lib.fp.round_normalized` rounds it (gradual underflow, or 0 /
     the smallest normal in a format without subnormals). Overflow (±Inf with "nonsat") is
     judged there too. Otherwise the exact product goes to :func:`hw.lib.fp.encode`, which rounds it
     once (no sticky needed).
@@ -191,36 +128,36 @@ def mul(m, fmt_a, a, fmt_b, b, out_fmt, *, rounding="rne", overflow="nonsat", na
         raise ValueError(f"out_fmt {fo.name} has no NaN for the NaN and 0 x Inf results of "
                          f"{fa.name} x {fb.name}")
     if not fast:
-        mag = _named(m, ga * gb, f"{name}_mag")
-        exp = _named(m, ea + eb, f"{name}_exp")
+        mag = named(m, ga * gb, f"{name}_mag")
+        exp = named(m, ea + eb, f"{name}_exp")
         return encode(m, fo, sa ^ sb, mag, exp, rounding=rounding, overflow=overflow,
                       inf=ia | ib, nan=nan, name=f"{name}_round")
 
     def normalized(f, code, g, what):
         """Significand shifted to put its leading one at the top, and its biased exponent."""
-        lz = _named(m, leading_zeros(g), f"{name}_{what}_lz")
-        return (_named(m, (g << lz)[: len(g)], f"{name}_{what}_norm"),
-                _biased_exp(f, code) - lz)
+        lz = named(m, leading_zeros(g), f"{name}_{what}_lz")
+        return (named(m, (g << lz)[: len(g)], f"{name}_{what}_norm"),
+                biased_exponent(f, code) - lz)
 
     P = fo.sig_bits
     ga_n, ea_n = normalized(fa, a, ga, "a")
     gb_n, eb_n = normalized(fb, b, gb, "b")
-    mag = _named(m, ga_n * gb_n, f"{name}_mag")  # leading one at n - 1 or n - 2, or 0
+    mag = named(m, ga_n * gb_n, f"{name}_mag")  # leading one at n - 1 or n - 2, or 0
     n = len(mag)
     # biased output exponent of mag's bit n - 1
-    e_top = _named(m, ea_n + eb_n + (1 + fo.bias - fa.bias - fb.bias), f"{name}_etop")
+    e_top = named(m, ea_n + eb_n + (1 + fo.bias - fa.bias - fb.bias), f"{name}_etop")
     # E_top >= 1: normal (a one-bit left shift when bit n - 1 is 0 and E_top >= 2), or
     # subnormal with E_top = 1; exact
     s1 = ~mag[n - 1] & (e_top > 1)
     left = Cat(Const(0, P + 1 - n), Mux(s1, mag << 1, mag)[:n])
     # E_top <= 0: below 2**emin, right shift by 1 - E_top (clamped), with sticky
-    r = _named(m, Mux(e_top < -P, P + 1, 1 - e_top).as_unsigned()[: (P + 1).bit_length()],
+    r = named(m, Mux(e_top < -P, P + 1, 1 - e_top).as_unsigned()[: (P + 1).bit_length()],
                f"{name}_rshift")
     right = Cat(Const(0, P + 1 - n), mag) >> r
     lost = Cat(*(mag[i] & (r > i + P + 1 - n) for i in range(n))) != 0
     tiny = e_top < 1
-    norm = _named(m, Mux(tiny, right, left), f"{name}_norm")
-    return _round_pack(m, fo, sa ^ sb, norm, (e_top - s1).as_unsigned(), tiny & lost,
+    norm = named(m, Mux(tiny, right, left), f"{name}_norm")
+    return round_normalized(m, fo, sa ^ sb, norm, (e_top - s1).as_unsigned(), tiny & lost,
                        rounding=rounding, overflow=overflow, inf=ia | ib, nan=nan,
                        name=f"{name}_round")
 
@@ -267,7 +204,7 @@ def add(m, fmt, a, b, *, rounding="rne", overflow="nonsat", name="add"):
        E = 1 with the leading one lower: a subnormal result, or zero. No bit is shifted out:
        s >= 2 only when d <= 1 (below), where the window holds the exact difference.
     5. Round: the top P bits are the significand, the next one the round bit, the G bits below
-       it and ``sticky`` make the sticky bit; :func:`_round_pack` rounds and packs.
+       it and ``sticky`` make the sticky bit; :func:`hw.lib.fp.round_normalized` rounds and packs.
 
     Why this is exact. If no bit was lost (d <= G, or the lost bits are 0), the window holds the
     exact magnitude. Otherwise d > G and small < 2**(e_small + P) <= 2**(e_big + P - G - 1)
@@ -307,69 +244,39 @@ def add(m, fmt, a, b, *, rounding="rne", overflow="nonsat", name="add"):
     W = P + G
     sa, ga, _, ia, na = _operand(m, f, a, f"{name}_a")
     sb, gb, _, ib, nb = _operand(m, f, b, f"{name}_b")
-    ea = _named(m, _biased_exp(f, a), f"{name}_a_e")
-    eb = _named(m, _biased_exp(f, b), f"{name}_b_e")
+    ea = named(m, biased_exponent(f, a), f"{name}_a_e")
+    eb = named(m, biased_exponent(f, b), f"{name}_b_e")
 
     # (1) order by magnitude: codes are monotonic in it, so |big| >= |small|
-    a_big = _named(m, a[:-1] >= b[:-1], f"{name}_a_big")
+    a_big = named(m, a[:-1] >= b[:-1], f"{name}_a_big")
     s_big = Mux(a_big, sa, sb)
-    g_big = _named(m, Mux(a_big, ga, gb), f"{name}_sig_big")
-    g_small = _named(m, Mux(a_big, gb, ga), f"{name}_sig_small")
-    e_big = _named(m, Mux(a_big, ea, eb), f"{name}_exp_big")
-    d = _named(m, Mux(a_big, ea - eb, eb - ea)[: f.ebits], f"{name}_diff")  # >= 0
+    g_big = named(m, Mux(a_big, ga, gb), f"{name}_sig_big")
+    g_small = named(m, Mux(a_big, gb, ga), f"{name}_sig_small")
+    e_big = named(m, Mux(a_big, ea, eb), f"{name}_exp_big")
+    d = named(m, Mux(a_big, ea - eb, eb - ea)[: f.ebits], f"{name}_diff")  # >= 0
     # (2) align small to the window of W bits (LSB at big's LSB - G); sticky: its bits below
-    amt = _named(m, Mux(d > W, W, d)[: W.bit_length()], f"{name}_shift")
-    small_w = _named(m, Cat(Const(0, G), g_small) >> amt, f"{name}_small_al")
-    sticky = _named(m, Cat(*(g_small[i] & (d > i + G) for i in range(P))) != 0,
+    amt = named(m, Mux(d > W, W, d)[: W.bit_length()], f"{name}_shift")
+    small_w = named(m, Cat(Const(0, G), g_small) >> amt, f"{name}_small_al")
+    sticky = named(m, Cat(*(g_small[i] & (d > i + G) for i in range(P))) != 0,
                     f"{name}_sticky")
     # (3) big + small, or big - small - sticky: one adder, ~small and a carry-in for "-"
     sub = sa ^ sb
     sx = Cat(small_w, Const(0, 1)) ^ sub.replicate(W + 1)
     cin = sub & ~sticky
-    mag = _named(m, (Cat(cin, Const(0, G), g_big, Const(0, 1)) + Cat(Const(1, 1), sx))[1: W + 2],
+    mag = named(m, (Cat(cin, Const(0, G), g_big, Const(0, 1)) + Cat(Const(1, 1), sx))[1: W + 2],
                  f"{name}_mag")
     # (4) normalize: left by min(lz, e_big) puts the leading one at W (exponent e_big + 1 - s),
     # or stops at exponent emin (E = 1): a subnormal result. A one ORed in at W - e_big makes
     # the count stop there; no bit is lost (s >= 2 only when d <= 1, an exact difference).
     limit = Cat(*(e_big == W - j for j in range(W + 1)))
-    s = _named(m, leading_zeros(_named(m, mag | limit, f"{name}_lz_in")), f"{name}_lz")
-    norm = _named(m, (mag << s)[: W + 1], f"{name}_norm")
+    s = named(m, leading_zeros(named(m, mag | limit, f"{name}_lz_in")), f"{name}_lz")
+    norm = named(m, (mag << s)[: W + 1], f"{name}_norm")
     e_res = (e_big + 1 - s).as_unsigned()[: f.ebits + 1]
 
     nan = (na | nb | (ia & ib & (sa ^ sb))) if f.has_nan else 0
     inf = ia | ib
     sign = Mux(inf, Mux(ia, sa, sb), Mux(mag == 0, sa & sb, s_big))
     # (5) round (guard bits below the round bit join sticky), pack, overflow, specials
-    return _round_pack(m, f, sign, norm[G:], e_res, (norm[:G] != 0) | sticky,
+    return round_normalized(m, f, sign, norm[G:], e_res, (norm[:G] != 0) | sticky,
                        rounding=rounding, overflow=overflow, inf=inf, nan=nan,
                        name=f"{name}_round")
-
-
-class _Unit(Elaboratable):
-    """A combinational function of a few operand signals as its own module (see :func:`unit`)."""
-
-    def __init__(self, fn, widths, width):
-        self._fn = fn
-        self.operands = [Signal(w, name=f"in{k}") for k, w in enumerate(widths)]
-        self.result = Signal(width, name="out")
-
-    def elaborate(self, platform):
-        m = Module()
-        m.d.comb += self.result.eq(self._fn(m, *self.operands))
-        return m
-
-
-def unit(m, name, fn, operands, width):
-    """``fn(sub, *operand_signals)`` (a combinational Value of ``width`` bits) built in a
-    submodule ``name`` of ``m``; returns its result signal.
-
-    Why: Amaranth's simulator reruns a module's whole combinational logic whenever one signal it
-    reads changes, and an FP operator names several intermediate signals, so a datapath of many
-    operators in one module is evaluated many times per cycle. As submodules, each operator
-    reruns alone. The synthesis flow flattens the hierarchy; the logic is the same.
-    """
-    operands = [Value.cast(v) for v in operands]
-    u = _Unit(fn, [len(v) for v in operands], width)
-    m.submodules[name] = u
-    m.d.comb += [s.eq(v) for s, v in zip(u.operands, operands)]
-    return u.result

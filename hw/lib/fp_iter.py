@@ -6,7 +6,7 @@ subnormals), an elaboration-time rounding mode ("rne", "rna", "rtz") and overflo
 ("saturate", "nonsat"), and are bit-exact to ``golden.formats.div`` / ``golden.formats.sqrt``.
 They trade latency for area: the datapath is one subtractor of about P + 3 bits (P =
 ``fmt.sig_bits``), three shift registers of about P bits, a small counter, and the rounding step
-of the combinational units (:func:`hw.lib.fp_arith._round_pack`, reused, not restated).
+of the combinational units (:func:`hw.lib.fp.round_normalized`, reused, not restated).
 
 Handshake. The operands are sampled in the cycle ``start`` is 1; ``busy`` is 1 while the
 recurrence runs; ``done`` is 1 for exactly one cycle, ``cycles`` cycles after the start cycle,
@@ -26,7 +26,7 @@ recurrence R_0 = m_a, q_j = [R_j >= m_b], R_{j+1} = 2 (R_j - q_j m_b) keeps 0 <=
 q_0 q_1 q_2 ... (q_0 of weight 1) MSB first into a shift register. After the step that records
 bit q_j, m_a / m_b = q_0.q_1...q_j + R_{j+1} 2**-(j+1) / m_b exactly, so ``R != 0`` is the exact
 sticky bit of the bits kept. The register ``n`` of P + 1 bits must end with the result's hidden
-bit at n[P] and its round bit at n[0] (the input of ``_round_pack``); bit q_j has the biased
+bit at n[P] and its round bit at n[0] (the input of ``round_normalized``); bit q_j has the biased
 exponent e0 - j with e0 = E_a - E_b + bias, so the register must stop after recording N bits:
 
 - q_0 = 1 (normal quotient of exponent e0): N = P + 1;
@@ -53,12 +53,12 @@ root below 2**emin (possible only in formats with a bias near 0) stops after N =
 in the divider, P + 1 steps in all.
 
 Exactness. In both units the recorded bits are the exact truncation of the exact result to the
-position of the result's round bit (n[0]), aligned as ``_round_pack`` expects (hidden bit at
+position of the result's round bit (n[0]), aligned as ``round_normalized`` expects (hidden bit at
 n[P] with biased exponent e >= 1, or n[P] of weight 2**emin for a result below it), and sticky
 is exactly "the discarded value is nonzero". Round bit + sticky determine every rounding mode
-here, so the single rounding in ``_round_pack`` (the rules of numerics §2: 0/1 increment of the
+here, so the single rounding in ``round_normalized`` (the rules of numerics §2: 0/1 increment of the
 truncated code, overflow judged after rounding) gives the correctly rounded code. Overflow
-(e >= the format's top exponent) needs no special path: ``_round_pack`` takes an exponent wider
+(e >= the format's top exponent) needs no special path: ``round_normalized`` takes an exponent wider
 than the format's field.
 
 Specials, as ``golden.formats.div``/``sqrt``: NaN operands, 0/0, Inf/Inf and the square root of
@@ -74,10 +74,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.checks import check_choice
-from golden.formats import FORMATS, OVERFLOWS, FloatFormat
+from golden.formats import FORMATS, OVERFLOWS, PLAIN_ROUNDINGS, FloatFormat
 
-from .fp import _named, decode_element, leading_zeros
-from .fp_arith import _MODES, _biased_exp, _round_pack
+from .fp import biased_exponent, decode_element, leading_zeros, round_normalized
+from .units import named
 
 __all__ = ["FpDivider", "FpSqrt"]
 
@@ -90,7 +90,7 @@ def _check_params(fmt, rounding, overflow):
             raise ValueError(f"fmt must be a FloatFormat or one of {', '.join(_FLOAT_NAMES)}, "
                              f"not {fmt!r}")
         fmt = FORMATS[fmt]
-    check_choice("rounding", rounding, _MODES)
+    check_choice("rounding", rounding, PLAIN_ROUNDINGS)
     check_choice("overflow", overflow, OVERFLOWS)
     return fmt
 
@@ -109,20 +109,20 @@ def _operand(m, f, code, name):
     """Decoded operand: sign, significand normalized to [2**(P-1), 2**P) or 0, its signed biased
     exponent, and the zero / Inf / NaN flags (Inf and NaN as 1-bit Values)."""
     sign, sig, _, inf, nan = decode_element(code, f)
-    inf, nan = (Const(v, 1) if isinstance(v, int) else _named(m, v, f"{name}_{what}")
+    inf, nan = (Const(v, 1) if isinstance(v, int) else named(m, v, f"{name}_{what}")
                 for v, what in ((inf, "inf"), (nan, "nan")))
-    zero = _named(m, sig == 0, f"{name}_zero")
-    exp = _signed(_biased_exp(f, code))
+    zero = named(m, sig == 0, f"{name}_zero")
+    exp = _signed(biased_exponent(f, code))
     if f.subnormals:
-        lz = _named(m, leading_zeros(sig), f"{name}_lz")
+        lz = named(m, leading_zeros(sig), f"{name}_lz")
         sig = (sig << lz)[: f.sig_bits]
         exp = exp - lz
-    return sign, _named(m, sig, f"{name}_norm"), _named(m, exp, f"{name}_exp"), zero, inf, nan
+    return sign, named(m, sig, f"{name}_norm"), named(m, exp, f"{name}_exp"), zero, inf, nan
 
 
 def _clamp(m, v, hi, name):
     """``v`` (signed) clamped to 0..hi, as a small unsigned register input."""
-    return _named(m, Mux(v < 0, 0, Mux(v > hi, hi, v))[: hi.bit_length()], name)
+    return named(m, Mux(v < 0, 0, Mux(v > hi, hi, v))[: hi.bit_length()], name)
 
 
 class _Iterative(wiring.Component):
@@ -178,7 +178,7 @@ class _Iterative(wiring.Component):
         return step, busy
 
     def _finish(self, m, sign, n, e_res, sticky, inf, nan):
-        m.d.comb += self.result.eq(_round_pack(
+        m.d.comb += self.result.eq(round_normalized(
             m, self._fmt, sign, n, e_res.as_unsigned(), sticky, rounding=self._rounding,
             overflow=self._overflow, inf=inf, nan=nan, name="round"))
 
@@ -222,7 +222,7 @@ class FpDivider(_Iterative):
         sa, ma, ea, za, ia, na = _operand(m, f, self.a, "a")
         sb, mb, eb, zb, ib, nb = _operand(m, f, self.b, "b")
         lo, hi = _exp_range(f)
-        e0 = _named(m, ea - eb + f.bias, "e0")  # biased exponent of quotient bit q_0
+        e0 = named(m, ea - eb + f.bias, "e0")  # biased exponent of quotient bit q_0
 
         rem = Signal(P + 1)                     # partial remainder R_j < 2 m_b
         div = Signal(P)                         # m_b
@@ -234,7 +234,7 @@ class FpDivider(_Iterative):
         step, running = self._control(m)
 
         lim_0 = _clamp(m, e0 + P, P + 2, "lim_0")
-        diff = _named(m, rem - div, "diff")     # P + 2 bits; diff[P + 1] is the borrow
+        diff = named(m, rem - div, "diff")     # P + 2 bits; diff[P + 1] is the borrow
         qbit = ~diff[P + 1]
         # a normal quotient with q_0 = 1 is complete after P + 1 bits
         record = (step < lim) & ~((step == P + 1) & quo[P])
@@ -295,8 +295,8 @@ class FpSqrt(_Iterative):
         P = f.sig_bits
         sa, ma, ea, za, ia, na = _operand(m, f, self.a, "a")
         lo, hi = _exp_range(f)
-        e = _named(m, ea - f.bias, "e")         # unbiased exponent of the leading bit
-        e_r = _named(m, (e >> 1) + f.bias, "e_r")  # floor(e / 2): the root's biased exponent
+        e = named(m, ea - f.bias, "e")         # unbiased exponent of the leading bit
+        e_r = named(m, (e >> 1) + f.bias, "e_r")  # floor(e / 2): the root's biased exponent
         odd = e[0]
 
         rad = Signal(P + 1)                     # radicand bits not yet brought down
@@ -309,7 +309,7 @@ class FpSqrt(_Iterative):
 
         lim_0 = _clamp(m, e_r + P, P + 1, "lim_0")
         t = Cat(rad[P - 1: P + 1], rem[: P + 1])              # 4 rem + next two bits
-        diff = _named(m, t - Cat(Const(1, 2), root[:P]), "diff")  # - (4 r + 1), P + 4 bits
+        diff = named(m, t - Cat(Const(1, 2), root[:P]), "diff")  # - (4 r + 1), P + 4 bits
         bit = ~diff[P + 3]
 
         with m.If(self.start):

@@ -1,15 +1,25 @@
-"""Stream plumbing shared by every block: a valid/ready pipeline with a global stall.
+"""Stream plumbing shared by every block: a valid/ready pipeline with a global stall, and the
+one register-cut mechanism.
 
 Every stage advances when the output register is empty or being read (``en = ~o.valid |
 o.ready``); ``i.ready`` is that same enable, so no beat is lost or duplicated under
 back-pressure, and with ``o.ready`` held high the pipeline accepts one beat per cycle.
+
+Register cuts (the one meaning of ``stages``, docs/blocks.md "Pipelining"). A block declares its
+*cut points*, the places in its datapath where a pipeline register may go, in the order
+registers are added: its first cut point is where one register helps most, and so on (the
+block's docstring says why, usually from measured logic depth). ``stages = s`` registers the
+first s cut points (:class:`Cuts`), so adding a stage adds one register and never moves the
+others; each register adds one cycle of latency. A chain of similar steps (an FP adder tree) is
+ordered by :func:`bisection_order`. The block's datapath asks :meth:`StreamPipeline.cut` at
+every cut point, which registers the values there or passes them through.
 """
 from amaranth.hdl import Signal, Value
 from amaranth.lib import data
 
 from golden.checks import check_int
 
-__all__ = ["StreamPipeline", "spread_cuts"]
+__all__ = ["StreamPipeline", "Cuts", "bisection_order"]
 
 
 class StreamPipeline:
@@ -29,8 +39,9 @@ class StreamPipeline:
     reads ``valid`` (the last stage's valid bit); ``finish`` is then not used.
     """
 
-    def __init__(self, m, i, o=None):
+    def __init__(self, m, i, o=None, cuts=None):
         self._m, self._i, self._o = m, i, o
+        self._cuts = cuts
         self.en = Signal()
         m.d.comb += i.ready.eq(self.en)
         if o is not None:
@@ -68,6 +79,23 @@ class StreamPipeline:
             out.append(r)
         return out[0] if len(out) == 1 else tuple(out)
 
+    def cut(self, point, *values):
+        """At the cut point ``point``: :meth:`stage` ``values`` if the block's :class:`Cuts`
+        place a register there, else pass them through (one value, or a tuple of them)."""
+        if self._cuts is not None and point in self._cuts:
+            return self.stage(*values)
+        if self._cuts is None:
+            raise ValueError("this pipeline was built without cuts")
+        return values[0] if len(values) == 1 else values
+
+    def level_cut(self, prefix):
+        """A ``cut`` callback for :func:`hw.lib.trees.reduce_tree`: after level L the cut point
+        ``f"{prefix}{L}"`` if the block declares it (other levels pass through)."""
+        def cut(level, *values):
+            point = f"{prefix}{level}"
+            return self.cut(point, *values) if point in self._cuts.points else values
+        return cut
+
     def finish(self, payload):
         """Drive ``o`` from the last stage; ``payload`` is a View/Value or a dict of fields."""
         if isinstance(payload, dict):
@@ -77,18 +105,72 @@ class StreamPipeline:
         self._m.d.comb += self._o.valid.eq(self._valid)
 
 
-def spread_cuts(steps, stages, what):
-    """The steps (a tuple, in datapath order) after which ``stages`` registers sit, spread
-    evenly: register j after step ceil(j * N / (stages + 1)), N = len(steps). ``what`` names
-    the configuration in the error (e.g. "k=32").
+class Cuts:
+    """Where a block's ``stages`` pipeline registers go: the first ``stages`` of its cut points.
+
+    Parameters
+    ----------
+    points : sequence of str
+        The block's cut points in the order registers are added (see the module docstring).
+    stages : int
+        Registers, 0..len(points).
+    what : str
+        The configuration, for the error message (e.g. ``"k=32"``).
+
+    Attributes
+    ----------
+    points : tuple of str
+    stages : int
+    chosen : tuple of str
+        The cut points that hold a register (``points[:stages]``).
 
     Raises
     ------
     ValueError, TypeError
-        ``stages`` outside 0..N.
+        ``stages`` outside 0..len(points), naming the cut points.
     """
-    n = len(steps)
-    check_int("stages", stages, 0, n, note=f" for {what} (steps {', '.join(steps)})")
-    # ceil(j * n / (stages + 1)) is strictly increasing in j: its step n / (stages + 1) is >= 1
-    # for stages < n, and for stages = n it is j itself
-    return tuple(steps[-(-j * n // (stages + 1)) - 1] for j in range(1, stages + 1))
+
+    def __init__(self, points, stages, what=""):
+        self.points = tuple(points)
+        if len(set(self.points)) != len(self.points):
+            raise ValueError(f"cut points must be distinct, not {self.points}")
+        note = f" for {what}" if what else ""
+        check_int("stages", stages, 0, len(self.points),
+                  note=f"{note} (cut points in the order stages fills them: "
+                       f"{', '.join(self.points) or 'none'})")
+        self.stages = stages
+        self.chosen = self.points[:stages]
+
+    def __contains__(self, point):
+        if point not in self.points:
+            raise ValueError(f"{point!r} is not a declared cut point ({', '.join(self.points)})")
+        return point in self.chosen
+
+    def __repr__(self):
+        return f"Cuts({self.points}, stages={self.stages})"
+
+
+def bisection_order(steps):
+    """Cut points of a chain of similar steps (cut point = the output of a step), ordered so
+    that each added register splits the longest run of steps between registers in two, the
+    later part taking the odd step (the earliest run on a tie); the last step's own output (an
+    output register) comes last. With s = 2**j - 1 registers the runs differ in length by at
+    most one step.
+
+    Returns
+    -------
+    tuple of str
+        Every step of ``steps`` once.
+    """
+    steps = tuple(steps)
+    runs = [(0, len(steps))] if steps else []   # runs of steps [lo, hi) between registers
+    order = []
+    while runs:
+        longest = max(range(len(runs)), key=lambda j: (runs[j][1] - runs[j][0], -j))
+        lo, hi = runs[longest]
+        if hi - lo < 2:
+            break
+        cut = lo + (hi - lo) // 2                  # the register goes after step cut - 1
+        order.append(steps[cut - 1])
+        runs[longest:longest + 1] = [(lo, cut), (cut, hi)]
+    return tuple(order) + steps[-1:]

@@ -23,6 +23,7 @@ from golden.formats import get_format
 
 from . import fp_arith
 from .fp import negate
+from .units import unit
 
 __all__ = ["ScalarProgram", "OPS"]
 
@@ -107,11 +108,11 @@ class ScalarProgram:
         kw = dict(rounding=rounding, overflow=overflow)
         result = {}
         if "add" in used:
-            result["add"] = fp_arith.unit(
+            result["add"] = unit(
                 m, f"{name}_add", lambda sub, x, y: fp_arith.add(sub, fmt, x, y, name="add", **kw),
                 (opa, opb), w)
         if "mul" in used:
-            result["mul"] = fp_arith.unit(
+            result["mul"] = unit(
                 m, f"{name}_mul",
                 lambda sub, x, y: fp_arith.mul(sub, fmt, x, fmt, y, fmt, name="mul", **kw),
                 (opa, opb), w)

@@ -1,123 +1,28 @@
-"""golden.bf16_dot against an independent exact reference: BF16/FP32 values decoded from their
-fields here, every product and every addition of the tree computed in ``fractions.Fraction`` and
-rounded to FP32 by an integer rounding routine written here (itself checked against NumPy's
-float64 -> float32 cast), with IEEE signed zeros, Inf and NaN handled per operation."""
-from fractions import Fraction
+"""golden.bf16_dot against an independent exact reference (``tests.reference``): BF16/FP32
+values decoded from their fields, every product and every addition of the tree computed in
+``fractions.Fraction`` and rounded once to FP32 (the reference's rounding is itself checked
+against NumPy in tests/test_reference.py), with IEEE signed zeros, Inf and NaN per operation."""
+from collections import Counter
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from golden import bf16_dot as g
+from tests.reference import (FP32_NAN, fp32_add, fp32_mul, fp32_value, ieee_value, tree,
+                             value_bits)
 
-FP32_NAN = 0x7FC00000
-FP32_MAX = Fraction(2**24 - 1, 2**23) * 2**127
-HALF = Fraction(1, 2)
-
-# -- independent reference: values are (kind, sign, magnitude), kind in {"fin", "inf", "nan"} --
-
-NAN = ("nan", 0, None)
-
-
-def _decode(code, ebits, mbits):
-    sign = code >> (ebits + mbits)
-    e = (code >> mbits) & ((1 << ebits) - 1)
-    m = code & ((1 << mbits) - 1)
-    if e == (1 << ebits) - 1:
-        return ("inf", sign, None) if m == 0 else NAN
-    bias = (1 << (ebits - 1)) - 1
-    sig = m if e == 0 else (1 << mbits) + m
-    return ("fin", sign, Fraction(sig) * Fraction(2) ** (max(e, 1) - bias - mbits))
+COUNTS = Counter()   # what the reference's roundings met (reset per test)
 
 
 def bf16(code):
-    return _decode(code, 8, 7)
-
-
-def fp32(bits):
-    return _decode(bits, 8, 23)
-
-
-def _floor_log2(x: Fraction) -> int:
-    e = x.numerator.bit_length() - x.denominator.bit_length()
-    return e - 1 if Fraction(2) ** e > x else e
-
-
-class Stats:
-    ties = 0        # additions whose exact sum lay exactly halfway between two FP32 numbers
-    underflows = 0  # nonzero exact results below 2**-126
-    overflows = 0   # finite operands, result rounded to Inf
-
-
-def round_fp32(sign, mag: Fraction):
-    """RNE of an exact magnitude to FP32: gradual underflow, overflow to Inf, sign kept."""
-    if mag == 0:
-        return ("fin", sign, Fraction(0))
-    e = _floor_log2(mag)
-    q = max(e, -126) - 23
-    scaled = mag / Fraction(2) ** q
-    n = round(scaled)  # Fraction.__round__ rounds half to even
-    if scaled - int(scaled) == HALF:
-        Stats.ties += 1
-    if e < -126:
-        Stats.underflows += 1
-    val = n * Fraction(2) ** q
-    if val > FP32_MAX:
-        Stats.overflows += 1
-        return ("inf", sign, None)
-    return ("fin", sign, val)
-
-
-def to_bits(v) -> int:
-    kind, sign, mag = v
-    if kind == "nan":
-        return FP32_NAN
-    if kind == "inf":
-        return sign << 31 | 0x7F800000
-    if mag == 0:
-        return sign << 31
-    e = _floor_log2(mag)
-    if e < -126:
-        body = mag * 2**149
-    else:
-        body = (e + 127) * 2**23 + (mag * Fraction(2) ** (23 - e) - 2**23)
-    assert Fraction(body).denominator == 1  # an FP32 value
-    return sign << 31 | int(body)
-
-
-def vmul(x, y):
-    if x[0] == "nan" or y[0] == "nan":
-        return NAN
-    sign = x[1] ^ y[1]
-    if x[0] == "inf" or y[0] == "inf":
-        other = y if x[0] == "inf" else x
-        if other[0] == "fin" and other[2] == 0:
-            return NAN  # 0 * Inf
-        return ("inf", sign, None)
-    return round_fp32(sign, x[2] * y[2])
-
-
-def vadd(x, y):
-    if x[0] == "nan" or y[0] == "nan":
-        return NAN
-    if x[0] == "inf" and y[0] == "inf":
-        return x if x[1] == y[1] else NAN
-    if x[0] == "inf" or y[0] == "inf":
-        return x if x[0] == "inf" else y
-    s = (-x[2] if x[1] else x[2]) + (-y[2] if y[1] else y[2])
-    if s == 0:  # exact zero: -0 only for -0 + -0 (IEEE 754 §6.3, round to nearest)
-        return ("fin", x[1] & y[1], Fraction(0))
-    return round_fp32(int(s < 0), abs(s))
+    return ieee_value(code, 8, 7)
 
 
 def reference_dot(a, b, acc) -> int:
-    level = [vmul(bf16(x), bf16(y)) for x, y in zip(a, b)]
-    while len(level) > 1:
-        nxt = [vadd(level[j], level[j + 1]) for j in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return to_bits(vadd(fp32(acc), level[0]))
+    products = [fp32_mul(bf16(x), bf16(y), COUNTS) for x, y in zip(a, b)]
+    total = tree(products, lambda x, y: fp32_add(x, y, COUNTS))
+    return value_bits(fp32_add(fp32_value(acc), total, COUNTS))
 
 
 def reference(v):
@@ -136,50 +41,19 @@ def assert_same(got, want, v, names=None):
             f"acc {int(v['acc'][i]):#010x}: got {int(got[i]):#010x} want {int(want[i]):#010x}")
 
 
-# -- the reference's own rounding --------------------------------------------------------------
-
-def test_reference_rounding_matches_numpy_cast():
-    rng = np.random.default_rng(0)
-    x = np.ldexp(rng.uniform(1, 2, 4000), rng.integers(-160, 130, 4000))
-    f = np.ldexp(rng.uniform(1, 2, 500), rng.integers(-149, 128, 500)).astype(np.float32)
-    up = np.nextafter(f, np.float32(np.inf))
-    mid = (f.astype(np.float64) + up.astype(np.float64)) / 2  # float32 midpoints, exact
-    x = np.concatenate([x, mid, np.nextafter(mid, 0), np.nextafter(mid, np.inf),
-                        [2.0**-149, 2.0**-150, 3 * 2.0**-151, 2.0**-151, 2.0**128,
-                         float(FP32_MAX) * (1 + 2.0**-25), float(FP32_MAX) * (1 + 2.0**-24)]])
-    with np.errstate(over="ignore"):
-        want = np.abs(x).astype(np.float32).view(np.uint32)
-    for xi, w in zip(np.abs(x).tolist(), want.tolist()):
-        assert to_bits(round_fp32(0, Fraction(xi))) == w, xi
-
-
-def test_reference_decodes_like_numpy():
-    codes = np.arange(1 << 16)
-    with np.errstate(invalid="ignore"):
-        vals = (codes << 16).astype(np.uint32).view(np.float32).astype(np.float64)
-    for c, v in zip(codes.tolist(), vals.tolist()):
-        kind, sign, mag = bf16(c)
-        if kind == "nan":
-            assert np.isnan(v)
-        elif kind == "inf":
-            assert v == (-np.inf if sign else np.inf)
-        else:
-            assert Fraction(v) == (-mag if sign else mag) and np.signbit(v) == bool(sign)
-
-
 # -- the golden model ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("k, n", [(32, 2500), (4, 2500), (1, 1500), (2, 1500), (3, 1500),
                                   (5, 1500), (7, 800), (128, 300)])
 def test_golden_matches_fraction_reference(k, n):
-    Stats.ties = Stats.underflows = Stats.overflows = 0
+    COUNTS.clear()
     v = g.dot_stimulus(np.random.default_rng(k), n, k=k)
     got = g.dot_block(v, k=k)["result"]
     assert_same(got, reference(v), v)
     # the stimulus does reach what it is for
-    assert Stats.underflows > 0 and Stats.overflows > 0
+    assert COUNTS["underflow"] > 0 and COUNTS["overflow"] > 0
     if k > 1:
-        assert Stats.ties >= 20, Stats.ties
+        assert COUNTS["tie"] >= 20, COUNTS
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 32])

@@ -1,31 +1,17 @@
 """golden.opal.dot (the OPAL lane) against an independent exact reference: the codes decoded from
 their fields here, I summed in Python integers, every product and every addition formed exactly in
-``fractions.Fraction`` and rounded to FP32 by ``tests.reference.fraction_to_fp32`` (itself checked
-against NumPy's float64 -> float32 cast below), IEEE signed zeros, Inf and NaN handled per
+``fractions.Fraction`` and rounded to FP32 by ``tests.reference`` (itself checked against NumPy
+in tests/test_reference.py), IEEE signed zeros, Inf and NaN handled per
 operation, over the rows of ``golden.opal.dot_stimulus`` (random lanes and the corners)."""
+from collections import Counter
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from golden import opal as g
-from tests.reference import fraction_to_fp32
-
-FP32_NAN = 0x7FC00000
-NAN = ("nan", 0, None)
-
-
-# -- independent reference: values are (kind, sign, magnitude), kind in {"fin", "inf", "nan"} --
-
-def _float(code, ebits, mbits):
-    sign = code >> (ebits + mbits)
-    e = (code >> mbits) & ((1 << ebits) - 1)
-    m = code & ((1 << mbits) - 1)
-    if e == (1 << ebits) - 1:
-        return ("inf", sign, None) if m == 0 else NAN
-    bias = (1 << (ebits - 1)) - 1
-    sig = m if e == 0 else (1 << mbits) + m
-    return ("fin", sign, Fraction(sig) * Fraction(2) ** (max(e, 1) - bias - mbits))
+from tests.reference import (FP32_NAN, fp32_add, fp32_value, ieee_value, round_fp32, tree,
+                             value_bits)
 
 
 def _int(code, width):
@@ -33,55 +19,26 @@ def _int(code, width):
     return code - (1 << width) if code >> (width - 1) else code
 
 
-class Stats:
-    """What the rows reached (reset per test): the stimulus must exercise the rounding cases."""
-
-    def __init__(self):
-        self.i_under = self.i_over = self.p_under = self.p_over = 0
-        self.inf_times_zero = self.nan_scale = self.cancel = self.ties = 0
-
-
 def _round(sign, mag: Fraction, stats=None, what=None) -> int:
     """FP32 bits of (-1)**sign * mag, rounded once (RNE, gradual underflow, overflow to Inf); an
-    exact zero keeps ``sign`` (the caller applies IEEE's zero-sign rule)."""
-    if mag == 0:
-        return sign << 31
-    bits = fraction_to_fp32(-mag if sign else mag)
+    exact zero keeps ``sign`` (the caller applies IEEE's zero-sign rule). ``stats`` (a Counter)
+    gets ``<what>_under`` / ``<what>_over``."""
+    counts = Counter()
+    bits = value_bits(round_fp32(sign, mag, counts))
     if stats is not None:
-        if (bits & 0x7FFFFFFF) == 0x7F800000:
-            setattr(stats, f"{what}_over", getattr(stats, f"{what}_over") + 1)
-        elif mag < Fraction(2) ** -126:
-            setattr(stats, f"{what}_under", getattr(stats, f"{what}_under") + 1)
+        stats[f"{what}_under"] += counts["underflow"]
+        stats[f"{what}_over"] += counts["overflow"]
     return bits
-
-
-def _value(bits):
-    return _float(bits, 8, 23)
 
 
 def vadd(x, y, stats=None) -> int:
     """IEEE FP32 addition of two FP32 bit patterns, RNE, canonical NaN."""
-    a, b = _value(x), _value(y)
-    if a[0] == "nan" or b[0] == "nan":
-        return FP32_NAN
-    if a[0] == "inf" and b[0] == "inf":
-        return x if a[1] == b[1] else FP32_NAN
-    if a[0] == "inf" or b[0] == "inf":
-        return x if a[0] == "inf" else y
-    s = (-a[2] if a[1] else a[2]) + (-b[2] if b[1] else b[2])
-    if s == 0:  # exact zero: -0 only for -0 + -0 (IEEE 754 §6.3, round to nearest)
-        if stats is not None and a[2] != 0:
-            stats.cancel += 1
-        return (a[1] & b[1]) << 31
+    counts = Counter()
+    r = value_bits(fp32_add(fp32_value(x), fp32_value(y), counts))
     if stats is not None:
-        q = abs(s) / Fraction(2) ** (max(_floor_log2(abs(s)), -126) - 23)
-        stats.ties += q.denominator == 2
-    return _round(int(s < 0), abs(s))
-
-
-def _floor_log2(x: Fraction) -> int:
-    e = x.numerator.bit_length() - x.denominator.bit_length()
-    return e - 1 if Fraction(2) ** e > x else e
+        stats["cancel"] += counts["cancel"]
+        stats["tie"] += counts["tie"]
+    return r
 
 
 def reference_lane(row, bits, w_bits, stats=None) -> int:
@@ -96,12 +53,12 @@ def reference_lane(row, bits, w_bits, stats=None) -> int:
     # 2. outlier products, exact, one rounding each; IEEE specials
     prods = []
     for o, j in zip(row["outliers"], row["idx"]):
-        kind, s_o, mag = _float(o, 8, 7)
+        kind, s_o, mag = ieee_value(o, 8, 7)
         x = wv[j]
         sign = s_o ^ int(x < 0)
         if kind == "nan" or (kind == "inf" and x == 0):
             if stats is not None and kind == "inf":
-                stats.inf_times_zero += 1
+                stats["inf_times_zero"] += 1
             prods.append(FP32_NAN)
         elif kind == "inf":
             prods.append(sign << 31 | 0x7F800000)
@@ -109,14 +66,12 @@ def reference_lane(row, bits, w_bits, stats=None) -> int:
             prods.append(_round(sign, mag * abs(x) * Fraction(2) ** (e_w - (w_bits - 2)),
                                 stats, "p"))
     # 3. balanced tree, pairs level by level, an odd last term passing through
-    while len(prods) > 1:
-        nxt = [vadd(prods[j], prods[j + 1], stats) for j in range(0, len(prods) - 1, 2)]
-        prods = nxt + prods[len(nxt) * 2:]
+    t = tree(prods, lambda x, y: vadd(x, y, stats))
     # 4. c + (I_f + t)
-    r = vadd(row["acc"], vadd(i_f, prods[0], stats), stats)
+    r = vadd(row["acc"], vadd(i_f, t, stats), stats)
     if row["scale"] == 255 or row["w_scale"] == 255:
         if stats is not None:
-            stats.nan_scale += 1
+            stats["nan_scale"] += 1
         return FP32_NAN
     return r
 
@@ -140,51 +95,8 @@ def assert_same(got, want, v):
                              f"golden {int(got[i]):#010x}, reference {int(want[i]):#010x}")
 
 
-# -- the reference's own rounding and decoding ---------------------------------------------------
-
-def test_reference_rounding_matches_numpy_cast():
-    rng = np.random.default_rng(0)
-    x = np.ldexp(rng.uniform(1, 2, 3000), rng.integers(-160, 130, 3000))
-    f = np.ldexp(rng.uniform(1, 2, 400), rng.integers(-149, 128, 400)).astype(np.float32)
-    up = np.nextafter(f, np.float32(np.inf))
-    mid = (f.astype(np.float64) + up.astype(np.float64)) / 2  # float32 midpoints, exact
-    x = np.concatenate([x, mid, np.nextafter(mid, 0), np.nextafter(mid, np.inf),
-                        [2.0**-149, 2.0**-150, 3 * 2.0**-151, 2.0**-151, 2.0**128]])
-    x = np.concatenate([x, -x])
-    with np.errstate(over="ignore"):
-        want = x.astype(np.float32).view(np.uint32)
-    for xi, wi in zip(x.tolist(), want.tolist()):
-        assert _round(int(xi < 0), abs(Fraction(xi))) == wi, xi
-
-
-def test_reference_decodes_like_numpy():
-    codes = np.arange(1 << 16)
-    with np.errstate(invalid="ignore"):
-        vals = (codes << 16).astype(np.uint32).view(np.float32).astype(np.float64)
-    for c, val in zip(codes.tolist(), vals.tolist()):
-        kind, sign, mag = _float(c, 8, 7)
-        if kind == "nan":
-            assert np.isnan(val)
-        elif kind == "inf":
-            assert val == (-np.inf if sign else np.inf)
-        else:
-            assert Fraction(val) == (-mag if sign else mag) and np.signbit(val) == bool(sign)
+def test_int_decoding():
     assert [_int(c, 3) for c in range(8)] == [0, 1, 2, 3, -4, -3, -2, -1]
-
-
-def test_reference_addition_matches_numpy():
-    rng = np.random.default_rng(1)
-    a = rng.integers(0, 1 << 32, 3000)
-    b = np.where(rng.random(3000) < 0.3, a ^ (1 << 31), rng.integers(0, 1 << 32, 3000))
-    b = np.where(rng.random(3000) < 0.3, (a & ~0x3FF) ^ (1 << 31), b)  # near cancellation
-    specials = np.array([0, 1 << 31, 0x7F800000, 0xFF800000, 0x7FC00000, 0x7F7FFFFF, 1])
-    a = np.concatenate([a, np.repeat(specials, len(specials))])
-    b = np.concatenate([b, np.tile(specials, len(specials))])
-    with np.errstate(all="ignore"):
-        r = (a.astype(np.uint32).view(np.float32) + b.astype(np.uint32).view(np.float32))
-    want = np.where(np.isnan(r), FP32_NAN, r.view(np.uint32).astype(np.int64))
-    got = [vadd(x, y) for x, y in zip(a.tolist(), b.tolist())]
-    assert got == want.tolist()
 
 
 # -- the golden model ----------------------------------------------------------------------------
@@ -204,14 +116,14 @@ CONFIGS = [  # the catalogue's three, then parameter edges (n = 2 allows only k 
                          if isinstance(c, dict) else str(c))
 def test_golden_matches_fraction_reference(params, count):
     v = g.dot_stimulus(np.random.default_rng(count + params["n"]), count, **params)
-    stats = Stats()
+    stats = Counter()
     want = reference(v, params["bits"], params["w"], stats)
     assert_same(g.dot_block(v, **params)["result"], want, v)
     # the stimulus reaches what it is for: I_f and p_j under- and overflow, Inf * 0, NaN
     # scales, exact cancellation, rounding ties in the FP32 additions
-    assert stats.i_under and stats.i_over and stats.p_under and stats.p_over, vars(stats)
-    assert stats.inf_times_zero and stats.nan_scale and stats.cancel, vars(stats)
-    assert stats.ties, vars(stats)
+    assert stats["i_under"] and stats["i_over"] and stats["p_under"] and stats["p_over"], stats
+    assert stats["inf_times_zero"] and stats["nan_scale"] and stats["cancel"], stats
+    assert stats["tie"], stats
 
 
 def arbitrary_rows(rng, count, n, k, bits, w):

@@ -9,7 +9,7 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import data
 
 from golden.accumulate import FP32_NAN, fp32_accumulate as golden_accumulate
-from hw.lib.accumulate import GUARD, cut_points, fp32_accumulate, sum_tree, window_bits
+from hw.lib.accumulate import GUARD, cut_points, fp32_accumulate, window_bits
 from hw.lib.block import StreamBlock
 from hw.lib.pipeline import StreamPipeline
 from mxforge.catalogue import Block
@@ -146,24 +146,3 @@ def test_window_and_cut_points():
 def test_sum_bits_must_be_positive():
     with pytest.raises(ValueError, match="sum_bits must be a positive integer, not 0"):
         fp32_accumulate(Module(), 0, 0, 0, 0, nan=0, pinf=0, ninf=0)
-
-
-def test_sum_tree_needs_a_term():
-    with pytest.raises(ValueError, match="sum_tree needs at least one term"):
-        sum_tree([])
-
-
-def test_sum_tree_cut_sees_every_level_and_the_carry():
-    seen = []
-
-    def cut(level, *values):
-        seen.append((level, len(values)))
-        return values
-
-    from amaranth.hdl import Signal
-    terms = [Signal(signed(4)) for _ in range(5)]
-    carry = (Signal(8), Signal(1))
-    total, out = sum_tree(terms, cut=cut, carry=carry)
-    assert seen == [(1, 3 + 2), (2, 2 + 2), (3, 1 + 2)]
-    assert out == carry
-    assert len(total) == 4 + 3  # one bit per level

@@ -5,15 +5,17 @@ The encoder is wrapped in a test-only stream component and simulated with the pr
 """
 import numpy as np
 import pytest
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.sim import Simulator
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.formats import MX_ELEMENTS, encode, get_format, magnitudes
+from golden import opal
+from golden.formats import BF16, FP32, MX_ELEMENTS, encode, get_format, magnitudes
 from hw.lib.fp import encode as hw_encode
-from hw.lib.fp import leading_zeros, unpack_fp32
+from hw.lib.fp import convert, leading_zeros, unpack_fp32
 from hw.lib.pipeline import StreamPipeline
-from mxforge.catalogue import Block
+from hw.lib.block import Block
 from sim.harness import check
 
 MAG_BITS, EXP_BITS = 10, 9
@@ -217,6 +219,9 @@ _CONVERSIONS = [
     ("fp18_e5m12", "fp10_e5m4", "rne", "saturate"),
     ("fp17_e6m11", "fp10_e6m3", "rne", "saturate"),
     ("fp32", "fp16", "rne", "nonsat"),
+    ("fp32", "bf16", "rne", "nonsat"),     # the bit-pattern path
+    ("fp32", "bf16", "rne", "saturate"),   # the general path
+    ("fp32", "bf16", "rtz", "nonsat"),
 ]
 
 
@@ -252,3 +257,53 @@ def test_convert_matches_encode_of_decode(src, dst, rounding, overflow):
     with np.errstate(invalid="ignore"):
         want = encode(decode(codes, S), D, rounding, overflow)
     np.testing.assert_array_equal(np.array(got), want)
+
+
+def _bf16_patterns():
+    """Every sign and exponent field with fractions around BF16's rounding point: the kept LSB
+    (bit 16) 0 and 1, the dropped half (bits 0..15) below, at and above the tie, and carries
+    that ripple through the kept fraction into the exponent (and past the largest finite)."""
+    hi = np.array([0, 1, 2, 0x3F, 0x40, 0x41, 0x55, 0x7E, 0x7F])
+    lo = np.array([0, 1, 0x4000, 0x7FFF, 0x8000, 0x8001, 0xC000, 0xFFFF])
+    frac = (hi[:, None] << 16 | lo[None, :]).reshape(-1)
+    exp = np.arange(256)
+    pats = (exp[:, None] << 23 | frac[None, :]).reshape(-1)
+    return np.concatenate([pats, pats | 1 << 31]).astype(np.int64)
+
+
+def _simulate_bf16(patterns, width=512):
+    xs, ys = Signal(32 * width), Signal(16 * width)
+    m = Module()
+    m.d.comb += ys.eq(Cat(*(convert(m, FP32, BF16, xs[32 * j: 32 * (j + 1)], rounding="rne",
+                                    overflow="nonsat") for j in range(width))))
+    padded = np.concatenate([patterns, np.zeros(-len(patterns) % width, dtype=np.int64)])
+    got = []
+
+    async def bench(ctx):
+        for chunk in padded.reshape(-1, width):
+            ctx.set(xs, sum(int(v) << (32 * j) for j, v in enumerate(chunk)))
+            y = ctx.get(ys)
+            got.extend((y >> (16 * j)) & 0xFFFF for j in range(width))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    return np.array(got[: len(patterns)], dtype=np.int64)
+
+
+def test_fp32_to_bf16_over_structured_patterns():
+    """convert's bit-pattern path (FP32 -> BF16, RNE, nonsat; OPAL's outliers) against the
+    golden to_bf16 and, independently, ml_dtypes' cast."""
+    pats = _bf16_patterns()
+    got = _simulate_bf16(pats)
+    expected = opal.to_bf16(pats)
+    bad = np.flatnonzero(got != expected)
+    assert not bad.size, [(hex(pats[i]), hex(got[i]), hex(expected[i])) for i in bad[:5]]
+    # independent reference for every non-NaN pattern: ml_dtypes' RNE cast
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = pats.astype(np.uint32).view(np.float32)
+    fin = ~np.isnan(x)
+    ref = x[fin].astype(ml_dtypes.bfloat16).view(np.uint16).astype(np.int64)
+    assert np.array_equal(got[fin], ref)
+    # the cases the patterns were built for are there: overflow to Inf, NaN canonicalized
+    assert (got[pats == 0x7F7FFFFF] == 0x7F80).all() and (got[pats == 0xFFFFFFFF] == 0x7FC0).all()
