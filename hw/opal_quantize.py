@@ -40,10 +40,10 @@ Structure (n/lanes = ``per`` input beats per block, one output beat per block)::
   exact, 13 instead of 32 bits per value at bits = 3. Outlier slots and special blocks are
   forced to code 0, so what the buffer holds for them does not matter.
 - **Shared exponent** of the (k+1)-th entry, when the last beat is merged, registered in R with
-  the outliers: :func:`hw.mx_quantize.shared_exponent` (floor, emax_elem = 0); NaN/Inf there
+  the outliers: :func:`hw.lib.scale.shared_exponent` (floor, emax_elem = 0); NaN/Inf there
   (more than k specials) gives scale 0xFF and every code 0, zero gives scale 0. (Registered
   rather than computed from R: the encoder path after R is the block's longest.)
-- **Inlier encoding**: ``lanes`` encoders :func:`hw.mx_quantize.encode_lane` (``hw.lib.fp.encode``
+- **Inlier encoding**: ``lanes`` encoders :func:`hw.lib.scale.encode_lane` (``hw.lib.fp.encode``
   to MXINT-bits, saturating), one slot per cycle; slot indices equal to an outlier index get
   code 0. Codes enter a shift register (no write decoder); after ``per`` encoder cycles it holds
   the block and the output register takes the scale, the outliers (BF16) and their indices.
@@ -70,7 +70,7 @@ from golden.opal import (DEFAULT_BITS, DEFAULT_K, DEFAULT_LANES, DEFAULT_N, ROUN
 from .lib.block import StreamBlock, check_choice
 from .lib.fp import convert
 from .lib.pipeline import Cuts, StreamPipeline
-from .mx_quantize import encode_lane, shared_exponent
+from .lib.scale import encode_lane, shared_exponent
 from .lib.trees import plus, reduce_tree
 from .lib.units import named, unit
 
