@@ -155,7 +155,8 @@ class BfpDot(StreamBlock):
                                              carry=(exps, acc, nan))
         total = Signal(signed(WS + 1), name="group_sum")
         m.d.comb += total.eq(tree)
-        total, exps, acc, nan = p.cut("sum", total, exps, acc, nan)
+        if "sum" in self._cuts.points:  # a tree (G > 1): a cut point after it
+            total, exps, acc, nan = p.cut("sum", total, exps, acc, nan)
 
         # 3. + 4. align with the accumulator, add, sticky | one normalization + RNE
         e_s = exps - (2 * FP32.bias + (self._ma - 1) + (self._mb - 1))

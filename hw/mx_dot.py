@@ -197,7 +197,9 @@ class MxDot(StreamBlock):
             terms, plus, cut=p.level_cut("tree"), carry=(scales, acc, nan, pinf, ninf))
         total = Signal(signed(WS + 1), name="block_sum")
         m.d.comb += total.eq(tree)
-        total, scales, acc, nan, pinf, ninf = p.cut("sum", total, scales, acc, nan, pinf, ninf)
+        if "sum" in self._cuts.points:  # a tree (k > 1): a cut point after it
+            total, scales, acc, nan, pinf, ninf = p.cut("sum", total, scales, acc, nan, pinf,
+                                                        ninf)
 
         # 3. + 4. align with the accumulator, add, sticky | one normalization + RNE
         e_s = scales - 2 * E8M0.bias + (self._emin[0] + self._emin[1])

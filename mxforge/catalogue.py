@@ -143,9 +143,10 @@ def _blocks() -> dict[str, Block]:
                               "mx_dot_mxsf_b10_mxsf_b10_k4"),
                 "icarus": ("mx_dot_e4m3_e4m3", "mx_dot_e5m2_e5m2", "mx_dot_e2m1_e2m1",
                            "mx_dot_mxint8_mxint8", "mx_dot_e3m2_e3m2", "mx_dot_e2m3_e2m3",
-                           "mx_dot_mxsf_b6_mxsf_b6_k4")},
+                           "mx_dot_mxsf_b6_mxsf_b6_k4", "mx_dot_mxint8_mxint8_k128")},
             amaranth_full=("mx_dot_mxsf_mxsf",),
-            sweep_only=("mx_dot_mxint8_mxint8_k128",),
+            # OPAL's 128-element MXINT8 baseline lane: 60 random blocks and every corner
+            large={"mx_dot_mxint8_mxint8_k128": 60},
             baseline="mx_dot_e4m3_e4m3",
             summary="MX block dot product + FP32 accumulate, exact sum, one RNE rounding",
         ),
@@ -179,10 +180,12 @@ def _blocks() -> dict[str, Block]:
             # k = 32: MX-SAFE's baseline; k = 4 unpipelined: the whole tree in one cycle
             # OPAL's BF16 baseline lane of 128
             configs=({}, {"k": 4, "stages": 0}, {"k": 128}),
-            # Icarus: the unpipelined k = 4 tree (the k = 32 tree is ~30 s there; Verilator runs
-            # both on every vector)
-            backend_configs={"icarus": ("bf16_dot_k4_stages0",)},
-            sweep_only=("bf16_dot_k128",),
+            # Icarus: the unpipelined k = 4 tree and OPAL's 128-element baseline (a 4 MB
+            # design: Icarus builds it in seconds where Verilator's C++ compile takes minutes);
+            # Verilator the k = 32 and k = 4 trees on every vector
+            backend_configs={"verilator": ("bf16_dot", "bf16_dot_k4_stages0"),
+                             "icarus": ("bf16_dot_k4_stages0", "bf16_dot_k128")},
+            large={"bf16_dot_k128": 60},
             random_vectors=20000,
             # ~17 ms per k = 32 vector in Amaranth's simulator (63 FP32 operators, each a submodule)
             interp_vectors=200,

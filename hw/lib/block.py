@@ -67,30 +67,29 @@ class Block:
     configs : tuple of dict
         Parameter overrides of the named configurations that are tested and synthesized.
     random_vectors : int
-        Random vectors per configuration and backend in the test suite when the input space is
-        too large to test exhaustively (the stimulus adds its corner vectors to these).
+        Seeded random vectors (input beats) of a configuration whose input space is too large
+        to test exhaustively; the stimulus adds its corner vectors after them. The verification
+        plan (:mod:`sim.plan`, docs/verification.md) decides where they run.
     interp_vectors : int or None
-        Cap on the random vectors per configuration on the interpreted simulators (amaranth,
-        icarus) in ``make test`` (an evenly spaced subset; every corner vector is kept); None =
-        no cap.
-        ``make sweep`` runs the full set everywhere.
+        Cap on the random vectors on the interpreted simulators (Amaranth, Icarus) in
+        ``make test``: an evenly spaced subset (whole records when ``record_beats`` is given)
+        and every corner. None: no cap. ``make sweep`` lifts it.
     backend_configs : dict
-        {backend: tuple of configuration names} that run on that compiled simulator in
-        ``make test`` (a backend not named runs every configuration). Every configuration runs
-        on Amaranth; for a block of many variants of one datapath, a representative subset on
-        Verilator and on Icarus keeps ``make test`` within its budget (simulator builds
-        dominate it): the default always runs on Verilator, and every configuration on at
-        least one compiled simulator. ``make sweep`` runs every configuration everywhere.
+        {compiled backend: configuration names} run on that simulator in ``make test``; a
+        backend not named runs every configuration, and the default configuration runs on both
+        compiled simulators whatever the subsets say. For a block of many variants of one
+        datapath, subsets keep ``make test`` within its budget; every configuration must be on
+        at least one compiled simulator (:func:`sim.plan.coverage_problems`).
     amaranth_full : tuple of str
-        Configuration names that run the full random set on the Amaranth simulator in
-        ``make test`` despite ``interp_vectors`` (where an issue asks for it; Icarus, about 8x
-        slower, stays capped).
-    sweep_only : tuple of str
-        Configuration names too large for ``make test``'s simulation budget (OPAL's
-        128-element synthesis baselines: the BF16 lane is 18 MB of Verilog, a 255-operator
-        tree). ``make test`` checks them against the golden model on Amaranth with a few vectors
-        in the block's own test file (the same generator runs fully at smaller sizes);
-        ``make sweep`` runs them like any other configuration and ``make lint`` lints them.
+        Configuration names that run every random vector on Amaranth despite
+        ``interp_vectors``.
+    record_beats : callable or None
+        ``record_beats(**params)`` -> beats per record for blocks whose stream is made of
+        multi-beat records (a channel, a block, a vector): capping keeps whole records.
+    large : dict
+        {configuration name: random vectors} for configurations whose simulation is too costly
+        for ``random_vectors`` (OPAL's 128-element baselines): they run that many, on every
+        backend of the plan.
     baseline : str or None
         The configuration name this block is compared with in reports.
     summary : str
@@ -111,7 +110,7 @@ class Block:
     backend_configs: dict = field(default_factory=dict)
     amaranth_full: tuple = ()
     record_beats: Callable[..., int] | None = None
-    sweep_only: tuple = ()
+    large: dict = field(default_factory=dict)
     baseline: str | None = None
     summary: str = ""
 

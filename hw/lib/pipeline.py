@@ -136,8 +136,7 @@ class Cuts:
             raise ValueError(f"cut points must be distinct, not {self.points}")
         note = f" for {what}" if what else ""
         check_int("stages", stages, 0, len(self.points),
-                  note=f"{note} (cut points in the order stages fills them: "
-                       f"{', '.join(self.points) or 'none'})")
+                  note=f"{note} (cut points {', '.join(self.points) or 'none'})")
         self.stages = stages
         self.chosen = self.points[:stages]
 

@@ -21,11 +21,11 @@ CONFIGS = BLOCK.configurations()
     ({"k": "32"}, TypeError, "k must be an integer in 1..128, not '32'"),
     ({"k": True}, TypeError, "k must be an integer in 1..128, not True"),
     ({"stages": 8}, ValueError,
-     "stages must be an integer in 0..7 for k=32 (steps mul, tree1, tree2, tree3, tree4, tree5, "
-     "acc), not 8"),
+     "stages must be an integer in 0..7 for k=32 (cut points tree2, tree4, mul, tree1, tree3, "
+     "tree5, acc), not 8"),
     ({"stages": -1}, ValueError, "stages must be an integer in 0..7 for k=32"),
     ({"k": 1, "stages": 3}, ValueError,
-     "stages must be an integer in 0..2 for k=1 (steps mul, acc), not 3"),
+     "stages must be an integer in 0..2 for k=1 (cut points mul, acc), not 3"),
     ({"stages": 1.0}, TypeError, "stages must be an integer in 0..7 for k=32"),
 ])
 def test_bad_parameters_name_the_parameter(kwargs, exc, message):
@@ -36,7 +36,7 @@ def test_bad_parameters_name_the_parameter(kwargs, exc, message):
 
 def test_block_entry_reports_generator_errors():
     with pytest.raises(ValueError, match="k must be an integer in 1..128, not 200"):
-        BLOCK.validate(k=200)
+        BLOCK.checked_build(k=200)
     assert list(CONFIGS) == ["bf16_dot", "bf16_dot_k4_stages0", "bf16_dot_k128"]
 
 

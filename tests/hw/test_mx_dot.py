@@ -41,7 +41,7 @@ def test_bad_parameters_name_the_parameter(kwargs, exc, message):
 
 def test_catalogue_reports_generator_errors():
     with pytest.raises(ValueError, match="k must be an integer in 1..128, not 129"):
-        BLOCK.validate(k=129)
+        BLOCK.checked_build(k=129)
 
 
 @pytest.mark.parametrize("elem_a, elem_b, k", [("e4m3", "e5m2", 32), ("mxint8", "e2m1", 7),

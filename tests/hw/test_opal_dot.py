@@ -41,11 +41,11 @@ def vectors(params, n, seed, corners=True):
     ({"n": 2048}, ValueError, "n must be an integer in 2..1024 and a power of two"),
     ({"n": 1}, ValueError, "n must be an integer in 2..1024 and a power of two"),
     ({"stages": 6}, ValueError,
-     "stages must be an integer in 0..5 for k=4 (steps mul, tree1, tree2, sum, acc), not 6"),
+     "stages must be an integer in 0..5 for k=4 (cut points tree1, tree2, mul, sum, acc), not 6"),
     ({"stages": -1}, ValueError,
-     "stages must be an integer in 0..5 for k=4 (steps mul, tree1, tree2, sum, acc), not -1"),
+     "stages must be an integer in 0..5 for k=4 (cut points tree1, tree2, mul, sum, acc), not -1"),
     ({"k": 1, "stages": 4}, ValueError,
-     "stages must be an integer in 0..3 for k=1 (steps mul, sum, acc), not 4"),
+     "stages must be an integer in 0..3 for k=1 (cut points mul, sum, acc), not 4"),
     ({"n": 128.0}, TypeError, "n must be an integer in 2..1024"),
     ({"bits": "3"}, TypeError, "bits must be an integer in 2..8 (inlier code width), not '3'"),
     ({"stages": True}, TypeError, "stages must be an integer in 0..5 for k=4"),
@@ -60,9 +60,9 @@ def test_bad_parameters_name_the_parameter(kwargs, exc, message):
 def test_catalogue_entry():
     assert BLOCK.defaults["stages"] == DEFAULT_STAGES and HW_DEFAULTS == {"stages": 2}
     with pytest.raises(ValueError, match="k must be an integer in 1..15"):
-        BLOCK.validate(n=16, k=20)
+        BLOCK.checked_build(n=16, k=20)
     with pytest.raises(ValueError, match="stages must be an integer in 0..5 for k=4"):
-        BLOCK.validate(stages=9)
+        BLOCK.checked_build(stages=9)
 
 
 @pytest.mark.parametrize("n, k, bits, w", [(128, 4, 3, 8), (16, 3, 8, 4), (2, 1, 2, 2)])

@@ -19,7 +19,7 @@ def test_cuts_take_the_first_stages_points():
 @pytest.mark.parametrize("stages, exc", [(4, ValueError), (-1, ValueError), (1.0, TypeError)])
 def test_cuts_name_the_points_in_the_error(stages, exc):
     with pytest.raises(exc, match=r"^stages must be an integer in 0\.\.3 for k=3 "
-                                  r"\(cut points in the order stages fills them: x, y, z\), not "):
+                                  r"\(cut points x, y, z\), not "):
         Cuts(("x", "y", "z"), stages, "k=3")
 
 
