@@ -9,120 +9,57 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from mxforge.catalogue import BLOCKS, Block, all_configurations
-from sim import harness
-from sim.harness import BACKENDS, SimulationError, check, require, run
+from hw.lib.block import Block
+from mxforge.catalogue import BLOCKS, all_configurations
+from sim import harness, plan, tools
+from sim.harness import SimulationError, check, run
+from sim.tools import BACKENDS, COMPILED, require
 
 MX_DECODE = BLOCKS["mx_decode"]
-
-
-EXHAUSTIVE_LIMIT = 1 << 20  # SPEC: input spaces up to 2^20 are tested exhaustively
 ALL_CONFIGS = all_configurations()
-INTERPRETED = ("amaranth", "icarus")
-#: `make sweep` sets this: every backend runs every vector (the interpreted simulators too)
+#: `make sweep` sets this: every configuration on every backend, nothing capped
 FULL = os.environ.get("MXFORGE_SWEEP") == "full"
+#: the verification plan (sim.plan): exactly what make test (or make sweep) runs
+PLAN = plan.runs(BLOCKS.values(), full=FULL)
 
 
-def _capped(block, params, backend):
-    """Whether the interpreted-simulator cap applies to this configuration on this backend."""
-    if backend not in INTERPRETED or not block.interp_vectors or FULL:
-        return False
-    return not (backend == "amaranth" and block.config_name(**params) in block.amaranth_full)
+def test_plan_covers_every_configuration():
+    """The guarantees of docs/verification.md, derived from the catalogue: every configuration
+    on Amaranth and on a compiled simulator with enough random vectors and every corner, every
+    default on both compiled simulators."""
+    assert plan.coverage_problems(BLOCKS.values()) == []
+    planned = {(config, backend) for _, _, config, backend in PLAN}
+    for config in ALL_CONFIGS:
+        assert (config, "amaranth") in planned
+        assert any((config, b) in planned for b in COMPILED), config
 
 
-def test_backend_subsets_name_real_configurations():
-    for block in BLOCKS.values():
-        assert set(block.backend_configs) <= {"verilator", "icarus"}, block.name
-        for backend, subset in block.backend_configs.items():
-            assert set(subset) <= set(block.configurations()), (block.name, backend)
-        assert block.config_name() in block.backend_configs.get(
-            "verilator", (block.config_name(),)), block.name  # the default runs on Verilator
-        # every configuration runs on at least one compiled simulator in make test
-        covered = set(block.sweep_only)
-        assert covered <= set(block.configurations()), block.name
-        for backend in ("verilator", "icarus"):
-            covered |= set(block.backend_configs.get(backend, block.configurations()))
-        assert covered == set(block.configurations()), block.name
-
-
-def sweep_vectors(block, params, backend):
-    """The vectors a configuration gets on a backend in the test suite.
-
-    Exhaustive where the input space is at most 2^20; else ``random_vectors`` random vectors plus
-    the stimulus' corner vectors (which follow the random ones). On the interpreted simulators a
-    block may cap the random part (``interp_vectors``: an evenly spaced subset; every corner
-    vector stays) to keep ``make test`` within its time budget, except for its
-    ``amaranth_full`` configurations on Amaranth; ``make sweep`` lifts the cap.
-    """
-    size = block.exhaustive_size(**params)
-    exhaustive = size is not None and size <= EXHAUSTIVE_LIMIT
-    n = block.random_vectors
-    vectors = block.vectors(seed=1, n=n, exhaustive=exhaustive, params=params)
-    count = len(next(iter(vectors.values())))
-    cap = block.interp_vectors
-    if _capped(block, params, backend) and block.record_beats is not None:
-        rb = block.record_beats(**params)
-        records = count // rb
-        keep = max(1, cap // rb)
-        if keep < records:
-            pick = np.unique(np.linspace(0, records - 1, keep).round().astype(np.int64))
-            idx = (pick[:, None] * rb + np.arange(rb)).reshape(-1)
-            vectors = {k: v[idx] for k, v in vectors.items()}
-    elif _capped(block, params, backend) and not exhaustive and n > cap:
-        idx = np.concatenate([np.unique(np.linspace(0, n - 1, cap).round().astype(np.int64)),
-                              np.arange(n, count)])
-        vectors = {k: v[idx] for k, v in vectors.items()}
-    return vectors, exhaustive, size
+def test_coverage_check_can_fail():
+    """A block whose subsets leave a configuration off every compiled simulator, or whose cap
+    leaves too few random vectors there, is reported."""
+    block = BLOCKS["bfp_dot"]
+    off = dataclasses.replace(block, backend_configs={"verilator": ("bfp_dot",),
+                                                      "icarus": ("bfp_dot",)})
+    problems = plan.coverage_problems([off])
+    assert "bfp_dot_G108_ma8_mb8 has no compiled-simulator run" in " ".join(problems)
+    few = dataclasses.replace(block, random_vectors=150)
+    assert any("at least 200 random vectors" in p for p in plan.coverage_problems([few]))
+    bad = dataclasses.replace(block, large={"nope": 5})
+    assert any("large names no configuration" in p for p in plan.coverage_problems([bad]))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("config", list(ALL_CONFIGS))
+@pytest.mark.parametrize("config, backend", [(c, b) for _, _, c, b in PLAN],
+                         ids=[f"{c}-{b}" for _, _, c, b in PLAN])
 def test_catalogue_matches_golden(config, backend):
-    """Every catalogued configuration on every backend, with random valid/ready stalls (on a
-    compiled simulator the block's ``backend_configs`` subset unless ``make sweep``)."""
+    """Every planned (configuration, backend) run, with random valid/ready stalls, against the
+    golden model: exhaustive where the input space allows, else the plan's random vectors and
+    every corner (sim.plan)."""
     require(backend)
     block, params = ALL_CONFIGS[config]
-    if not FULL and config in block.sweep_only:
-        pytest.skip(f"{config} is a synthesis baseline too large for make test's simulation "
-                    f"budget: make sweep runs it; make test checks a few vectors on amaranth "
-                    f"(test_sweep_only_configurations_on_amaranth)")
-    subset = block.backend_configs.get(backend)
-    if not FULL and subset is not None and config not in subset:
-        others = [b for b in ("verilator", "icarus") if b != backend
-                  and config in block.backend_configs.get(b, (config,))]
-        pytest.skip(f"{backend} runs {len(subset)} of {block.name}'s configurations in make "
-                    f"test (all in make sweep); this one runs on amaranth and "
-                    f"{' and '.join(others)}")
-    vectors, exhaustive, size = sweep_vectors(block, params, backend)
+    vectors, run = plan.vectors(block, params, backend, full=FULL)
     result = check(block, params, vectors, backend=backend, stalls=True, seed=1)
-    if exhaustive:
-        assert result.stats["vectors"] == size
-    elif _capped(block, params, backend) and block.record_beats is not None:
-        assert result.stats["vectors"] >= min(block.interp_vectors // 2, block.random_vectors)
-    elif _capped(block, params, backend):
-        assert result.stats["vectors"] > block.interp_vectors  # the capped random part + corners
-    else:
-        assert result.stats["vectors"] >= block.random_vectors
-
-
-SWEEP_ONLY = [n for n, (b, _) in ALL_CONFIGS.items() if n in b.sweep_only]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("config", SWEEP_ONLY)
-def test_sweep_only_configurations_on_amaranth(config):
-    """The catalogue's ``sweep_only`` configurations (128-element synthesis baselines) in
-    ``make test``: 12 random vectors and an evenly spaced 24 of the corner vectors on Amaranth
-    with stalls (the same generators run in full at their smaller configurations)."""
-    block, params = ALL_CONFIGS[config]
-    vectors = block.vectors(seed=1, n=12, params=params)
-    count = len(next(iter(vectors.values())))
-    idx = np.concatenate([np.arange(12),
-                          np.unique(np.linspace(12, count - 1, 24).round().astype(np.int64))])
-    vectors = {k: v[idx] for k, v in vectors.items()}
-    result = check(block, params, vectors, backend="amaranth", stalls=True, seed=1)
-    assert result.stats["vectors"] == len(idx)
+    assert result.stats["vectors"] == run.total
 
 
 def _wrong_golden(block, params, inputs, backend, index, field):
@@ -326,12 +263,25 @@ def test_x_in_output_is_a_failure():
 
 
 def test_missing_tool_skips_with_reason(monkeypatch):
-    monkeypatch.setattr(harness.shutil, "which", lambda name: None)
-    ok, reason = harness.available("icarus")
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(tools.shutil, "which", lambda name: None)
+    ok, reason = tools.available("icarus")
     assert not ok and "iverilog" in reason
-    ok, reason = harness.available("verilator")
+    ok, reason = tools.available("verilator")
     assert not ok and "g++" in reason
     with pytest.raises(pytest.skip.Exception, match="icarus backend unavailable: .*iverilog"):
         require("icarus")
     with pytest.raises(ValueError, match="backend must be one of amaranth, verilator, icarus"):
-        harness.available("vcs")
+        tools.available("vcs")
+
+
+@pytest.mark.parametrize("value", ["true", "1", "TRUE"])
+def test_missing_tool_fails_under_ci(monkeypatch, value):
+    """CI=true: a simulator that cannot run fails the test instead of skipping it."""
+    monkeypatch.setenv("CI", value)
+    monkeypatch.setattr(tools.shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match="verilator backend unavailable: .*CI=true"):
+        require("verilator")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        require("verilator")
