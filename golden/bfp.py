@@ -1,11 +1,11 @@
 """Block floating point (FlexBlock, LightNorm): group quantization and the fused group dot product
-(numerics §5).
+(docs/numerics.md §5).
 
 A group of G FP32 values along an axis shares the 8-bit exponent M = the largest biased FP32
 exponent field in the group. Element i becomes a sign bit s_i (the input's sign bit, kept also
 when the magnitude is 0) and an m-bit unsigned magnitude q_i (m counts the hidden bit)::
 
-    q_i = round(|x_i| / 2**(M - 127 - (m - 1))),   value_i = (-1)**s_i * q_i * 2**(M - 127 - (m - 1))
+    q_i = round(|x_i| / 2**(M - 127 - (m - 1))),  value_i = (-1)**s_i * q_i * 2**(M-127-(m-1))
 
 Exactly, with sig_i = 1.frac (24 bits) and d_i = M - e_i >= 0: |x_i| / ulp = sig_i / 2**sh_i,
 sh_i = 24 - m + d_i. So the quantizer is one right shift per element, and the rounding looks at
@@ -26,7 +26,7 @@ Specials
 Zero-setting error (FlexBlock's precision signal)
     Per group, the number of nonzero inputs (subnormals included: they lost their whole value)
     whose q is 0. (FlexBlock's simulator counts exponent distance M - e + 1 > m, which also
-    counts zeros; numerics §5 counts only values that were actually set to zero.)
+    counts zeros; docs/numerics.md §5 counts only values that were actually set to zero.)
 Tail groups
     Along an axis of length n, groups are [0, G), [G, 2G), ...; the last one may be shorter and
     gets its own M.
@@ -48,7 +48,7 @@ __all__ = ["quantize", "dequantize", "dot", "dot_groups", "zse_rate", "check_m",
 ROUNDINGS = ("rtz", "rne", "stochastic")
 #: the shared exponent of a group holding NaN or Inf
 EXP_NAN = 255
-#: magnitude bits (the hidden bit counted), numerics §5
+#: magnitude bits (the hidden bit counted), docs/numerics.md §5
 M_MIN, M_MAX = 2, 24
 _BIAS = 127
 _FRAC_BITS = 23
@@ -156,7 +156,7 @@ def _check_rounding(rounding, rbits, rand, shape):
 
 
 def quantize(x, m, group, axis=-1, rounding="rtz", rbits=None, rand=None):
-    """Group-quantize FP32 values to BFP (numerics §5; rules in the module docstring).
+    """Group-quantize FP32 values to BFP (docs/numerics.md §5; rules in the module docstring).
 
     Parameters
     ----------
@@ -238,7 +238,7 @@ def zse_rate(x, m, group, axis=-1, rounding="rtz", rbits=None, rand=None):
 
 
 def dot(exp_a, signs_a, mags_a, exp_b, signs_b, mags_b, acc, ma, mb):
-    """Fused group dot product with FP32 accumulate, rounded once (numerics §5).
+    """Fused group dot product with FP32 accumulate, rounded once (docs/numerics.md §5).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The FlexBlock multi-mode PE as a stream of beats (blocks.md "FlexBlock", ``bfp_pe``).
+"""The FlexBlock multi-mode PE as a stream of beats (docs/blocks.md "FlexBlock", ``bfp_pe``).
 
 Interface (one beat per cycle)
 ------------------------------
@@ -12,9 +12,9 @@ of the a-stream's sub-word i with the b-stream's sub-word j (outer-product mappi
 different output rows, the j's different output columns, the beats the reduction).
 
 A *group* is a run of beats closed by ``last = 1``; all sub-words of a side in a group share one
-BFP exponent (numerics §5). ``mode_a``, ``mode_b`` must stay constant within a group (products
-are formed per beat in the beat's modes); ``exp_a``, ``exp_b`` and ``clear`` are read on the
-group's last beat. A group may be at most ``max_beats`` beats long (the integer accumulators'
+BFP exponent (docs/numerics.md §5). ``mode_a``, ``mode_b`` must stay constant within a group
+(products are formed per beat in the beat's modes); ``exp_a``, ``exp_b`` and ``clear`` are read on
+the group's last beat. A group may be at most ``max_beats`` beats long (the integer accumulators'
 width is sized for it).
 
 At the group's end each integer accumulator S_s is converted and added to FP32 accumulator s by

@@ -1,4 +1,4 @@
-"""Number-format descriptors and exact element arithmetic (numerics §1-3).
+"""Number-format descriptors and exact element arithmetic (docs/numerics.md §1-3).
 
 A format is data: one frozen descriptor per format, from which every derived property
 (``emax``, ``max_finite``, ...) is computed. The golden models, the hardware generators and the
@@ -8,7 +8,7 @@ Kinds
 -----
 ``FloatFormat``  sign | exponent | mantissa, with ``specials`` in {"ieee", "fn", "none"}.
 ``IntFormat``    two's complement, value = q * 2**-frac_bits.
-``MxsfFormat``   MX-SAFE's element (numerics §6): FP8 E2M5 when E2 != 0, FP5 E3M2 below.
+``MxsfFormat``   MX-SAFE's element (docs/numerics.md §6): FP8 E2M5 when E2 != 0, FP5 E3M2 below.
 ``ScaleFormat``  E8M0 block scale.
 """
 from __future__ import annotations
@@ -188,7 +188,7 @@ class IntFormat:
 
 @dataclass(frozen=True)
 class MxsfFormat:
-    """MX-SAFE element (numerics §6, project reconstruction), a family over its sub mode.
+    """MX-SAFE element (docs/numerics.md §6, project reconstruction), a family over its sub mode.
 
     Code S | E2 | M5. E2 != 0: FP8 E2M5 normal, (1 + M5/32) * 2**(E2 - 1), in [1, 7.875].
     E2 == 0: M5 is an FP5 magnitude e | m (``sub_ebits`` + ``sub_mbits`` = 5) with bias
@@ -196,8 +196,8 @@ class MxsfFormat:
 
     The two modes meet at 1.0 (the mode rule: E2M5 for magnitudes >= 1, the sub mode below).
     With the default bias 8 the sub mode spans 2**-9 .. 0.875 and continues E2M5's grid
-    seamlessly below 1.0. Other biases are allowed (numerics §6 names 8; the MX-SAFE issue asks
-    for 6 and 10 as well) and change the value set in one of two ways:
+    seamlessly below 1.0. Other biases are allowed (docs/numerics.md §6 names 8; the MX-SAFE issue
+    asks for 6 and 10 as well) and change the value set in one of two ways:
 
     - ``sub_bias`` < 2**sub_ebits (**overlap**): the top sub-mode codes have values >= 1.0, each
       equal to an E2M5 value (``alias`` codes). They decode to that value; the encoder never
@@ -208,7 +208,7 @@ class MxsfFormat:
       power of two there) is refused.
 
     On the canonical codes the order of codes is the order of magnitudes in every case, so the
-    rounding modes of numerics §2 apply unchanged to the list of canonical magnitudes.
+    rounding modes of docs/numerics.md §2 apply unchanged to the list of canonical magnitudes.
 
     Names: the default is ``"mxsf"``; other members are ``"mxsf_b<bias>"`` (3/2 split) or
     ``"mxsf_e<E>m<M>_b<bias>"``, and :func:`get_format` accepts those names.
@@ -371,7 +371,7 @@ BF16 = FORMATS["bf16"]
 
 
 def mxint(bits):
-    """The MXINT-``bits`` element (microxcaling's convention, numerics §7): ``bits``-bit
+    """The MXINT-``bits`` element (microxcaling's convention, docs/numerics.md §7): ``bits``-bit
     symmetric two's complement with ``bits - 2`` fraction bits (1.(bits-2) fixed point, so
     emax_elem = 0); ``mxint(8)`` is OCP's MXINT8."""
     check_int("bits", bits, 2, 8)
@@ -494,7 +494,7 @@ def fields(codes, fmt):
 
 
 # ---------------------------------------------------------------------------------------------
-# Decoding, encoding and element arithmetic (numerics §2-3)
+# Decoding, encoding and element arithmetic (docs/numerics.md §2-3)
 # ---------------------------------------------------------------------------------------------
 
 #: largest number of random bits for stochastic rounding (the comparison is exact up to here)
@@ -703,7 +703,7 @@ def _round(x, fmt, rounding, overflow, residual=None, rbits=None, rand=None):
 
 
 def encode(x, fmt, rounding="rne", overflow="saturate", rbits=None, rand=None):
-    """Codes of real numbers ``x`` in an element format (numerics §2).
+    """Codes of real numbers ``x`` in an element format (docs/numerics.md §2).
 
     Parameters
     ----------
@@ -792,7 +792,7 @@ def _arith_operands(a, b, fmt, rounding, overflow):
 
 
 def add(a, b, fmt, rounding="rne", overflow="saturate"):
-    """Sum of two element codes, rounded once (numerics §3).
+    """Sum of two element codes, rounded once (docs/numerics.md §3).
 
     Exact: ``s = a + b`` in float64 and the two-sum error ``t`` represent the exact sum
     ``s + t`` (no float64 overflow for these formats); grid points and midpoints of a format of
@@ -810,7 +810,7 @@ def add(a, b, fmt, rounding="rne", overflow="saturate"):
 
 
 def mul(a, b, fmt, rounding="rne", overflow="saturate"):
-    """Product of two element codes, rounded once (numerics §3).
+    """Product of two element codes, rounded once (docs/numerics.md §3).
 
     Exact: the float64 product of two significands of at most 26 bits is exact, and the
     exponents stay inside float64's normal range.
@@ -822,7 +822,7 @@ def mul(a, b, fmt, rounding="rne", overflow="saturate"):
 
 
 def div(a, b, fmt, rounding="rne", overflow="saturate"):
-    """Quotient of two element codes, rounded once (numerics §3).
+    """Quotient of two element codes, rounded once (docs/numerics.md §3).
 
     Exact: with both significands normalized to P = ``sig_bits`` bits, the integer quotient
     ``Q = (sa << (P + 2)) // sb`` (< 2**(2P+2), int64) has at least P + 2 bits, so every grid
@@ -854,13 +854,13 @@ def div(a, b, fmt, rounding="rne", overflow="saturate"):
 
 
 def sqrt(a, fmt, rounding="rne", overflow="saturate"):
-    """Square root of element codes, rounded once (numerics §2).
+    """Square root of element codes, rounded once (docs/numerics.md §2).
 
     Specials as IEEE 754: sqrt(±0) = ±0 (a flushed subnormal code is a zero and keeps its
     sign), sqrt(+Inf) = +Inf, sqrt(NaN) and sqrt of a negative nonzero value (-Inf included)
     give the canonical NaN. The root of a format value can lie outside the format's range
     only in formats far from 1.0 (a bias that puts max finite below 1 or min normal above 1);
-    overflow and underflow then follow numerics §2 like any rounding.
+    overflow and underflow then follow docs/numerics.md §2 like any rounding.
 
     Exact: with the significand normalized to P = ``sig_bits`` bits (value ``s * 2**e``), it
     is shifted left so that ``M = s << k`` has 2P + 3 or 2P + 4 bits and ``e - k`` is even.
@@ -965,7 +965,7 @@ def encode_exact(sign, mag, exp, fmt, rounding="rne", overflow="nonsat"):
     """Codes of ``(-1)**sign * mag * 2**exp`` with ``mag`` an exact (unbounded) integer.
 
     The exact-integer counterpart of :func:`golden.formats.encode` for values float64 cannot
-    hold (wide dot-product sums); same rules (numerics §2): one rounding of the exact value,
+    hold (wide dot-product sums); same rules (docs/numerics.md §2): one rounding of the exact value,
     "rne"/"rna"/"rtz", overflow judged after rounding ("nonsat": ±Inf, or NaN in "fn" formats,
     ±max in formats without specials; "saturate" and "rtz": ±max finite), gradual underflow,
     the sign of zero kept (the caller passes sign 0 for a +0).

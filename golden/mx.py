@@ -1,4 +1,4 @@
-"""OCP MX block numerics (numerics §4): element + scale decode, block quantization.
+"""OCP MX block numerics (docs/numerics.md §4): element + scale decode, block quantization.
 
 The dot product joins this module with the MX issue.
 """
@@ -7,15 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import check_choice
-from .formats import (E8M0, FP32, MX_ELEMENTS, PLAIN_ROUNDINGS, IntFormat, MxsfFormat, decode, fields,
-                      get_format, magnitudes)
+from .formats import (E8M0, FP32, MX_ELEMENTS, PLAIN_ROUNDINGS, IntFormat, MxsfFormat, decode,
+                      fields, get_format, magnitudes)
 
 __all__ = ["decode_fields", "decode_stimulus", "decode_space",
            "quantize", "dequantize", "shared_exponent", "SCALE_ROUNDINGS", "QUANT_ROUNDINGS",
            "quantize_block", "quantize_stimulus", "quantize_space", "quantize_tiled",
            "dequantize_tiled", "mxsf_quantize_block", "mxsf_quantize_stimulus", "random_blocks"]
 
-#: scale rounding of numerics §4 rule 3: OCP "floor" and NVIDIA's "ceil" (RCEIL)
+#: scale rounding of docs/numerics.md §4 rule 3: OCP "floor" and NVIDIA's "ceil" (RCEIL)
 SCALE_ROUNDINGS = ("floor", "ceil")
 #: element rounding modes of the block quantizer (stochastic rounding is not an MX option here)
 QUANT_ROUNDINGS = PLAIN_ROUNDINGS
@@ -67,7 +67,7 @@ def decode_stimulus(rng, n, exhaustive=False, elem="e4m3", pipeline=False):
 
 
 # ---------------------------------------------------------------------------------------------
-# Block quantization (numerics §4)
+# Block quantization (docs/numerics.md §4)
 # ---------------------------------------------------------------------------------------------
 
 def _mx_elem(elem):
@@ -110,7 +110,8 @@ def _floor_log2(mag_bits):
 
 
 def shared_exponent(amax_bits, elem, scale_rounding="floor"):
-    """Unclamped, unspecialised shared exponent E of numerics §4 rule 3 from the block maxima.
+    """Unclamped, unspecialised shared exponent E of docs/numerics.md §4 rule 3 from the block
+    maxima.
 
     Parameters
     ----------
@@ -144,7 +145,7 @@ def shared_exponent(amax_bits, elem, scale_rounding="floor"):
 
 def quantize(x, elem, block=32, axis=-1, rounding="rne", scale_rounding="floor",
              flush_subnormals=False):
-    """Quantize FP32 values to MX blocks along ``axis`` (numerics §4).
+    """Quantize FP32 values to MX blocks along ``axis`` (docs/numerics.md §4).
 
     Parameters
     ----------
@@ -156,7 +157,7 @@ def quantize(x, elem, block=32, axis=-1, rounding="rne", scale_rounding="floor",
         Block size k. The last block along ``axis`` may be shorter (``x.shape[axis] % k``).
     axis : int
     rounding : {"rne", "rna", "rtz"}
-        Element rounding (numerics §2).
+        Element rounding (docs/numerics.md §2).
     scale_rounding : {"floor", "ceil"}
         "floor": E = floor(log2 amax) - emax_elem (OCP; the block maximum may saturate);
         "ceil": the smallest E with amax / 2**E <= max finite (nothing saturates unless E is
@@ -171,7 +172,7 @@ def quantize(x, elem, block=32, axis=-1, rounding="rne", scale_rounding="floor",
     elem_codes : ndarray of uint8
         Element codes (every MX element has at most 8 bits), the shape of ``x``.
 
-    Rules, per block V (numerics §4): (1) any NaN or ±Inf: scale 0xFF, every element code 0;
+    Rules, per block V (docs/numerics.md §4): (1) any NaN or ±Inf: scale 0xFF, every element code 0;
     (2) amax = 0: scale code 0 and signed zeros (falls out of rule 4 with E = -127);
     (3) E from :func:`shared_exponent`, clamped to [-127, 127], scale code E + 127;
     (4) P_i = ``encode(V_i / 2**E, elem, rounding, "saturate")``.
@@ -306,7 +307,7 @@ def _check_2d(a, what):
 
 
 def quantize_tiled(x, elem="mxsf", tile=(8, 4), rounding="rne", scale_rounding="floor"):
-    """Quantize a 2-D FP32 tensor with one E8M0 scale per r x c tile (numerics §6).
+    """Quantize a 2-D FP32 tensor with one E8M0 scale per r x c tile (docs/numerics.md §6).
 
     Each tile is one MX block of r * c elements: the rules of :func:`quantize` (NaN/Inf tile,
     zero tile, shared exponent, per-element ``encode``) applied to the tile's elements. Tiles
@@ -459,7 +460,8 @@ def random_blocks(rng, n, k):
     # 3: FP32 subnormals, alone or mixed with the smallest normals
     r = rows(3)
     ef = rng.integers(0, 3, (len(r), k)) * (rng.random((len(r), 1)) < 0.5)
-    out[r] = (ef << 23) | (rng.integers(0, 1 << 23, (len(r), k)) >> rng.integers(0, 23, (len(r), k)))
+    frac = rng.integers(0, 1 << 23, (len(r), k)) >> rng.integers(0, 23, (len(r), k))
+    out[r] = (ef << 23) | frac
     # 4: sparse blocks: mostly zeros, a few random values
     r = rows(4)
     vals = rng.integers(0, 0x7F800000, (len(r), k))
@@ -485,7 +487,7 @@ def random_blocks(rng, n, k):
 
 
 def _corner_blocks(rng, k, fmt):
-    """The corner blocks of numerics §4 for block size k and element format fmt."""
+    """The corner blocks of docs/numerics.md §4 for block size k and element format fmt."""
     blocks = []
 
     def add(v, exact=False):
@@ -591,14 +593,14 @@ def quantize_stimulus(rng, n, exhaustive=False, elem="e4m3", k=32, rounding="rne
     subnormal blocks, sparse, all-equal and one-hot blocks, few-mantissa-bit values (exact
     ties after scaling), and some blocks with NaN/Inf lanes; random signs.
 
-    Corner blocks (numerics §4, appended after the random ones): all-zero blocks with negative
-    zeros; NaN, ±Inf and signalling NaN in every lane; FP32 subnormal blocks (max and min
-    subnormal alone, all-subnormal); ±max FP32; E clamped at -127; amax exactly at binade
-    edges and one FP32 ulp below; amax at max finite * 2**E, above it and just below
-    2**(emax_elem + 1) * 2**E (floor saturates it); every midpoint between adjacent element
-    magnitudes (ties) and its FP32 neighbours at several scales, and the tie above max finite.
-    E > 127 is reachable only with ``scale_rounding="ceil"`` and emax_elem = 0 (mxint8: amax
-    above 127/64 * 2**127); the ±max FP32 blocks cover it.
+    Corner blocks (docs/numerics.md §4, appended after the random ones): all-zero blocks with
+    negative zeros; NaN, ±Inf and signalling NaN in every lane; FP32 subnormal blocks (max and min
+    subnormal alone, all-subnormal); ±max FP32; E clamped at -127; amax exactly at binade edges and
+    one FP32 ulp below; amax at max finite * 2**E, above it and just below 2**(emax_elem + 1) * 2**E
+    (floor saturates it); every midpoint between adjacent element magnitudes (ties) and its FP32
+    neighbours at several scales, and the tie above max finite. E > 127 is reachable only with
+    ``scale_rounding="ceil"`` and emax_elem = 0 (mxint8: amax above 127/64 * 2**127); the ±max FP32
+    blocks cover it.
 
     Returns
     -------

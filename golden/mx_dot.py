@@ -1,4 +1,4 @@
-"""OCP MX fused dot product with FP32 accumulate (numerics §4).
+"""OCP MX fused dot product with FP32 accumulate (docs/numerics.md §4).
 
 ``out = RNE_fp32(c + X_A * X_B * sum_i P_i(A) * P_i(B))``: every product and the sum are exact
 (Python integers), the block sum and ``c`` are added exactly, and the result is rounded to FP32
@@ -65,7 +65,7 @@ def block_sum(codes_a, codes_b, elem_a, elem_b):
 
 
 def dot(scale_a, codes_a, scale_b, codes_b, acc, elem_a="e4m3", elem_b="e4m3"):
-    """MX block dot product with FP32 accumulate, rounded once (numerics §4).
+    """MX block dot product with FP32 accumulate, rounded once (docs/numerics.md §4).
 
     Parameters
     ----------

@@ -1,5 +1,5 @@
 """Golden model of ``mxsf_tile_buffer``: a store of MX-SAFE 2-D tiles read row- or column-wise
-(numerics §6, blocks.md "MX-SAFE").
+(docs/numerics.md §6, docs/blocks.md "MX-SAFE").
 
 A tile is r x c element codes in row-major order plus one E8M0 scale, exactly as
 :func:`golden.mx.quantize_tiled` makes it (a ragged edge tile is padded with code 0). The buffer
@@ -14,7 +14,7 @@ holds ``depth`` tiles and answers a stream of requests, in order, one response p
 
 Operand p is elements p*k .. p*k + k - 1 of that order; r * c must be k times a power of two
 (see :func:`tile_geometry`). A tile never written reads as zeros: scale code 0 and codes 0, which
-is what ``quantize`` gives an all-zero block (numerics §4 rule 2).
+is what ``quantize`` gives an all-zero block (docs/numerics.md §4 rule 2).
 
 Hence a transposed read of a tile written from ``quantize_tiled(X, (r, c))`` at tile (i, j) is
 the tile (j, i) of ``quantize_tiled(X.T, (c, r))``: the backward pass reads the forward

@@ -1,4 +1,5 @@
-"""OPAL outlier-preserved microscaling (numerics §7): quantizer and mixed INT/FP dot-product lane.
+"""OPAL outlier-preserved microscaling (docs/numerics.md §7): quantizer and mixed INT/FP dot-product
+lane.
 
 The log2 softmax of the same paper lives in :mod:`golden.softmax` beside its conventional
 baseline (re-exported here as :func:`log2_softmax`).
@@ -13,11 +14,12 @@ default 4; b-bit inliers, b = 2..8, OPAL uses 3 and 5):
    IEEE: FP32 values that round past BF16's largest finite become +-Inf; any NaN becomes the
    canonical 0x7FC0) and its log2(n)-bit index.
 2. *Inliers.* The other n - k values, outlier slots replaced by +0, form an MXINT-b block
-   (numerics §4 with the element :func:`golden.formats.mxint` (b): 1.(b-2) fixed point,
+   (docs/numerics.md §4 with the element :func:`golden.formats.mxint` (b): 1.(b-2) fixed point,
    symmetric, emax_elem = 0): E = clamp(floor(log2 max |inlier|), -127, 127), scale code E + 127,
    q_i = clamp(round(x_i / 2**(E - (b - 2))), -(2**(b-1) - 1), 2**(b-1) - 1) in b-bit two's
    complement, ``rounding`` rne (default), rna or rtz. Every inlier zero: scale code 0, q = 0.
-3. *NaN/Inf* (the developer's definition, numerics §7): specials rank highest, so they become
+3. *NaN/Inf* (the developer's definition, docs/numerics.md §7): specials rank highest, so they
+become
    outliers while there are at most k of them (BF16 +-Inf, canonical NaN; the inliers are
    unaffected). If an inlier is NaN or +-Inf (more than k specials), the inlier block follows
    MX's rule: scale 0xFF (NaN) and every q = 0; the outliers are still the k top-ranked values.
@@ -26,7 +28,7 @@ The quantization is exact apart from the two named roundings: the order and the 
 are read from the bits, and the inlier encoding is :func:`golden.mx.quantize`'s (exact float64
 scaling, one rounding).
 
-**Dot-product lane** (numerics §7), activations as above against MXINT-w weights (w = 8
+**Dot-product lane** (docs/numerics.md §7), activations as above against MXINT-w weights (w = 8
 default, E8M0 scale X_w per block) and an FP32 accumulator c:
 
 1. I = sum_i q_i * w_i over all n slots (exact; outlier slots hold q = 0), then

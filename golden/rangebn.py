@@ -1,10 +1,10 @@
 """LightNorm: range batch normalization, forward and backward, in low-precision FP, and the
-conventional batch normalization it replaces (blocks.md "LightNorm", numerics §1 and §3,
-``papers/notes.md`` §2).
+conventional batch normalization it replaces (docs/blocks.md "LightNorm", docs/numerics.md §1 and
+§3, ``papers/notes.md`` §2).
 
 Every function here is a bit-exact golden model: a fixed sequence of operations, each rounded
-once (numerics §3: :func:`golden.formats.add`, ``mul``, ``div``, ``sqrt``, ``encode``), which the
-hardware (``hw/rangebn.py``) performs in the same order. Codes in, codes out.
+once (docs/numerics.md §3: :func:`golden.formats.add`, ``mul``, ``div``, ``sqrt``, ``encode``),
+which the hardware (``hw/rangebn.py``) performs in the same order. Codes in, codes out.
 
 Shapes and names. A channel holds ``n`` values, streamed ``lanes`` per beat (lane j of beat b
 is value ``b * lanes + j``). The ``chunks`` = K (8, as in the lab code) chunks are the
@@ -147,7 +147,7 @@ def running_sum(values, lanes, add, zero=0):
 
 
 def _adder(fmt, rounding):
-    """One rounded addition of codes of ``fmt`` (numerics §3)."""
+    """One rounded addition of codes of ``fmt`` (docs/numerics.md §3)."""
     return lambda a, b: add(a, b, fmt, rounding)
 
 

@@ -1,6 +1,6 @@
-"""Softmax units in integer fixed point: OPAL's log2 softmax (numerics §7) and the conventional
-exp/divide baseline it is compared with. Codes in, codes out; every step is integer arithmetic
-with one defined truncation, so the golden models here are exact and the hardware
+"""Softmax units in integer fixed point: OPAL's log2 softmax (docs/numerics.md §7) and the
+conventional exp/divide baseline it is compared with. Codes in, codes out; every step is integer
+arithmetic with one defined truncation, so the golden models here are exact and the hardware
 (``hw/softmax.py``) reproduces them bit for bit.
 
 Common conventions. A vector holds ``n`` scores x_j, ``in_bits``-bit two's complement codes with
@@ -256,7 +256,8 @@ def log2_terms(x, **params):
 
 
 def log2_softmax(x, **params):
-    """OPAL's log2 softmax (numerics §7, the six steps of the module docstring) over the last
+    """OPAL's log2 softmax (docs/numerics.md §7, the six steps of the module docstring) over the
+    last
     axis of ``x``: y codes (O fraction bits), int64, the shape of ``x``."""
     return log2_terms(x, **params)["y"]
 

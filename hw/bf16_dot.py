@@ -99,11 +99,6 @@ class Bf16Dot(StreamBlock):
         return self._stages
 
     @property
-    def cuts(self):
-        """The steps followed by a register (``cut_points(k)[:stages]``)."""
-        return self._cuts.chosen
-
-    @property
     def latency(self) -> int:
         return self._stages
 

@@ -1,4 +1,5 @@
-"""``bfp_dot``: fused BFP group dot product with FP32 accumulate (numerics §5, blocks.md FlexBlock).
+"""``bfp_dot``: fused BFP group dot product with FP32 accumulate (docs/numerics.md §5,
+docs/blocks.md FlexBlock).
 
 Datapath, one pair of BFP groups (shared exponents M_a, M_b; G signs and G magnitudes each) and
 one accumulator ``c`` per beat::
@@ -10,7 +11,8 @@ one accumulator ``c`` per beat::
 2. A balanced signed adder tree (``hw.lib.trees.reduce_tree``), exact; the sum S holds
    G * (2**ma - 1) * (2**mb - 1) in ``sum_bits`` + sign bits. Its unit is
    2**e_S, e_S = M_a + M_b - 254 - (ma - 1) - (mb - 1).
-3. + 4. The fused FP32 accumulate step shared with ``mx_dot`` (``hw.lib.accumulate.fp32_accumulate``:
+3. + 4. The fused FP32 accumulate step shared with ``mx_dot``
+(``hw.lib.accumulate.fp32_accumulate``:
    alignment window of sum_bits + 25 bits with sticky, one normalization, RNE to FP32, overflow
    to ±Inf, gradual underflow). An exactly zero result is +0.
 
@@ -43,7 +45,7 @@ DEFAULT_STAGES = 3
 
 
 class BfpDot(StreamBlock):
-    """BFP group dot product with FP32 accumulate, fused and rounded once (numerics §5).
+    """BFP group dot product with FP32 accumulate, fused and rounded once (docs/numerics.md §5).
 
     ``result = RNE_fp32(acc + 2**(exp_a + exp_b - 254 - (ma - 1) - (mb - 1))
     * sum_i (-1)**(signs_a[i] ^ signs_b[i]) * mags_a[i] * mags_b[i])``.
@@ -122,11 +124,6 @@ class BfpDot(StreamBlock):
     @property
     def window_bits(self):
         return window_bits(self._sum_bits)
-
-    @property
-    def cuts(self):
-        """The cut points that hold a register (``cut_points(G)[:stages]``)."""
-        return self._cuts.chosen
 
     def elaborate(self, platform):
         m = Module()

@@ -1,4 +1,4 @@
-"""``bfp_pe``: FlexBlock's multi-mode BFP processing element (blocks.md "FlexBlock").
+"""``bfp_pe``: FlexBlock's multi-mode BFP processing element (docs/blocks.md "FlexBlock").
 
 The interface, the arithmetic and the throughput rule are in :mod:`golden.bfp_pe` (its module
 docstring is the contract). The hardware::

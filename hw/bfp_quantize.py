@@ -1,5 +1,5 @@
 """``bfp_quantize``: a group of G FP32 values -> shared exponent + G signs and m-bit magnitudes +
-the zero-setting-error count (numerics §5, blocks.md "FlexBlock")."""
+the zero-setting-error count (docs/numerics.md §5, docs/blocks.md "FlexBlock")."""
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data
 
@@ -28,8 +28,8 @@ _SHIFT_OFF = 255   # a shift amount that clears every lane's window (flushed or 
 
 
 class BfpQuantize(StreamBlock):
-    """Quantize one group of G FP32 values to block floating point per beat (numerics §5; the
-    rules are those of :mod:`golden.bfp`), fully pipelined.
+    """Quantize one group of G FP32 values to block floating point per beat (docs/numerics.md §5;
+    the rules are those of :mod:`golden.bfp`), fully pipelined.
 
     Datapath: (1) a balanced max tree over the G 8-bit exponent fields gives the shared
     exponent M (255 exactly when a lane holds NaN/Inf). (2) Per lane, the 24-bit significand

@@ -11,12 +11,12 @@ from .lib.pipeline import StreamPipeline
 __all__ = ["MxDecode", "ELEMENTS", "EXP_BITS"]
 
 ELEMENTS = MX_ELEMENTS
-#: width of the signed output exponent (blocks.md): covers scale + every element's range
+#: width of the signed output exponent (docs/blocks.md): covers scale + every element's range
 EXP_BITS = 10
 
 
 class MxDecode(StreamBlock):
-    """Decode one MX element with its E8M0 block scale (blocks.md ``mx_decode``).
+    """Decode one MX element with its E8M0 block scale (docs/blocks.md ``mx_decode``).
 
     The value is (-1)**sign * sig * 2**exp exactly, scale included. Canonical forms: zero has
     sig = exp = 0 (sign kept); NaN (scale 0xFF or a NaN code) has nan = 1 and all else 0; Inf has

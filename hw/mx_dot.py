@@ -1,4 +1,5 @@
-"""``mx_dot``: fused MX block dot product with FP32 accumulate (numerics §4, blocks.md).
+"""``mx_dot``: fused MX block dot product with FP32 accumulate (docs/numerics.md §4,
+docs/blocks.md).
 
 Datapath, one block pair and one accumulator ``c`` per beat::
 
@@ -17,9 +18,9 @@ Datapath, one block pair and one accumulator ``c`` per beat::
    to FP32 RNE by ``hw.lib.fp.encode`` (overflow -> ±Inf, gradual underflow). An exactly zero result
    is +0.
 
-Specials (numerics §4): NaN if a scale is 0xFF, an element or c is NaN, an Inf element meets a
-zero, or +Inf and -Inf meet among the products and c (canonical NaN 0x7FC00000); otherwise an
-Inf operand gives Inf of its sign.
+Specials (docs/numerics.md §4): NaN if a scale is 0xFF, an element or c is NaN, an Inf element meets
+a zero, or +Inf and -Inf meet among the products and c (canonical NaN 0x7FC00000); otherwise an Inf
+operand gives Inf of its sign.
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
@@ -48,7 +49,7 @@ def _elem_bounds(fmt):
 
 
 class MxDot(StreamBlock):
-    """MX block dot product with FP32 accumulate, fused and rounded once (numerics §4).
+    """MX block dot product with FP32 accumulate, fused and rounded once (docs/numerics.md §4).
 
     ``result = RNE_fp32(acc + 2**(scale_a - 127) * 2**(scale_b - 127) * sum_i a_i * b_i)``.
 
@@ -138,11 +139,6 @@ class MxDot(StreamBlock):
     @property
     def window_bits(self):
         return self._window
-
-    @property
-    def cuts(self):
-        """The cut points that hold a register (``cut_points(k)[:stages]``)."""
-        return self._cuts.chosen
 
     def elaborate(self, platform):
         m = Module()

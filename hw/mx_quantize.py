@@ -1,4 +1,5 @@
-"""``mx_quantize``: a block of k FP32 values -> E8M0 scale + k MX element codes (numerics §4)."""
+"""``mx_quantize``: a block of k FP32 values -> E8M0 scale + k MX element codes
+(docs/numerics.md §4)."""
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data
 
@@ -26,14 +27,14 @@ DEFAULT_STAGES = 2
 
 
 class MxQuantize(StreamBlock):
-    """Quantize one block of k FP32 values to an OCP MX block per beat (blocks.md
-    ``mx_quantize``, numerics §4), fully pipelined.
+    """Quantize one block of k FP32 values to an OCP MX block per beat (docs/blocks.md
+    ``mx_quantize``, docs/numerics.md §4), fully pipelined.
 
     Datapath: (1) FP32 unpack of each lane (``hw.lib.fp.unpack_fp32``); (2) the block maximum;
     (3) the shared exponent E and the scale code; (4) per element
-    ``hw.lib.fp.encode(elem, sign, sig, exp - E, rounding, overflow="saturate")``, zeroed for a block
-    holding NaN/Inf (scale 0xFF). ``stages`` registers go to the first ``stages`` cut points of
-    ``CUTS`` and ``latency == stages``.
+    ``hw.lib.fp.encode(elem, sign, sig, exp - E, rounding, overflow="saturate")``, zeroed for a
+    block holding NaN/Inf (scale 0xFF). ``stages`` registers go to the first ``stages`` cut points
+    of ``CUTS`` and ``latency == stages``.
 
     The block maximum. With ``scale_rounding="floor"`` only floor(log2 amax) is needed, and
     the largest exponent field gives it: a max tree over the 8-bit biased exponent fields,

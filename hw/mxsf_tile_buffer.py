@@ -1,4 +1,5 @@
-"""``mxsf_tile_buffer``: MX-SAFE tile store read row-wise or column-wise (blocks.md "MX-SAFE")."""
+"""``mxsf_tile_buffer``: MX-SAFE tile store read row-wise or column-wise (docs/blocks.md,
+``mxsf_tile_buffer``)."""
 from amaranth.hdl import Cat, Module, Mux
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
@@ -20,8 +21,8 @@ CUTS = ("request", "out")
 class MxsfTileBuffer(StreamBlock):
     """Store of ``depth`` MX-SAFE r x c tiles (one E8M0 scale + r * c element codes each) that
     answers every request with one k-element dot-product operand of a tile, in the tile's
-    row-major order or, with ``transpose``, in the order of the transposed tile (numerics §6:
-    the backward pass reads the forward pass's quantization instead of re-quantizing).
+    row-major order or, with ``transpose``, in the order of the transposed tile (docs/numerics.md
+    §6: the backward pass reads the forward pass's quantization instead of re-quantizing).
 
     Requests are processed in order, one response per request, ``latency`` cycles later; the
     golden model is ``golden.mxsf_tile.tile_buffer``.
@@ -38,9 +39,9 @@ class MxsfTileBuffer(StreamBlock):
     - A read after a write to the same address, in the very next beat or later, sees the new
       tile; back-pressure delays responses but never reorders, drops or repeats them.
     - A tile never written reads as scale code 0 and codes 0: the power-up content of the
-      store, and exactly what ``quantize`` gives an all-zero block (numerics §4 rule 2). ``rst``
-      resets the pipeline, not the tiles (like an SRAM, the store has no reset; clearing a tile
-      is a write).
+      store, and exactly what ``quantize`` gives an all-zero block (docs/numerics.md §4 rule 2).
+      ``rst`` resets the pipeline, not the tiles (like an SRAM, the store has no reset; clearing a
+      tile is a write).
 
     Design choices
     --------------

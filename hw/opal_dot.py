@@ -1,4 +1,4 @@
-"""``opal_dot``: the OPAL mixed INT/FP dot-product lane (numerics §7, ``golden.opal.dot``).
+"""``opal_dot``: the OPAL mixed INT/FP dot-product lane (docs/numerics.md §7, ``golden.opal.dot``).
 
 Datapath, one OPAL activation block, one MXINT-w weight block and one FP32 accumulator c per
 beat::
@@ -196,11 +196,6 @@ class OpalDot(StreamBlock):
     @property
     def stages(self):
         return self._stages
-
-    @property
-    def cuts(self):
-        """The steps followed by a register (``cut_points(k)[:stages]``)."""
-        return self._cuts.chosen
 
     @property
     def sum_bits(self):

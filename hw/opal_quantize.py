@@ -1,5 +1,5 @@
 """``opal_quantize``: a block of n FP32 activations, ``lanes`` per beat -> one OPAL block
-(numerics §7; the contract is :mod:`golden.opal`'s module docstring).
+(docs/numerics.md §7; the contract is :mod:`golden.opal`'s module docstring).
 
 Structure (n/lanes = ``per`` input beats per block, one output beat per block)::
 
@@ -152,7 +152,7 @@ def _merge(m, held, valid, new, k, ib):
 
 
 class OpalQuantize(StreamBlock):
-    """OPAL's activation quantizer (blocks.md "OPAL", ``golden.opal.quantize_block``): the k
+    """OPAL's activation quantizer (docs/blocks.md "OPAL", ``golden.opal.quantize_block``): the k
     largest-magnitude values of each n-block as BF16 codes with their indices, the rest as an
     MXINT-``bits`` block with an E8M0 scale. Structure, storage and timing: module docstring.
 

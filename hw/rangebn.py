@@ -1,6 +1,6 @@
 """LightNorm's batch-norm units: ``rangebn_fwd``, ``rangebn_bwd`` and the conventional ``bn_fwd``
-baseline (blocks.md "LightNorm"). The arithmetic, operation by operation, and the beat streams are
-in :mod:`golden.rangebn` (its module docstring is the contract).
+baseline (docs/blocks.md "LightNorm"). The arithmetic, operation by operation, and the beat streams
+are in :mod:`golden.rangebn` (its module docstring is the contract).
 
 All three share one two-pass structure (:class:`_TwoPassUnit`)::
 

@@ -1,4 +1,4 @@
-"""Streaming softmax units: ``log2_softmax`` (OPAL, numerics §7) and ``exp_softmax`` (the
+"""Streaming softmax units: ``log2_softmax`` (OPAL, docs/numerics.md §7) and ``exp_softmax`` (the
 conventional baseline). The arithmetic, step by step, and every intermediate width are in
 :mod:`golden.softmax` (its module docstring is the contract); this module is how it is built.
 

@@ -44,7 +44,8 @@ def _bench(block, params, backend, cached):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mxforge.bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m mxforge.bench",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--backend", action="append", choices=harness.BACKENDS,
                     help="backend to measure (repeatable; default: every available one)")
     ap.add_argument("--cached", action="store_true",

@@ -98,7 +98,8 @@ def main(argv=None) -> int:
     ]
     for r in rows:
         lines.append(f"| {r['config']} | {r['pair']} | {r['peak']} | {r['macs']:,} "
-                     f"| {r['in_stall']} | {r['steady']:.3f} | {100 * r['steady'] / r['peak']:.1f} % "
+                     f"| {r['in_stall']} | {r['steady']:.3f} "
+                     f"| {100 * r['steady'] / r['peak']:.1f} % "
                      f"| {r['end_to_end']:.3f} |")
     text = "\n".join(lines) + "\n"
     print(text)

@@ -40,6 +40,48 @@ def _blocks() -> dict[str, Block]:
     entries = [
         Block(
             name="mx_decode",
+            family="OCP MX",
+            description=(
+                "Decodes one MX element code together with its E8M0 block scale into the exact "
+                "integer view value = (-1)^sign · sig · 2^exp, with the scale already folded "
+                "into `exp` (docs/numerics.md §4.2, built on the `fields` view of §1.3). The "
+                "datapath is the shared element decoder (`hw/lib/fp.py`) followed by an adder "
+                "that adds the unbiased scale to the element exponent, plus the logic that "
+                "forces the canonical forms: a zero keeps its sign with sig = exp = 0, a NaN "
+                "scale (0xFF, whatever the code, an Inf code included) or a NaN code sets `nan` "
+                "and clears every other field, and an Inf code under a finite scale sets `inf` "
+                "with its sign. It accepts one (scale, code) pair per cycle and is combinational "
+                "unless `pipeline=True`. Every element format of the catalogue is accepted, MXSF "
+                "variants (`mxsf_b6`, `mxsf_e<E>m<M>_b<bias>`) included; MXINT8's code 0x80 "
+                "decodes as -2.0 even though the quantizers never produce it (§1.2)."),
+            latency_note=(
+                "Cycles from an accepted input beat to its output beat: 0 (combinational), or 1 "
+                "with `pipeline=True` (an output register)."),
+            fields={
+                "scale": (
+                    "E8M0 block scale code (8 bits, value 2^(scale − 127)); 0xFF is NaN and "
+                    "makes the output the canonical NaN."),
+                "code": (
+                    "One element code in the `elem` format, as wide as that format (8 bits for "
+                    "e4m3, e5m2, mxint8, mxsf and e2m5; 6 for e3m2 and e2m3; 4 for e2m1)."),
+                "sign": (
+                    "Sign of the decoded value (1 = negative); kept for zeros and Infs, 0 for "
+                    "NaN."),
+                "sig": (
+                    "Unsigned significand including its hidden bit: 1 + mbits bits for float "
+                    "elements (4 for e4m3), 8 bits for mxint8 (the magnitude |q|, 128 for code "
+                    "0x80), 6 for MXSF; 0 for zero, Inf and NaN."),
+                "exp": (
+                    "Signed 10-bit exponent of the significand's least significant bit, element "
+                    "exponent plus (scale − 127), so value = (−1)^sign · sig · 2^exp exactly; 0 "
+                    "for zero, Inf and NaN."),
+                "inf": (
+                    "1 when the code is an infinity (only formats with Inf codes, e.g. e5m2) and "
+                    "the scale is not NaN."),
+                "nan": (
+                    "1 when the scale is 0xFF or the code is a NaN code; then every other field "
+                    "is 0."),
+            },
             generator=mx_decode.MxDecode,
             golden=mx.decode_fields,
             stimulus=mx.decode_stimulus,
@@ -54,6 +96,35 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="mx_quantize",
+            family="OCP MX",
+            description=(
+                "Quantizes a block of k FP32 values to an OCP MX block: one E8M0 scale and k "
+                "element codes, following docs/numerics.md §4.1 (§4.3 for MXINT elements). The "
+                "datapath unpacks the FP32 words, finds the block maximum (a max tree over the "
+                "exponent fields plus an OR of the fraction fields for the `floor` scale, a tree "
+                "over the 31-bit magnitudes for `ceil`), forms the shared exponent E and then "
+                "rounds every lane to the element format at 2^E with the shared saturating "
+                "encoder. It is fully pipelined and takes one block per cycle. Choices to know "
+                "(§4.1): a NaN or Inf anywhere in the block gives scale 0xFF and all-zero codes "
+                "(project choice; OCP leaves the other elements undefined), E is clamped to "
+                "[−127, 127] instead of producing a NaN scale (project choice), an all-zero "
+                "block gives scale code 0 with signed zeros, and MXINT8 is symmetric (±127/64, "
+                "microxcaling's convention); element rounding is `rne`, `rna` or `rtz`, fixed at "
+                "elaboration (stochastic rounding is not an MX option). MXSF elements are also "
+                "accepted here, but the catalogue covers them with `mxsf_quantize`."),
+            latency_note=(
+                "Cycles from an accepted input block to its output beat: `stages`, one per "
+                "pipeline register."),
+            fields={
+                "x": "k FP32 bit patterns (32 bits each); element j is the block's j-th value.",
+                "scale": (
+                    "E8M0 scale code of the block, E + 127 (0 for an all-zero block, 0xFF when "
+                    "the block holds a NaN or Inf)."),
+                "codes": (
+                    "k element codes in the `elem` format (width of that format, 8 bits for "
+                    "e4m3); element j is input j divided by 2^E and rounded, saturating at the "
+                    "format's largest finite value; all 0 when the scale is 0xFF."),
+            },
             generator=mx_quantize.MxQuantize,
             golden=mx.quantize_block,
             stimulus=mx.quantize_stimulus,
@@ -90,6 +161,32 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="mxsf_quantize",
+            family="MX-SAFE",
+            description=(
+                "The MX-SAFE quantizer: the `mx_quantize` datapath with the MXSF element built "
+                "from `sub_ebits`, `sub_mbits` and `sub_bias` (docs/numerics.md §6, blocks as in "
+                "§6.4 and §4.1; the MXSF coding is a reconstruction). The mode of each element "
+                "is chosen on the fly by the shared encoder: a value whose magnitude rounds to "
+                "at least 1 · 2^E gets an E2M5-mode code, anything smaller a sub-mode code, so "
+                "mode allocation falls out of rounding on the list of canonical magnitudes "
+                "(§6.1, §6.3). It takes one k-element FP32 block per cycle and has exactly the "
+                "payload of `mx_quantize`. The default (3, 2, 8) has neither overlap nor gap; "
+                "the encoder also handles overlap variants (alias codes are never produced) and "
+                "gap variants (the gap's midpoint is the rounding threshold), §6.2."),
+            latency_note=(
+                "Cycles from an accepted input block to its output beat: `stages`, one per "
+                "pipeline register."),
+            fields={
+                "x": "k FP32 bit patterns; element j is the block's j-th value.",
+                "scale": (
+                    "E8M0 scale code of the block, E + 127 with E = floor(log2 amax) − 2 under "
+                    "the default `floor` scale (0 for an all-zero block, 0xFF for a block "
+                    "holding NaN or Inf)."),
+                "codes": (
+                    "k 8-bit MXSF codes, S | E2 | M5 (sign in bit 7): E2 ≠ 0 is an E2M5 value, "
+                    "E2 = 0 a sub-mode value (§6.1); element j encodes input j at scale 2^E; all "
+                    "0 when the scale is 0xFF."),
+            },
             generator=mx_quantize.MxsfQuantize,
             golden=mx.mxsf_quantize_block,
             stimulus=mx.mxsf_quantize_stimulus,
@@ -100,7 +197,7 @@ def _blocks() -> dict[str, Block]:
             choices={"rounding": mx_quantize.ROUNDINGS,
                      "scale_rounding": mx_quantize.SCALE_ROUNDINGS,
                      "stages": tuple(range(mx_quantize.MAX_STAGES + 1))},
-            # numerics §6's MXSF at k = 32; sub_bias 6 (overlap) and 10 (gap) at k = 4 (the
+            # docs/numerics.md §6's MXSF at k = 32; sub_bias 6 (overlap) and 10 (gap) at k = 4 (the
             # per-lane encoder is what the variants change)
             configs=({}, {"k": 4, "sub_bias": 6}, {"k": 4, "sub_bias": 10},
                      {"k": 4, "rounding": "rtz", "sub_bias": 10}),
@@ -112,6 +209,41 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="mx_dot",
+            family="OCP MX",
+            description=(
+                "Computes the fused MX block dot product with FP32 accumulation, RNE_fp32(acc + "
+                "2^(scale_a − 127) · 2^(scale_b − 127) · Σ P_i(A) · P_i(B)), with the whole sum "
+                "exact and a single rounding (docs/numerics.md §4.4, accumulate step §4.5; the "
+                "internal precision is a project definition, OCP leaves it open). The datapath "
+                "decodes both operands, forms every product as an exact fixed-point integer at "
+                "the common smallest exponent, sums them in a signed adder tree that grows one "
+                "bit per level and so cannot overflow, then aligns the sum with the accumulator "
+                "in a window of (sum bits + 25) bits with a sticky bit and rounds once to FP32 "
+                "(overflow to ±Inf, gradual underflow) through the accumulate step shared with "
+                "`bfp_dot` and `bfp_pe`. It takes one block pair and one accumulator per cycle. "
+                "The two operands may use different element formats (MXSF variants included), k "
+                "is 1..128; an exactly zero result is +0 even for acc = −0 (project rule), and "
+                "NaN results are the canonical 0x7FC00000."),
+            latency_note=(
+                "Cycles from an accepted input beat to its result: `stages`, one per pipeline "
+                "register."),
+            fields={
+                "scale_a": (
+                    "E8M0 scale code X_A of block A (0xFF = NaN, which makes the result NaN)."),
+                "codes_a": (
+                    "k element codes of block A in the `elem_a` format (8 bits each for e4m3); "
+                    "element i is A's i-th element."),
+                "scale_b": "E8M0 scale code X_B of block B (0xFF = NaN).",
+                "codes_b": (
+                    "k element codes of block B in the `elem_b` format; element i is multiplied "
+                    "with element i of A."),
+                "acc": (
+                    "FP32 bit pattern of the accumulator c added to the block product "
+                    "(subnormals are used at their value, not flushed)."),
+                "result": (
+                    "FP32 bit pattern of the rounded result; chaining it into the next beat's "
+                    "`acc` accumulates a long dot product block by block."),
+            },
             generator=mx_dot.MxDot,
             golden=mx_dot_golden.dot_block,
             stimulus=mx_dot_golden.dot_stimulus,
@@ -152,6 +284,50 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="mxsf_tile_buffer",
+            family="MX-SAFE",
+            description=(
+                "A store of `depth` r × c tiles (default 8 tiles of 8 × 4 MXSF codes, one E8M0 "
+                "scale per tile) that answers every request with one k-element dot-product "
+                "operand, read in the tile's row-major order or, with `transpose`, in "
+                "column-major order, which is exactly the corresponding tile of `quantize_tiled` "
+                "of the transposed tensor (docs/numerics.md §6.5, tiles and the transpose "
+                "property §6.4; the block is a reconstruction of MX-SAFE's tile-based block). "
+                "Each tile is one wide memory word, so a write stores a whole tile in one beat "
+                "and a transposed read is a fixed wiring permutation plus a 2:1 multiplexer per "
+                "bit, with no banks or address arithmetic. It serves one request per cycle, in "
+                "order, one response per request: a write answers with a write-through echo of "
+                "the new tile, a read right after a write to the same address sees the new tile, "
+                "and back-pressure delays responses but never drops or reorders them. Tiles "
+                "never written read as scale 0 and zero codes (the memory's initial content, "
+                "what `quantize` gives a zero block); `rst` resets the pipeline, not the stored "
+                "tiles. r · c must be k times a power of two and `depth` a power of two, so "
+                "every `addr` and `part` value names something."),
+            latency_note=(
+                "Cycles from an accepted request to its response: `stages`. Without a register "
+                "the store is read combinationally (a write's response then takes the request's "
+                "own tile through a bypass); the request register makes it a synchronous read "
+                "with write-first ordering; the output register follows the permutation."),
+            fields={
+                "write": "1: write the request's tile to `addr`; 0: read tile `addr`.",
+                "addr": "Tile address, log2(depth) bits (3 at the default depth 8).",
+                "transpose": (
+                    "Read order of the response: 0 row-major, 1 column-major (the row-major "
+                    "order of the transposed tile); used by reads and by a write's echo."),
+                "part": (
+                    "Exists only when r · c > k: which k-element operand of the ordered tile to "
+                    "return (elements part·k .. part·k + k − 1), log2(r·c/k) bits."),
+                "in.scale": "E8M0 scale code of the tile to write; ignored on a read.",
+                "in.codes": (
+                    "The r · c element codes of the tile to write, row-major (element i·c + j is "
+                    "tile element (i, j)), each as wide as the `elem` format (8 bits for MXSF); "
+                    "ignored on a read."),
+                "out.scale": (
+                    "E8M0 scale code of the addressed tile (for a write, the newly written one); "
+                    "0 for a tile never written."),
+                "out.codes": (
+                    "k element codes: element j is element part·k + j of the tile in the "
+                    "requested order (row-major, or column-major with `transpose`)."),
+            },
             generator=mxsf_tile_buffer.MxsfTileBuffer,
             golden=mxsf_tile.tile_buffer,
             stimulus=mxsf_tile.tile_stimulus,
@@ -172,6 +348,27 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="bf16_dot",
+            family="MX-SAFE",
+            description=(
+                "The BF16 baseline of the MX-SAFE and OPAL comparisons: k BF16 pairs and an FP32 "
+                "accumulator give RNE_fp32(acc + tree(RNE_fp32(a_i · b_i))) (docs/numerics.md "
+                "§3.4, tree order §3.3). The datapath is k separate BF16 × BF16 → FP32 "
+                "multipliers, a balanced tree of FP32 adders in a fixed pairwise order (an odd "
+                "value passes a level unchanged) and one more FP32 adder for the accumulator, "
+                "each operator a textbook IEEE unit (`hw/lib/fp_arith.py`) that rounds to "
+                "nearest even. It takes one vector pair and accumulator per cycle, k = 1..128. "
+                "IEEE 754 holds in every step: gradual underflow, signed zeros (no +0 forcing, "
+                "unlike `mx_dot`), 0 · Inf and Inf − Inf give NaN, and every NaN is the "
+                "canonical 0x7FC00000."),
+            latency_note=(
+                "Cycles from an accepted input beat to its result: `stages`, one per pipeline "
+                "register."),
+            fields={
+                "a": "k BF16 codes (16 bits each); element i is a_i.",
+                "b": "k BF16 codes; element i is b_i, multiplied with a_i.",
+                "acc": "FP32 bit pattern of the accumulator added last.",
+                "result": "FP32 bit pattern of acc + tree sum of the products, IEEE RNE.",
+            },
             generator=bf16_dot.Bf16Dot,
             golden=bf16_dot_golden.dot_block,
             stimulus=bf16_dot_golden.dot_stimulus,
@@ -194,6 +391,44 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="bfp_quantize",
+            family="FlexBlock",
+            description=(
+                "Converts a group of G FP32 values to block floating point: a shared exponent M "
+                "(the largest biased FP32 exponent field of the group), G signs, G m-bit "
+                "magnitudes q = round(|x| / 2^(M − 127 − (m − 1))) and the zero-setting-error "
+                "count (docs/numerics.md §5.1–§5.3; `rtz` is bit-exact with FlexBlock's lab "
+                "simulator). The datapath is a max tree over the exponent fields, one right "
+                "shift per lane by M − e, the rounding window (nothing for `rtz`, round and "
+                "sticky bits for `rne`, the top `rbits` discarded bits added to the lane's "
+                "`rand` for `stochastic`), saturation of a round-up to 2^m − 1, and a popcount "
+                "tree for the count. It takes one group per cycle; FlexBlock's group lines are G "
+                "× m = 54 × 16, 108 × 8 and 216 × 4. Project choices (§5.3): signs are kept when "
+                "q = 0, FP32 subnormals flush to 0 without raising M and count as zero-setting "
+                "errors, a NaN or Inf makes M = 255 with zero magnitudes and no count, and zeros "
+                "are never counted."),
+            latency_note=(
+                "Cycles from an accepted input group to its output beat: `stages`, one per "
+                "pipeline register."),
+            fields={
+                "x": "G FP32 bit patterns; element j is the group's j-th value.",
+                "rand": (
+                    'Exists only with `rounding="stochastic"`: G random integers of `rbits` '
+                    "bits; element j is lane j's r in [0, 2^rbits), and lane j rounds up iff its "
+                    "top `rbits` discarded fraction bits plus r carry out (§5.2)."),
+                "exp": (
+                    "Shared exponent M: the largest biased FP32 exponent field in the group (8 "
+                    "bits); 255 marks a group holding NaN or Inf (decodes as NaN), 0 an all-zero "
+                    "or all-subnormal group."),
+                "signs": (
+                    "G sign bits; element j is the sign bit of input j, kept even when its "
+                    "magnitude is 0."),
+                "mags": (
+                    "G unsigned m-bit magnitudes (hidden bit counted); element j is q_j, so "
+                    "value_j = (−1)^s_j · q_j · 2^(M − 127 − (m − 1)); all 0 in a NaN group."),
+                "zse": (
+                    "Zero-setting-error count, bit_length(G) bits: how many nonzero inputs "
+                    "(flushed subnormals included) got magnitude 0; 0 in a NaN group."),
+            },
             generator=bfp_quantize.BfpQuantize,
             golden=bfp.quantize_block,
             stimulus=bfp.quantize_stimulus,
@@ -220,6 +455,40 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="bfp_dot",
+            family="FlexBlock",
+            description=(
+                "FlexBlock's group dot product with FP32 accumulation: RNE_fp32(acc + 2^(M_a + "
+                "M_b − 254 − (ma − 1) − (mb − 1)) · Σ (−1)^(sa_i ⊕ sb_i) · qa_i · qb_i), with an "
+                "exact integer sum and one rounding (docs/numerics.md §5.5, accumulate step "
+                "§4.5). The datapath is G sign-magnitude ma × mb multipliers (all products share "
+                "one exponent, so nothing is shifted), an exact signed adder tree, and the fused "
+                "accumulate step shared with `mx_dot` (alignment window of sum bits + 25 with "
+                "sticky, one normalization, RNE to FP32, overflow to ±Inf, gradual underflow). "
+                "It takes one group pair and one accumulator per cycle, G = 1..256, and the two "
+                "magnitude widths may differ. A shared exponent of 255 on either side or a NaN "
+                "accumulator gives the canonical NaN, an Inf accumulator stays Inf, and an "
+                "exactly zero result is +0."),
+            latency_note=(
+                "Cycles from an accepted input beat to its result: `stages`, one per pipeline "
+                "register."),
+            fields={
+                "exp_a": (
+                    "Shared exponent M_a of group A (biased FP32 exponent field, 8 bits; 255 = "
+                    "NaN group)."),
+                "signs_a": "G sign bits of group A; element i is sa_i.",
+                "mags_a": (
+                    "G unsigned magnitudes of group A, `ma` bits each (hidden bit counted); "
+                    "element i is qa_i."),
+                "exp_b": "Shared exponent M_b of group B (255 = NaN group).",
+                "signs_b": "G sign bits of group B; element i is sb_i.",
+                "mags_b": (
+                    "G unsigned magnitudes of group B, `mb` bits each; element i is qb_i, "
+                    "multiplied with qa_i."),
+                "acc": "FP32 bit pattern of the accumulator c.",
+                "result": (
+                    "FP32 bit pattern of the rounded result (canonical NaN 0x7FC00000; an exact "
+                    "zero is +0)."),
+            },
             generator=bfp_dot.BfpDot,
             golden=bfp.dot_block,
             stimulus=bfp.dot_stimulus,
@@ -244,6 +513,68 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="bfp_pe",
+            family="FlexBlock",
+            description=(
+                "FlexBlock's multi-mode BFP processing element (docs/numerics.md §5.6, a "
+                "reconstruction): each side supplies a 16-bit lane per beat holding one 16-bit, "
+                "two 8-bit or four 4-bit magnitudes, the two sides' modes are chosen "
+                "independently per group, and every cross product of the sub-words (1 to 16 per "
+                "beat) is accumulated exactly in its own integer slot s = i · n_b + j (an "
+                "outer-product mapping; the beats of a group are the reduction). The products "
+                "come from one array of sixteen 4 × 4 sub-multipliers, combined hierarchically "
+                "by shift-adds into the products of the current mode pair; at a group's end the "
+                "integer accumulators move to a shadow bank and one shared conversion unit turns "
+                "one slot per cycle into RNE_fp32(c + 2^(exp_a + exp_b − 254 − (m_a − 1) − (m_b "
+                "− 1)) · S_s), exactly `bfp_dot` of the two sub-word streams (§5.5), kept in a "
+                "file of FP32 accumulators. It accepts one beat per cycle without bubbles as "
+                "long as every group is at least n_a · n_b beats long (a shorter group holds the "
+                "input until the conversions catch up) and emits n_a · n_b output beats per "
+                "group, so with both sides in 8-bit mode it does 4× and in 4-bit mode 16× the "
+                "MACs per cycle of 16-bit mode. `modes=(16,)`, `(8,)` and `(4,)` build the "
+                "single-mode baseline PEs from the same generator."),
+            latency_note=(
+                "Cycles from a group's last input beat to that group's first output beat "
+                "(conversion unit free, output ready): `stages + 2`, `stages` counting the "
+                "registers before the accumulators. The group's other n_a · n_b − 1 results "
+                "follow one per cycle."),
+            fields={
+                "a": (
+                    "Side a's lane word (`lane_bits` = 16 bits) holding n_a = 16 / m_a "
+                    "sub-words; sub-word i is bits [i·m_a, (i+1)·m_a), an unsigned magnitude."),
+                "sa": (
+                    "Side a's sign bits, one per sub-word of the narrowest mode (4 at the "
+                    "defaults); bit i is the sign of sub-word i, bits above n_a are ignored."),
+                "mode_a": (
+                    "Index into `modes` selecting side a's sub-word width (defaults: 0 = 16-bit, "
+                    "1 = 8-bit, 2 = 4-bit; 2 bits, 1 bit for a single-mode PE); must stay "
+                    "constant within a group."),
+                "exp_a": (
+                    "BFP shared exponent of side a's group (biased FP32 exponent field, 8 bits; "
+                    "255 = NaN group); read on the group's last beat only."),
+                "b": (
+                    "Side b's lane word holding n_b = 16 / m_b sub-words; sub-word j is bits "
+                    "[j·m_b, (j+1)·m_b)."),
+                "sb": "Side b's sign bits; bit j is the sign of sub-word j.",
+                "mode_b": (
+                    "Index into `modes` selecting side b's sub-word width, independent of side "
+                    "a; constant within a group."),
+                "exp_b": (
+                    "BFP shared exponent of side b's group; read on the group's last beat only."),
+                "in.last": (
+                    "1 on the beat that closes the group (a group is at most `max_beats` = 64 "
+                    "beats long; the integer accumulators are sized for it)."),
+                "clear": (
+                    "Read on the group's last beat: 1 starts every converted slot from c = +0, 0 "
+                    "adds to the slot's FP32 accumulator (which starts at +0 after reset)."),
+                "result": (
+                    "FP32 bit pattern of slot s's updated FP32 accumulator after this group's "
+                    "conversion, s = row · n_b + col."),
+                "row": "Sub-word index i of side a for this result (2 bits at the defaults).",
+                "col": "Sub-word index j of side b for this result.",
+                "out.last": (
+                    "1 on the group's final output beat (its last slot); results leave in slot "
+                    "order."),
+            },
             generator=bfp_pe.BfpPe,
             golden=bfp_pe_golden.pe_block,
             stimulus=bfp_pe_golden.pe_stimulus,
@@ -265,6 +596,65 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="rangebn_fwd",
+            family="LightNorm",
+            description=(
+                "LightNorm's range batch-norm forward unit (docs/numerics.md §8.1, §8.2, streams "
+                "§8.4; a reconstruction): per channel of n fp10_e5m4 values it computes the "
+                "mean, a range-based scale s = 1 / ((mean of chunk maxima − mean of chunk "
+                "minima) · C(m) + eps) over K = 8 chunks of m = n/K values, and y = fp10((x − "
+                "mu) · (s · gamma) + beta), every step one rounded fp18_e5m12 operation (`rtz` "
+                "by default, as the lab's bit masking, or `rne`; saturating). Pass 1 sums each "
+                "beat's `lanes` values with a pairwise tree of rounded adders into a running sum "
+                "and tracks each chunk's largest and smallest value and index; between the "
+                "passes a time-shared scalar unit (one adder, one multiplier, an iterative "
+                "divider giving one quotient bit per cycle) computes mu, s and a = s · gamma; "
+                "pass 2 runs each lane through a sub, mul, add chain and one conversion to FP10. "
+                "A channel is 2n/lanes input beats (the same values twice) and n/lanes output "
+                "beats: pass 1 takes a beat per cycle, the input stalls while the scalar unit "
+                "runs, and pass 2 gives one output beat per input beat. Project choices: eps = "
+                "2^−14 (so a constant channel gives s = 2^14), argmax/argmin ties go to the "
+                "first index, and with `bfp=True` each output beat leaves as one BFP group of "
+                "its `lanes` values (m = 5, `rtz`, FlexBlock's converter) instead of grouping 8 "
+                "channels."),
+            latency_note=(
+                "Cycles from an accepted pass-2 (normalize) beat to its output beat: `stages`, "
+                "the registers of the pass-2 chain. Pass-1 beats produce no output, and the wait "
+                "for the scalar unit between the passes is not part of it."),
+            fields={
+                "x": (
+                    "`lanes` fp10_e5m4 codes (10 bits); element j is value beat · lanes + j of "
+                    "the channel. The channel is sent twice: pass-1 beats feed the statistics, "
+                    "pass-2 beats the values that are normalized."),
+                "gamma": (
+                    "fp10_e5m4 scale of the channel, read on the channel's first beat only "
+                    "(ignored on the others)."),
+                "beta": "fp10_e5m4 shift of the channel, read on the channel's first beat only.",
+                "y": (
+                    "Absent with `bfp=True`. `lanes` fp10_e5m4 outputs; element j is y for x[j] "
+                    "of the matching pass-2 beat."),
+                "exp": (
+                    "Only with `bfp=True`: shared exponent of this beat's BFP group (largest "
+                    "biased FP32 exponent field of the beat's y values, 8 bits)."),
+                "signs": "Only with `bfp=True`: `lanes` sign bits, element j the sign of y_j.",
+                "mags": (
+                    "Only with `bfp=True`: `lanes` 5-bit magnitudes, element j is y_j truncated "
+                    "(rtz) to 5 bits at the group exponent (§5.1)."),
+                "mu": (
+                    "fp18_e5m12 code of the channel mean S · (1/n); the same on every output "
+                    "beat of the channel."),
+                "s": (
+                    "fp18_e5m12 code of the channel's range scale s = 1/r (the reciprocal of the "
+                    "range-based standard-deviation estimate); held for the channel's output "
+                    "beats."),
+                "amax": (
+                    "K = `chunks` indices, bit_length(n − 1) bits each (10 at n = 1024); element "
+                    "k is the position in the channel (0..n − 1) of the first largest value of "
+                    "chunk k. `rangebn_bwd` needs them."),
+                "amin": (
+                    "K indices; element k is the position of the first smallest value of chunk "
+                    "k."),
+                "last": "1 on the channel's last output beat.",
+            },
             generator=rangebn.RangeBnFwd,
             golden=rangebn_golden.fwd_block,
             stimulus=rangebn_golden.fwd_stimulus,
@@ -290,6 +680,55 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="rangebn_bwd",
+            family="LightNorm",
+            description=(
+                "LightNorm's range batch-norm backward unit (docs/numerics.md §8.3, streams "
+                "§8.4; a reconstruction): from the forward's inputs x and gamma, its saved mu, s "
+                "and chunk indices, and the output gradients g it computes dbeta = Σg, dgamma = "
+                "s · Σg(x − mu) and dx_i = fp10((s·gamma·g_i − s·gamma·Σg/n) + e_i), where e_i "
+                "is −cc at a chunk's argmax and +cc at its argmin, the exact subgradient of "
+                "range BN. Gradients are fp10_e6m3 and every step is one rounded fp17_e6m11 "
+                "operation (`rtz` or `rne`, saturating). Pass 1 forms p = g · (x − mu) per lane "
+                "and keeps running sums of g and p, the scalar unit then computes dgamma, "
+                "s·gamma, c0 and cc with its time-shared multiplier, and pass 2 runs each lane "
+                "through a mul, add, add chain and one conversion to FP10. As in the forward "
+                "unit, a channel is 2n/lanes input beats and n/lanes output beats; pass 1 takes "
+                "a beat per cycle and the input stalls between the passes while the scalar unit "
+                "runs."),
+            latency_note=(
+                "Cycles from an accepted pass-2 (dx) beat to its output beat: `stages`, the "
+                "registers of the pass-2 chain. Pass-1 beats produce no output."),
+            fields={
+                "x": (
+                    "`lanes` fp10_e5m4 codes of the forward's input values (element j = value "
+                    "beat · lanes + j); read in pass 1 only, ignored in pass 2."),
+                "g": (
+                    "`lanes` fp10_e6m3 output gradients dL/dy (element j = value beat · lanes + "
+                    "j); read in both passes."),
+                "gamma": (
+                    "The forward's fp10_e5m4 gamma of the channel, read on the channel's first "
+                    "beat only."),
+                "mu": (
+                    "The forward's fp18_e5m12 mean (its `mu` output), read on the first beat; "
+                    "rounded once to fp17_e6m11."),
+                "s": (
+                    "The forward's fp18_e5m12 scale (its `s` output), read on the first beat; "
+                    "rounded once to fp17_e6m11."),
+                "amax": (
+                    "The forward's K chunk argmax indices (positions 0..n − 1), read on the "
+                    "first beat."),
+                "amin": "The forward's K chunk argmin indices, read on the first beat.",
+                "dx": (
+                    "`lanes` fp10_e6m3 input gradients dL/dx; element j belongs to g[j] of the "
+                    "matching pass-2 beat."),
+                "dgamma": (
+                    "fp17_e6m11 code (18 bits wide) of dL/dgamma = s' · Σ g·(x − mu); the same "
+                    "on every output beat of the channel."),
+                "dbeta": (
+                    "fp17_e6m11 code of dL/dbeta = Σ g (the running sum of pass 1); held for the "
+                    "channel's output beats."),
+                "last": "1 on the channel's last output beat.",
+            },
             generator=rangebn.RangeBnBwd,
             golden=rangebn_golden.bwd_block,
             stimulus=rangebn_golden.bwd_stimulus,
@@ -308,6 +747,37 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="bn_fwd",
+            family="LightNorm",
+            description=(
+                "The conventional batch-norm forward unit, LightNorm's baseline "
+                "(docs/numerics.md §8.5): FP16 values, FP32 running sums of x and x² (the FP16 "
+                "square is exact in FP32), mu = S1/n, var = S2/n − mu² clamped at 0, s = "
+                "1/sqrt(var + 1e−5) and y = FP16((x − mu) · (s · gamma) + beta), IEEE RNE in "
+                "every step with overflow to ±Inf and NaN propagation. It shares the two-pass "
+                "structure of `rangebn_fwd`: pass 1 sums each beat with pairwise FP32 adder "
+                "trees, the scalar unit runs the per-channel sequence with one adder, one "
+                "multiplier, an iterative square root and an iterative divider, and pass 2 is a "
+                "per-lane sub, mul, add chain with a final FP16 rounding. A channel is 2n/lanes "
+                "input beats and n/lanes output beats; the input stalls between the passes while "
+                "the scalar unit, square root and division included, runs."),
+            latency_note=(
+                "Cycles from an accepted pass-2 beat to its output beat: `stages`, the registers "
+                "of the pass-2 chain. Pass-1 beats produce no output."),
+            fields={
+                "x": (
+                    "`lanes` FP16 codes; element j is value beat · lanes + j of the channel, "
+                    "sent in both passes (statistics, then normalize)."),
+                "gamma": "FP16 scale of the channel, read on the channel's first beat only.",
+                "beta": "FP16 shift of the channel, read on the channel's first beat only.",
+                "y": (
+                    "`lanes` FP16 outputs (RNE, IEEE overflow to ±Inf, NaN as 0x7E00); element j "
+                    "normalizes x[j] of the matching pass-2 beat."),
+                "mu": (
+                    "FP32 bit pattern of the channel mean S1 · FP32(1/n); held for the channel's "
+                    "output beats."),
+                "s": "FP32 bit pattern of 1/sqrt(var + eps); held for the channel's output beats.",
+                "last": "1 on the channel's last output beat.",
+            },
             generator=rangebn.BnFwd,
             golden=rangebn_golden.bn_block,
             stimulus=rangebn_golden.bn_stimulus,
@@ -324,6 +794,44 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="opal_quantize",
+            family="OPAL",
+            description=(
+                "OPAL's activation quantizer (docs/numerics.md §7.1–§7.2, a reconstruction): a "
+                "block of n FP32 values (default 128, streamed `lanes` = 16 per beat) becomes "
+                "its k largest-magnitude values as BF16 codes with their in-block indices, "
+                "listed largest first, plus an MXINT-b block of the other values with an E8M0 "
+                "scale and the outlier slots set to 0. A streaming top-(k+1) tracker ranks "
+                "magnitudes by the FP32 bits with the sign cleared (ties to the lower index, NaN "
+                "above Inf above every finite value) and so finds the outliers and the inlier "
+                "maximum in one pass; the values wait in one block buffer in a compact form (b + "
+                "10 bits each, exact for every admissible scale) and are encoded `lanes` at a "
+                "time by the shared MXINT encoders while the next block is written into the "
+                "slots already read. It accepts one beat per cycle when the output is ready and "
+                "emits one output beat per block of n/lanes input beats. Outliers are always "
+                "IEEE RNE to BF16 (overflow to ±Inf, NaN to 0x7FC0), `rounding` applies to the "
+                "inliers only, and with more than k NaN/Inf values the inlier block takes MX's "
+                "rule: scale 0xFF and every code 0 (§7.1 rule 4)."),
+            latency_note=(
+                "Cycles from a block's last input beat to its output beat, with the encoder idle "
+                "and the output ready: n/lanes + 1 + `stages`."),
+            fields={
+                "x": (
+                    "`lanes` FP32 bit patterns; n/lanes consecutive beats form a block, and "
+                    "element j of beat β is block value β · lanes + j."),
+                "scale": (
+                    "E8M0 scale code of the inlier block, E + 127 with E = floor(log2 of the "
+                    "largest inlier magnitude) clamped to [−127, 127]; 0 when every inlier is "
+                    "zero, 0xFF when an inlier is NaN or Inf."),
+                "codes": (
+                    "n inlier codes, `bits`-bit two's complement (MXINT-b, value q · 2^(E − (b − "
+                    "2)), symmetric); element i is block value i; outlier slots hold 0."),
+                "outliers": (
+                    "k BF16 codes of the outliers in rank order: element 0 has the largest "
+                    "magnitude."),
+                "idx": (
+                    "k in-block indices of the outliers, log2(n) bits each (7 at n = 128); "
+                    "element j is the position of `outliers[j]`."),
+            },
             generator=opal_quantize.OpalQuantize,
             golden=opal.quantize_block,
             stimulus=opal.quantize_stimulus,
@@ -349,6 +857,45 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="opal_dot",
+            family="OPAL",
+            description=(
+                "OPAL's mixed INT/FP dot-product lane (docs/numerics.md §7.3, a reconstruction): "
+                "one OPAL activation block against an MXINT-w weight block and an FP32 "
+                "accumulator c gives RNE_fp32(c + RNE_fp32(I_f + t)), where I_f is the exact "
+                "integer sum Σ q_i · w_i over all n slots rounded once to FP32 at the two "
+                "scales, and t is the pairwise FP32 tree of the k outlier products "
+                "RNE_fp32(bf16(o_j) · w[idx_j] · 2^(E_w − (w − 2))). The datapath is n b-bit × "
+                "w-bit sign-magnitude multipliers with an exact adder tree and one "
+                "integer-to-FP32 rounding, k BF16 × INT-w products that each read their weight "
+                "through a selector and round once, and FP32 adders for the outlier tree, I_f + "
+                "t and the accumulator, in that fixed order. It takes one block per cycle. The "
+                "lane does not mask outlier slots (their codes are 0 for a quantized block), "
+                "repeated indices are allowed, a NaN scale on either side gives the canonical "
+                "NaN, and zeros and Infs otherwise follow IEEE 754 (no +0 rule)."),
+            latency_note=(
+                "Cycles from an accepted input beat to its result: `stages`, one per pipeline "
+                "register (the register at `tree2`, the outlier tree's last level for k = 4, "
+                "also holds the converted inlier sum)."),
+            fields={
+                "scale": (
+                    "E8M0 scale code of the activation's inlier block (E_a + 127; 0xFF = NaN)."),
+                "codes": (
+                    "n inlier codes, `bits`-bit two's complement; element i is q_i, multiplied "
+                    "with weight w_i (all n slots are summed; outlier slots are 0 in a quantized "
+                    "block)."),
+                "outliers": "k BF16 outlier codes o_j (rank order as produced by `opal_quantize`).",
+                "idx": (
+                    "k indices, log2(n) bits each; element j selects the weight w[idx_j] that "
+                    "multiplies outliers[j] (repeats allowed)."),
+                "w_scale": "E8M0 scale code of the weight block (E_w + 127; 0xFF = NaN).",
+                "w": (
+                    "n weight codes, `w`-bit two's complement MXINT-w (1.(w−2) fixed point, the "
+                    "most negative code included); element i is w_i."),
+                "acc": "FP32 bit pattern of the accumulator c.",
+                "result": (
+                    "FP32 bit pattern of c + (I_f + t), two IEEE RNE additions (canonical NaN "
+                    "0x7FC00000)."),
+            },
             generator=opal_dot.OpalDot,
             golden=opal.dot_block,
             stimulus=opal.dot_stimulus,
@@ -368,6 +915,37 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="log2_softmax",
+            family="OPAL",
+            description=(
+                "OPAL's log2 softmax over a vector of n fixed-point scores, in integer "
+                "arithmetic only (docs/numerics.md §7.4, a reconstruction): z = x − max, u = z + "
+                "(z >> 1) − (z >> 4) ≈ z · log2 e, e = 2^u by Mitchell's (1 + frac) · 2^floor "
+                "with `exp_bits` fraction bits, D = Σ e exactly, lg = log2(D / 2^exp_bits) from "
+                "D's leading one and the bits below it, and y = 2^(u − lg) by Mitchell again "
+                "with `out_bits` fraction bits. Scores stream into an n-entry buffer while a "
+                "running maximum is kept; a SUM phase re-reads the buffer through a "
+                "four-register chain (read, z, u, pow2 by one shifter) into D, one cycle derives "
+                "lg, and an OUT phase re-reads the buffer through the same chain, subtracting lg "
+                "before the shifter, which now produces y. It takes one score per input beat and "
+                "gives one probability per output beat in input order; the next vector loads "
+                "behind the current output phase, but the SUM phase needs the whole vector, so "
+                "without stalls a vector takes roughly two passes of n cycles. Every "
+                "intermediate width is derived from the parameters (§7.4), not chosen "
+                "separately."),
+            latency_note=(
+                "Clock edges from the handshake of a vector's last input beat to the handshake "
+                "of its first output beat, with the output ready and nothing else in flight: n + "
+                "11; the other outputs follow one per cycle."),
+            fields={
+                "x": (
+                    "One score per beat, an `in_bits`-bit signed two's-complement code with "
+                    "`frac_bits` fraction bits (Q8.8 at the defaults); n consecutive beats form "
+                    "a vector."),
+                "y": (
+                    "One probability per beat, in the order of the inputs: unsigned, `out_bits` "
+                    "+ 1 bits with `out_bits` fraction bits (9 bits, value y / 256 at the "
+                    "defaults; y = 2^out_bits is 1.0)."),
+            },
             generator=softmax.Log2Softmax,
             golden=softmax_golden.log2_block,
             stimulus=softmax_golden.log2_stimulus,
@@ -385,6 +963,34 @@ def _blocks() -> dict[str, Block]:
         ),
         Block(
             name="exp_softmax",
+            family="OPAL",
+            description=(
+                "The conventional softmax, OPAL's baseline (docs/numerics.md §7.5; all its "
+                "choices are project choices): z = x − max, t = z · log2 e rounded half up to "
+                "`frac_bits` with a `log2e_bits`-bit constant, 2^frac from a `segments`-chord "
+                "piecewise-linear table, e = that mantissa shifted right by −floor(t), D = Σ e "
+                "exactly, and y = floor(e · 2^out_bits / D) by an exact division. It shares the "
+                "streaming skeleton of `log2_softmax` (n-entry score buffer with a running "
+                "maximum, SUM and OUT phases through one register chain, next vector's load "
+                "overlapping the output phase), here with a seven-register front chain (read, z, "
+                "two partial products of z · K, t, the chord product, the mantissa, the shift) "
+                "and, for OUT items only, a restoring array divider of out_bits + 1 rows with a "
+                "register every `div_rows` rows. It takes one score per input beat and gives one "
+                "probability per output beat in input order."),
+            latency_note=(
+                "Clock edges from the handshake of a vector's last input beat to the handshake "
+                "of its first output beat, with the output ready and nothing else in flight: n + "
+                "17 + ceil((out_bits + 1) / div_rows); the other outputs follow one per cycle."),
+            fields={
+                "x": (
+                    "One score per beat, an `in_bits`-bit signed two's-complement code with "
+                    "`frac_bits` fraction bits (Q8.8 at the defaults); n consecutive beats form "
+                    "a vector."),
+                "y": (
+                    "One probability per beat, in input order: unsigned, `out_bits` + 1 bits "
+                    "with `out_bits` fraction bits (9 bits at the defaults), y = floor(e · "
+                    "2^out_bits / D) ≤ 2^out_bits."),
+            },
             generator=softmax.ExpSoftmax,
             golden=softmax_golden.exp_block,
             stimulus=softmax_golden.exp_stimulus,

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from hw.lib.export import cached_verilog, to_verilog
 
 from .catalogue import BLOCKS, COMPARISONS, ParameterError, all_configurations
 
@@ -15,7 +19,8 @@ def _parse_value(block, key, text):
     """Convert ``--set key=text`` to the type of the parameter's default."""
     if key not in block.defaults:
         raise ParameterError(
-            f"{block.name} has no parameter {key!r}; its parameters are: {', '.join(block.defaults)}")
+            f"{block.name} has no parameter {key!r}; its parameters are: "
+            f"{', '.join(block.defaults)}")
     default = block.defaults[key]
     choices = block.choices.get(key)
     allowed = ", ".join(_show(c) for c in choices) if choices else None
@@ -83,15 +88,8 @@ def _targets(args):
 
 def cmd_list(args):
     if args.markdown:  # the README's catalogue table
-        print("| block | what it is | parameters (default; allowed) | configurations |")
-        print("|---|---|---|---|")
-        for b in BLOCKS.values():
-            params = "; ".join(
-                f"`{k}` = {_show(v)}" + (f" ({', '.join(_show(c) for c in b.choices[k])})"
-                                          if k in b.choices else "")
-                for k, v in b.defaults.items())
-            configs = ", ".join(f"`{n}`" for n in b.configurations())
-            print(f"| `{b.name}` | {b.summary} | {params} | {configs} |")
+        from .docs import catalogue_table
+        print(catalogue_table(), end="")
         return 0
     for b in BLOCKS.values():
         print(f"{b.name}: {b.summary}")
@@ -111,21 +109,48 @@ def _components(targets):
             for block, params, name in targets]
 
 
-def cmd_verilog(args):
-    from hw.lib.export import to_verilog
+def _emit(job):
+    """Worker of ``mxforge verilog``: one configuration's Verilog (from the cache when the
+    generator sources did not change), written to ``path``."""
+    name, path = job
+    block, params = all_configurations()[name]
+    Path(path).write_text(cached_verilog(block, params, name))
+    return path
 
-    built = _components(_targets(args))
+
+def cmd_verilog(args):
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    for block, params, name, component in built:
+    if not args.all:
+        (block, params, name, component), = _components(_targets(args))
+        out.mkdir(parents=True, exist_ok=True)
         path = out / f"{name}.v"
         path.write_text(to_verilog(component, name))
+        print(path)
+        return 0
+    # every configuration: in parallel, the slowest first, each from the Verilog cache (keyed
+    # by the generator sources), so an unchanged tree is written again in seconds
+    names = sorted(all_configurations(), key=_emit_cost, reverse=True)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(n, str(out / f"{n}.v")) for n in names]
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1:
+        paths = map(_emit, jobs)
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        paths = pool.map(_emit, jobs)
+    for path in paths:
         print(path)
     return 0
 
 
+def _emit_cost(name):
+    """A rough ordering key for the emission time of a configuration: its input width."""
+    block, params = all_configurations()[name]
+    return sum(v if isinstance(v, int) and not isinstance(v, bool) else 1
+               for v in params.values())
+
+
 def cmd_synth(args):
-    from hw.lib.export import to_verilog
     from synth import report
     from synth.flow import SynthesisError
 
@@ -168,7 +193,6 @@ def cmd_sim(args):
 
 
 def cmd_lint(args):
-    from hw.lib.export import to_verilog
     from sim import lint
 
     for block, params, name, component in _components(_targets(args)):
@@ -178,6 +202,21 @@ def cmd_lint(args):
             print(f"mxforge: lint failed: {e}", file=sys.stderr)
             return 1
         print(f"{name}: lint clean" + "".join(f" ({n})" for n in notes))
+    return 0
+
+
+def cmd_docs(args):
+    from . import docs
+
+    changed = docs.update(check=args.check)
+    if args.check:
+        if changed:
+            print("mxforge: generated documentation is out of date (run `mxforge docs`): "
+                  + "; ".join(changed), file=sys.stderr)
+            return 1
+        print("generated documentation is up to date")
+        return 0
+    print("rewrote: " + "; ".join(changed) if changed else "generated documentation unchanged")
     return 0
 
 
@@ -209,6 +248,9 @@ def build_parser():
     m.add_argument("--no-stalls", action="store_true")
     lt = sub.add_parser("lint", help="verilator --lint-only -Wall and iverilog parse")
     target(lt)
+    dc = sub.add_parser("docs", help="rewrite the generated tables of README.md and docs/")
+    dc.add_argument("--check", action="store_true",
+                    help="change nothing; exit 1 if a generated section is out of date")
     return p
 
 
@@ -216,7 +258,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return {"list": cmd_list, "verilog": cmd_verilog, "synth": cmd_synth, "sim": cmd_sim,
-                "lint": cmd_lint}[args.cmd](args)
+                "lint": cmd_lint, "docs": cmd_docs}[args.cmd](args)
     except ParameterError as e:
         print(f"mxforge: error: {e}", file=sys.stderr)
         return EXIT_USAGE

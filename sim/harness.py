@@ -267,7 +267,8 @@ def _icarus_fixup(verilog: str, bdir: Path) -> str:
       inputs keep their initial values (a register that is loaded with the value it already
       had, a mode register that never changes) stays X. An ``initial #0`` write of that
       register wakes every such block once at time 0.
-    - An ``always @*`` with no sensitivities never runs in Icarus and leaves X (style.md), so
+    - An ``always @*`` with no sensitivities never runs in Icarus and leaves X
+    (docs/verification.md), so
       such text is normalized with Yosys and must then be clean.
     """
     from .lint import LintError, icarus_dead_always, yosys_normalize
@@ -567,7 +568,8 @@ def run(block, params, inputs, backend="amaranth", stalls=True, seed=0,
         build_seconds = b.seconds
         t0 = time.perf_counter()
         outs, stats = _run_cocotb(b, words, p_in, p_out, seed, workdir, n_out)
-    stats.update(vectors=n, outputs=n_out, seconds=time.perf_counter() - t0, build_seconds=build_seconds)
+    stats.update(vectors=n, outputs=n_out, seconds=time.perf_counter() - t0,
+                 build_seconds=build_seconds)
     return SimResult(unpack(out_layout, outs), stats)
 
 

@@ -100,6 +100,20 @@ def _capped(block, config, backend, full):
     return not (backend == "amaranth" and config in block.amaranth_full)
 
 
+_STIMULI: dict = {}
+
+
+def _stimulus(block, params, config, n):
+    """The configuration's stimulus (seed 1), generated once per process."""
+    key = (block.name, config, n, block.stimulus)
+    if key not in _STIMULI:
+        if n is None:
+            _STIMULI[key] = block.vectors(seed=1, exhaustive=True, params=params)
+        else:
+            _STIMULI[key] = block.vectors(seed=1, n=n, params=params)
+    return _STIMULI[key]
+
+
 def vectors(block, params, backend, full=False):
     """The stimulus of a planned run and its :class:`Run` record.
 
@@ -111,18 +125,24 @@ def vectors(block, params, backend, full=False):
     config = block.config_name(**params)
     size = block.exhaustive_size(**params)
     if size is not None and size <= EXHAUSTIVE_LIMIT:
-        v = block.vectors(seed=1, exhaustive=True, params=params)
+        v = _stimulus(block, params, config, None)
         n = len(next(iter(v.values())))
         return v, Run(config, backend, True, 0, 0, n, n)
     n = _random_count(block, config)
-    v = block.vectors(seed=1, n=n, params=params)
+    v = _stimulus(block, params, config, n)
     count = len(next(iter(v.values())))
+    if block.record_beats is not None:
+        # a record stream draws whole records: the random part is n rounded up to records
+        rb = block.record_beats(**params)
+        n = -(-n // rb) * rb
+        if (count - n) % rb:
+            raise ValueError(f"{config}: the stimulus is not made of whole records of {rb} "
+                             f"beats after its {n} random beats")
     corners = count - n
     keep = np.arange(count)
     if _capped(block, config, backend, full):
         cap = block.interp_vectors
         if block.record_beats is not None:
-            rb = block.record_beats(**params)
             records, want = count // rb, max(1, cap // rb)
             if want < records:
                 pick = np.unique(np.linspace(0, records - 1, want).round().astype(np.int64))

@@ -1,9 +1,9 @@
 """MX-SAFE numerics study: ``make study-mxsf`` (``python -m studies.mxsf``).
 
 How well does the MX-SAFE element (MXSF: FP8 E2M5 for scaled magnitudes >= 1, an FP5 E3M2
-"subnormal mode" with bias ``sub_bias`` below; numerics §6) hold typical tensors, compared with
-the other 8-bit MX elements and BF16, and what do MX-SAFE's 2-D tiles buy in training, where the
-backward pass reads a tensor transposed?
+"subnormal mode" with bias ``sub_bias`` below; docs/numerics.md §6) hold typical tensors, compared
+with the other 8-bit MX elements and BF16, and what do MX-SAFE's 2-D tiles buy in training, where
+the backward pass reads a tensor transposed?
 
 Method
 ------

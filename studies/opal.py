@@ -1,6 +1,6 @@
 """OPAL numerics study: ``make study-opal`` (``python -m studies.opal``).
 
-How much does OPAL's outlier preservation (numerics §7: the k = 4 largest of every n = 128
+How much does OPAL's outlier preservation (docs/numerics.md §7: the k = 4 largest of every n = 128
 activations kept in BF16 with a 7-bit index, the other 124 in MXINT-3 or MXINT-5) buy over
 plain block formats of the same or more bits, on activation-like data with channel outliers;
 what does that mean for the dot products the OPAL lane computes; and how far are OPAL's

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from .flow import FLOW_VERSION, build_dir, synthesize
 
-__all__ = ["Comparison", "run", "write", "render_markdown", "render_comparisons", "plot_area", "METRICS"]
+__all__ = ["Comparison", "run", "write", "render_markdown", "render_comparisons", "plot_area",
+           "METRICS"]
 
 #: metrics that get a ratio against the baseline configuration
 METRICS = ("transistors", "nand2_eq", "flipflops", "area_um2", "delay_ns", "power_mw")

@@ -20,14 +20,14 @@ def element_value(elem, code):
     """Exact float value of one MX element code (NaN/Inf included)."""
     if elem in ML_DTYPES:
         return float(np.array([code], np.uint8).view(ML_DTYPES[elem])[0])
-    if elem == "mxint8":  # numerics §1: two's complement / 64
+    if elem == "mxint8":  # docs/numerics.md §1: two's complement / 64
         return (code - 256 if code >= 128 else code) / 64
-    if elem == "e2m5":  # numerics §1: MX-SAFE's wide mode as a format of its own (bias 1)
+    if elem == "e2m5":  # docs/numerics.md §1: MX-SAFE's wide mode as a format of its own (bias 1)
         s, e, m = code >> 7, (code >> 5) & 3, code & 31
         mag = (1 + m / 32) * 2.0 ** (e - 1) if e else (m / 32) * 2.0 ** (1 - 1)
         return -mag if s else mag
     mxsf = re.fullmatch(r"mxsf(?:_b(\d+))?", elem)
-    if mxsf:  # numerics §6: sub_ebits=3, sub_mbits=2, sub_bias 8 unless the name says
+    if mxsf:  # docs/numerics.md §6: sub_ebits=3, sub_mbits=2, sub_bias 8 unless the name says
         bias = int(mxsf.group(1) or 8)
         s, e2, m5 = code >> 7, (code >> 5) & 3, code & 31
         if e2:
@@ -166,8 +166,8 @@ def fraction_to_fp32(x: Fraction) -> int:
 
 def round_fraction(q, ebits, mbits, bias, rounding):
     """Exact rational ``q`` rounded to a float format without Inf/NaN and without subnormals
-    (LightNorm's FP10/FP17/FP18; numerics §1-2), saturating at max finite. ``rounding`` "rtz"
-    or "rne" (the tie between 0 and the smallest normal goes to 0, as the golden model does:
+    (LightNorm's FP10/FP17/FP18; docs/numerics.md §1-2), saturating at max finite. ``rounding``
+    "rtz" or "rne" (the tie between 0 and the smallest normal goes to 0, as the golden model does:
     both codes are even). Returns a Fraction."""
     q = Fraction(q)
     if q == 0:

@@ -89,13 +89,3 @@ def assert_path_free(name, text):
         text = text.encode()
     for marker in (b"/work/", b"/tmp/", b"/home/", b"/root/", str(REPO).encode()):
         assert marker not in text, f"{name} contains an absolute path ({marker!r})"
-
-
-def test_readme_catalogue_table_is_current(capsys):
-    """The README's catalogue table is `mxforge list --markdown` (regenerate it after a change)."""
-    assert main(["list", "--markdown"]) == 0
-    table = capsys.readouterr().out.strip()
-    readme = (REPO / "README.md").read_text()
-    marker = "<!-- catalogue: mxforge list --markdown -->\n"
-    start = readme.index(marker) + len(marker)
-    assert readme[start: start + len(table)] == table

@@ -67,7 +67,8 @@ def _violations(path, name=None):
 
 def test_the_checker_sees_relative_and_lazy_imports(tmp_path):
     assert "golden.formats.get_format" in {t for _, t in _imports(REPO / "hw" / "lib" / "fp.py")}
-    assert "hw.lib.accumulate.fp32_accumulate" in {t for _, t in _imports(REPO / "hw" / "mx_dot.py")}
+    assert "hw.lib.accumulate.fp32_accumulate" in {
+        t for _, t in _imports(REPO / "hw" / "mx_dot.py")}
     assert "hw.mx_decode" in {t for _, t in _imports(REPO / "mxforge" / "catalogue.py")}
     src = tmp_path / "fake.py"
     src.write_text("import numpy\nfrom .lib import fp\n\n\ndef f():\n"

@@ -63,13 +63,15 @@ def _numpy(a, b, op):
 
 def test_addition_matches_numpy():
     a, b = _operands(1)
-    got = [value_bits(fp32_add(fp32_value(x), fp32_value(y))) for x, y in zip(a.tolist(), b.tolist())]
+    got = [value_bits(fp32_add(fp32_value(x), fp32_value(y)))
+           for x, y in zip(a.tolist(), b.tolist())]
     assert got == _numpy(a, b, np.add)
 
 
 def test_multiplication_matches_numpy():
     a, b = _operands(2)
-    got = [value_bits(fp32_mul(fp32_value(x), fp32_value(y))) for x, y in zip(a.tolist(), b.tolist())]
+    got = [value_bits(fp32_mul(fp32_value(x), fp32_value(y)))
+           for x, y in zip(a.tolist(), b.tolist())]
     assert got == _numpy(a, b, np.multiply)
 
 

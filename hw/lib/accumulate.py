@@ -37,7 +37,7 @@ the sign flips.
 
 Rounding. One normalization and RNE rounding to FP32 by the shared encoder (``hw.lib.fp.encode``,
 overflow "nonsat" -> ±Inf, gradual underflow). An exactly zero result (magnitude 0, no sticky)
-is +0, also for c = -0 plus a zero sum (numerics §4; not IEEE 754's -0 + -0 = -0).
+is +0, also for c = -0 plus a zero sum (docs/numerics.md §4; not IEEE 754's -0 + -0 = -0).
 
 Specials. The caller passes its own NaN and ±Inf conditions (``nan``, ``pinf``, ``ninf``); c adds
 its own: NaN if ``nan``, c is NaN, or +Inf meets -Inf (canonical NaN 0x7FC00000); otherwise an

@@ -30,6 +30,19 @@ class StreamBlock(wiring.Component):
             "o": Out(stream.Signature(out_layout)),
         })
 
+    @property
+    def cut_points(self) -> tuple:
+        """The block's cut points in the order ``stages`` fills them (``hw.lib.pipeline.Cuts``;
+        empty for a block without register cuts)."""
+        cuts = getattr(self, "_cuts", None)
+        return cuts.points if cuts is not None else ()
+
+    @property
+    def cuts(self) -> tuple:
+        """The cut points that hold a register (the first ``stages`` of :attr:`cut_points`)."""
+        cuts = getattr(self, "_cuts", None)
+        return cuts.chosen if cuts is not None else ()
+
 
 class ParameterError(ValueError):
     """A user-facing parameter error: one sentence naming the parameter and what is allowed."""
@@ -94,6 +107,16 @@ class Block:
         The configuration name this block is compared with in reports.
     summary : str
         One line for ``mxforge list`` and the README.
+    family : str
+        The paper family the block belongs to (its section of docs/blocks.md: "OCP MX",
+        "MX-SAFE", "FlexBlock", "LightNorm", "OPAL").
+    description : str
+        What the block computes and how, for docs/blocks.md (a paragraph of Markdown).
+    latency_note : str
+        What the block's ``latency`` counts (docs/blocks.md).
+    fields : dict
+        {payload field name: meaning} for docs/blocks.md; ``"in.<name>"`` / ``"out.<name>"``
+        where a name appears on both sides with different meanings.
     """
 
     name: str
@@ -113,6 +136,10 @@ class Block:
     large: dict = field(default_factory=dict)
     baseline: str | None = None
     summary: str = ""
+    family: str = ""
+    description: str = ""
+    latency_note: str = ""
+    fields: dict = field(default_factory=dict)
 
     def params(self, **overrides) -> dict:
         """Defaults merged with ``overrides``; an unknown parameter raises ParameterError."""

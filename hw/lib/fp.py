@@ -2,7 +2,7 @@
 count and the generic round-to-format encoder. Blocks never restate these.
 
 Every helper is combinational and returns Amaranth Values; the caller decides where pipeline
-registers go. The rounding rules are those of ``golden.formats.encode`` (numerics §2), and
+registers go. The rounding rules are those of ``golden.formats.encode`` (docs/numerics.md §2), and
 ``tests/hw/test_fp.py`` checks the encoder against it for every element format, rounding mode and
 overflow policy.
 """
@@ -109,7 +109,7 @@ def leading_zeros(value) -> Value:
 
 def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", sticky=0, inf=0,
            nan=0, rand=None, name="enc") -> Value:
-    """Round (-1)**sign * (mag + delta) * 2**exp to a code of ``fmt`` (numerics §2).
+    """Round (-1)**sign * (mag + delta) * 2**exp to a code of ``fmt`` (docs/numerics.md §2).
 
     Parameters
     ----------
@@ -354,14 +354,14 @@ def _narrows_on_the_pattern(src, dst, rounding, overflow) -> bool:
 
 
 def convert(m, src, dst, code, *, rounding="rne", overflow="saturate", name="cvt") -> Value:
-    """Code of float format ``src`` -> code of ``dst``, rounded once (numerics §2).
+    """Code of float format ``src`` -> code of ``dst``, rounded once (docs/numerics.md §2).
 
     A narrowing that only drops mantissa bits (FP32 -> BF16, RNE, IEEE overflow) is an increment
     of the bit pattern (no normalization). An exact widening between formats without specials
-    (fp10_e5m4 -> fp18_e5m12, FP10 -> FP17, ...) is wiring: the exponent re-biased by a constant, the mantissa padded, a zero
-    exponent field (zero: these formats have no subnormals) mapped to zero. Anything else goes
-    through :func:`decode_element` and :func:`encode` (a narrowing rounds with ``rounding``;
-    FP16 -> FP32 normalizes a subnormal).
+    (fp10_e5m4 -> fp18_e5m12, FP10 -> FP17, ...) is wiring: the exponent re-biased by a constant,
+    the mantissa padded, a zero exponent field (zero: these formats have no subnormals) mapped to
+    zero. Anything else goes through :func:`decode_element` and :func:`encode` (a narrowing rounds
+    with ``rounding``; FP16 -> FP32 normalizes a subnormal).
     """
     src, dst = get_format(src), get_format(dst)
     code = Value.cast(code)

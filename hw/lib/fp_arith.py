@@ -9,17 +9,17 @@ Rounding. The adder, and the multiplier when the exact product fits the output s
 (BF16 x BF16 -> FP32), are textbook datapaths: they normalize their exact result themselves (the
 adder with a leading-zero count over its P + 3 bit sum; the multiplier normalizes subnormal
 operands, then the product by at most one bit, or right-shifts it into a subnormal) and round it
-once in :func:`hw.lib.fp.round_normalized`, the rounding step of :func:`hw.lib.fp.encode` for a significand that is
-already normalized: round bit, sticky, a 0/1 increment of the truncated code (the mantissa carry
-ripples into the exponent), overflow judged after rounding, the special codes. They do not call
-``encode`` because its generality is its cost: it normalizes any magnitude again, with a
-leading-zero count and a left shift in a window about three times the magnitude's width (78 bits
-for the adder's 27-bit sum). Measured on the FP32 adder alone (``synth.flow``, OSU 0.18): 11,996
-transistors, depth 154, 12.3 ns with ``encode`` rounding the normalized sum; 10,556, 145, 11.7
-ns with ``round_normalized``; the former adder, which left all normalization to ``encode``: 13,094,
-193, 14.9 ns. The other multiplier combinations (a product wider than the output significand)
-still hand the exact product to ``encode``. Either way the rules are numerics §2, and
-``tests/hw/test_fp_arith`` checks both units against NumPy float32 arithmetic and
+once in :func:`hw.lib.fp.round_normalized`, the rounding step of :func:`hw.lib.fp.encode` for a
+significand that is already normalized: round bit, sticky, a 0/1 increment of the truncated code
+(the mantissa carry ripples into the exponent), overflow judged after rounding, the special codes.
+They do not call ``encode`` because its generality is its cost: it normalizes any magnitude again,
+with a leading-zero count and a left shift in a window about three times the magnitude's width (78
+bits for the adder's 27-bit sum). Measured on the FP32 adder alone (``synth.flow``, OSU 0.18):
+11,996 transistors, depth 154, 12.3 ns with ``encode`` rounding the normalized sum; 10,556, 145,
+11.7 ns with ``round_normalized``; the former adder, which left all normalization to ``encode``:
+13,094, 193, 14.9 ns. The other multiplier combinations (a product wider than the output
+significand) still hand the exact product to ``encode``. Either way the rules are docs/numerics.md
+§2, and ``tests/hw/test_fp_arith`` checks both units against NumPy float32 arithmetic and
 ``golden.formats.add``/``mul``, exhaustively for 8-bit formats of every kind of specials and
 subnormal handling.
 
@@ -101,8 +101,8 @@ def mul(m, fmt_a, a, fmt_b, b, out_fmt, *, rounding="rne", overflow="nonsat", na
     of bit n - 1: for E_top >= 1 the result is exact, a one-bit left shift makes it normal (or,
     at E_top = 1, leaves a subnormal), and nothing rounds; for E_top <= 0 it lies below 2**emin
     and shifts right by 1 - E_top (clamped) into the output's subnormal significand, the bits
-    shifted out forming sticky, and :func:`hw.lib.fp.round_normalized` rounds it (gradual underflow, or 0 /
-    the smallest normal in a format without subnormals). Overflow (±Inf with "nonsat") is
+    shifted out forming sticky, and :func:`hw.lib.fp.round_normalized` rounds it (gradual underflow,
+    or 0 / the smallest normal in a format without subnormals). Overflow (±Inf with "nonsat") is
     judged there too. Otherwise the exact product goes to :func:`hw.lib.fp.encode`, which rounds it
     once (no sticky needed).
 

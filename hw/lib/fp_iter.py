@@ -11,9 +11,9 @@ of the combinational units (:func:`hw.lib.fp.round_normalized`, reused, not rest
 Handshake. The operands are sampled in the cycle ``start`` is 1; ``busy`` is 1 while the
 recurrence runs; ``done`` is 1 for exactly one cycle, ``cycles`` cycles after the start cycle,
 and ``result`` is valid from then through the cycle of the next start (it is the combinational
-rounding of registers that stop changing when the recurrence ends). A start while busy abandons the running
-operation and begins the new one. ``cycles`` is P + 3 for the divider (P + 2 recurrence steps)
-and P + 2 for the square root (P + 1 steps); e.g. 27 and 26 for FP32, 7 and 6 for E4M3.
+rounding of registers that stop changing when the recurrence ends). A start while busy abandons the
+running operation and begins the new one. ``cycles`` is P + 3 for the divider (P + 2 recurrence
+steps) and P + 2 for the square root (P + 1 steps); e.g. 27 and 26 for FP32, 7 and 6 for E4M3.
 
 Operands. A code is decoded (``hw.lib.fp.decode_element``) to an integer significand and the biased
 exponent max(E, 1); in a format with subnormals a subnormal significand is normalized first (a
@@ -56,10 +56,10 @@ Exactness. In both units the recorded bits are the exact truncation of the exact
 position of the result's round bit (n[0]), aligned as ``round_normalized`` expects (hidden bit at
 n[P] with biased exponent e >= 1, or n[P] of weight 2**emin for a result below it), and sticky
 is exactly "the discarded value is nonzero". Round bit + sticky determine every rounding mode
-here, so the single rounding in ``round_normalized`` (the rules of numerics §2: 0/1 increment of the
-truncated code, overflow judged after rounding) gives the correctly rounded code. Overflow
-(e >= the format's top exponent) needs no special path: ``round_normalized`` takes an exponent wider
-than the format's field.
+here, so the single rounding in ``round_normalized`` (the rules of docs/numerics.md §2: 0/1
+increment of the truncated code, overflow judged after rounding) gives the correctly rounded code.
+Overflow (e >= the format's top exponent) needs no special path: ``round_normalized`` takes an
+exponent wider than the format's field.
 
 Specials, as ``golden.formats.div``/``sqrt``: NaN operands, 0/0, Inf/Inf and the square root of
 a negative nonzero value (-Inf included) give the canonical NaN; x/0 (x != 0) and Inf/x are Inf

@@ -14,7 +14,7 @@ _EXP = signed(10)   # shared exponent and intermediate log2 values: [-166, 129] 
 
 
 def shared_exponent(m, fmt, top_b, top_f, scale_rounding="floor"):
-    """The shared exponent of numerics §4 rule 3 from a block maximum given as FP32 fields.
+    """The shared exponent of docs/numerics.md §4 rule 3 from a block maximum given as FP32 fields.
 
     E = clamp(floor(log2 amax) - emax_elem (+1 for "ceil" when amax / 2**E exceeds max finite),
     -127, 127): floor(log2 amax) is the exponent field minus the bias, or for a subnormal (or

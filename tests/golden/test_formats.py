@@ -18,7 +18,7 @@ from golden import formats as F
 from golden.formats import MxsfFormat, add, decode, div, encode, get_format, magnitudes, mul
 
 # ---------------------------------------------------------------------------------------------
-# The formats restated from numerics.md §1/§6, for the independent reference.
+# The formats restated from docs/numerics.md §1/§6, for the independent reference.
 # ---------------------------------------------------------------------------------------------
 
 SPEC = {
@@ -527,7 +527,7 @@ MXSF_VARIANTS = ("mxsf", "mxsf_b6", "mxsf_b10", "mxsf_e2m3_b4")
 
 @pytest.mark.parametrize("name", MXSF_VARIANTS)
 def test_mxsf_variant_decode_and_canonical_codes(name):
-    """Every code decodes per numerics §6 with the variant's sub mode; canonical codes (all
+    """Every code decodes per docs/numerics.md §6 with the variant's sub mode; canonical codes (all
     but the overlap's aliases) round-trip; an alias encodes to the E2M5 code of its value."""
     fmt = get_format(name)
     codes = np.arange(256)
@@ -576,7 +576,7 @@ def test_mxsf_tie_goes_to_one():
     assert encode([0.9375, -0.9375], "mxsf").tolist() == [0x20, 0xA0]
     assert encode([0.9375], "mxsf", "rtz").tolist() == [0x1F]
     assert decode(0x1F, "mxsf") == 0.875 and decode(0x20, "mxsf") == 1.0
-    # smallest positive and range (numerics §6: 2^-9 ... 0.875 below E2M5's 1.0)
+    # smallest positive and range (docs/numerics.md §6: 2^-9 ... 0.875 below E2M5's 1.0)
     assert decode(1, "mxsf") == 2.0**-9
 
 

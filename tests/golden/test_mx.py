@@ -1,4 +1,5 @@
-"""golden.mx block quantization (numerics §4) against gfloat, an exact Fraction reference written
+"""golden.mx block quantization (docs/numerics.md §4) against gfloat, an exact Fraction reference
+written
 here from the spec, and its own algebraic properties (round trip, axis, tails, flush, ceil)."""
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ GF_ROUND = {"rne": gfloat.RoundMode.TiesToEven, "rna": gfloat.RoundMode.TiesToAw
 MODES = ("rne", "rna", "rtz")
 
 # ---------------------------------------------------------------------------------------------
-# The element formats restated from numerics §1/§6 (independent of golden.formats).
+# The element formats restated from docs/numerics.md §1/§6 (independent of golden.formats).
 # ---------------------------------------------------------------------------------------------
 
 SPEC = {  # name: (width, code -> exact value or None for NaN/Inf/never-produced codes)
@@ -43,7 +44,7 @@ SPEC = {  # name: (width, code -> exact value or None for NaN/Inf/never-produced
 
 
 def spec_value(name, code):
-    """Exact value of a code per numerics §1/§6; None for NaN/Inf and mxint8's -128."""
+    """Exact value of a code per docs/numerics.md §1/§6; None for NaN/Inf and mxint8's -128."""
     s = SPEC[name]
     if s[0] == "int":
         if code == 0x80:
@@ -104,7 +105,8 @@ def floor_log2(q: Fraction) -> int:
 
 
 def ref_block(vals32, name, rounding, scale_rounding):
-    """Exact reference of numerics §4 for one block of float32 values: (scale code, codes)."""
+    """Exact reference of docs/numerics.md §4 for one block of float32 values: (scale code,
+    codes)."""
     k = len(vals32)
     if any(not math.isfinite(float(v)) for v in vals32):
         return 255, [0] * k
@@ -169,7 +171,7 @@ def test_matches_fraction_reference(elem, scale_rounding):
 
 
 def test_spec_grid_is_the_format():
-    """The test's own restatement agrees with numerics §1's emax_elem table."""
+    """The test's own restatement agrees with docs/numerics.md §1's emax_elem table."""
     emax = {"e5m2": 15, "e4m3": 8, "e3m2": 4, "e2m3": 2, "e2m1": 2, "mxint8": 0, "mxsf": 2,
             "e2m5": 2, "mxsf_b6": 2, "mxsf_b10": 2}
     assert {n: spec_grid(n)[2] for n in SPEC} == emax
@@ -194,7 +196,7 @@ def gfloat_values(elem, xf, rounding):
 @pytest.mark.parametrize("rounding", MODES)
 def test_matches_gfloat(elem, rounding):
     """Finite blocks: same scale and same values as gfloat (floor scale, saturation).
-    mxint8: gfloat also produces -2.0 (code 0x80, numerics §1); that is the only difference."""
+    mxint8: gfloat also produces -2.0 (code 0x80, docs/numerics.md §1); the only difference."""
     x = blocks(elem, n=3000, seed=5)
     xf = as_f32(x)
     xf = xf[np.all(np.isfinite(xf), axis=1)]

@@ -1,4 +1,4 @@
-"""MX-SAFE 2-D tiles (numerics §6): ``golden.mx.quantize_tiled`` and the golden model of
+"""MX-SAFE 2-D tiles (docs/numerics.md §6): ``golden.mx.quantize_tiled`` and the golden model of
 ``mxsf_tile_buffer`` (``golden.mxsf_tile``).
 
 quantize_tiled: hypothesis over shapes (ragged edges included), tiles 1..9 x 1..9, every MX
@@ -98,7 +98,7 @@ def test_each_tile_is_one_mx_block(case):
 @settings(max_examples=60, deadline=None)
 @given(tiled_cases().filter(lambda case: case[1] in SPEC))
 def test_each_tile_matches_the_exact_reference(case):
-    """Independent of ``golden.mx``: the exact Fraction model of numerics §4 per tile."""
+    """Independent of ``golden.mx``: the exact Fraction model of docs/numerics.md §4 per tile."""
     x, elem, tile, rounding, scale_rounding = case
     s, q = mx.quantize_tiled(x, elem, tile, rounding, scale_rounding)
     for i, j, sl in _tile_slices(x.shape, tile):

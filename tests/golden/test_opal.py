@@ -30,7 +30,7 @@ def _round(q, rounding):
 
 
 def reference_block(bits_list, k, b, rounding):
-    """One block, written from numerics §7 without golden's code: (scale, codes, outliers,
+    """One block, written from docs/numerics.md §7 without golden's code: (scale, codes, outliers,
     idx)."""
     n = len(bits_list)
     mag = [x & F32_MAG for x in bits_list]

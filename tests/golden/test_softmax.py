@@ -1,7 +1,8 @@
 """Softmax golden models (golden.softmax): both units against independent scalar Python-int
-implementations written from the definitions (numerics §7 for the log2 unit, golden.softmax's
-docstring for the exp unit), the documented widths against the extreme values, the float64
-references against the integer models at high precision, error bounds against the exact softmax
+implementations written from the definitions (docs/numerics.md §7 for the log2 unit,
+golden.softmax's docstring for the exp unit), the documented widths against the extreme values, the
+float64 references against the integer models at high precision, error bounds against the exact
+softmax
 over attention-score rows, the stream wrappers and the parameter checks."""
 import math
 from decimal import Decimal, getcontext

@@ -40,7 +40,9 @@ def test_ports_and_sizes():
     ({"lane_bits": 0}, ValueError, "lane_bits must be an integer in 2..64, not 0"),
     ({"max_beats": 0}, ValueError, "max_beats must be an integer in 1..65536, not 0"),
     ({"stages": 3}, ValueError, "stages must be an integer in 0..2 (cut points mul, form), not 3"),
-    ({"stages": "1"}, TypeError, "stages must be an integer in 0..2 (cut points mul, form), not '1'"),
+    ({"stages": "1"}, TypeError,
+     "stages must be an integer in 0..2"
+     " (cut points mul, form), not '1'"),
 ])
 def test_bad_parameters(kwargs, exc, message):
     with pytest.raises(exc) as info:

@@ -78,9 +78,15 @@ def test_cut_points():
     ({"rbits": 33}, ValueError, "rbits must be an integer in 1..32, not 33"),
     ({"rbits": 8.0, "rounding": "stochastic"}, TypeError,
      "rbits must be an integer in 1..32, not 8.0"),
-    ({"stages": 4}, ValueError, "stages must be an integer in 0..3 (cut points tree, round, count), not 4"),
-    ({"stages": -1}, ValueError, "stages must be an integer in 0..3 (cut points tree, round, count), not -1"),
-    ({"stages": "2"}, TypeError, "stages must be an integer in 0..3 (cut points tree, round, count), not '2'"),
+    ({"stages": 4}, ValueError,
+     "stages must be an integer in 0..3"
+     " (cut points tree, round, count), not 4"),
+    ({"stages": -1}, ValueError,
+     "stages must be an integer in 0..3"
+     " (cut points tree, round, count), not -1"),
+    ({"stages": "2"}, TypeError,
+     "stages must be an integer in 0..3"
+     " (cut points tree, round, count), not '2'"),
 ])
 def test_bad_parameters_name_parameter_value_and_allowed(kwargs, exc, message):
     with pytest.raises(exc) as info:

@@ -33,7 +33,7 @@ def test_golden_value_matches_reference_for_every_scale_and_code(elem):
     np.testing.assert_array_equal(got, ref[fin])
     # signed zeros keep their sign
     np.testing.assert_array_equal(out["sign"][fin] == 1, np.signbit(ref[fin]))
-    # canonical forms (blocks.md)
+    # canonical forms (docs/blocks.md)
     special = ~fin | (out["sig"] == 0)
     assert np.all(out["exp"][special] == 0) and np.all(out["sig"][special] == 0)
     assert np.all(out["sign"][ref_nan] == 0)

@@ -114,7 +114,9 @@ def test_ports_and_latency(n, k, bits, lanes, stages):
     ({"rounding": "stochastic"}, ValueError,
      "rounding must be one of rne, rna, rtz, not 'stochastic'"),
     ({"stages": 2}, ValueError, "stages must be an integer in 0..1 (cut points select), not 2"),
-    ({"stages": True}, TypeError, "stages must be an integer in 0..1 (cut points select), not True"),
+    ({"stages": True}, TypeError,
+     "stages must be an integer in 0..1"
+     " (cut points select), not True"),
 ])
 def test_bad_parameters_name_the_parameter_and_the_allowed_values(kwargs, exc, message):
     pattern = "^" + message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.") + "$"

@@ -10,17 +10,9 @@ from tests.test_cli import assert_path_free
 CONFIGS = all_configurations()
 
 
-def _skip_large(config):
-    block, _ = CONFIGS[config]
-    if config in block.sweep_only:
-        pytest.skip(f"{config} is a synthesis baseline outside make test's budget; make lint "
-                    f"lints it")
-
-
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_verilator_lint(config, tmp_path):
     require("verilator")
-    _skip_large(config)
     block, params = CONFIGS[config]
     text = config_verilog(block, params, config)
     assert_path_free(config, text)
@@ -30,7 +22,6 @@ def test_verilator_lint(config, tmp_path):
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_icarus_parse(config, tmp_path):
     require("icarus")
-    _skip_large(config)
     block, params = CONFIGS[config]
     lint_icarus(config_verilog(block, params, config), config, tmp_path)
 
@@ -67,9 +58,18 @@ def test_yosys_normalization_removes_dead_always(tmp_path):
     assert not icarus_dead_always(fixed, "m", tmp_path)
 
 
-def test_lint_all(tmp_path):
+def test_lint_all(tmp_path, monkeypatch):
+    """Both linters run (no note); without Icarus, Verilator still runs and the note says why
+    the Icarus parse was skipped."""
     require("verilator")
-    from sim.lint import lint_all
+    require("icarus")
+    from sim import lint
     block, params = CONFIGS["mx_decode_e4m3_pipeline"]
-    notes = lint_all(config_verilog(block, params, "cfg"), "cfg", tmp_path)
-    assert all("skipped" in n for n in notes)
+    text = config_verilog(block, params, "cfg")
+    assert lint.lint_all(text, "cfg", tmp_path) == []
+    monkeypatch.setattr(lint, "available",
+                        lambda b: (False, "not here") if b == "icarus" else (True, ""))
+    assert lint.lint_all(text, "cfg", tmp_path / "again") == ["icarus parse skipped: not here"]
+    with pytest.raises(LintError, match="verilator lint of cfg failed"):
+        lint.lint_all(text.replace("endmodule", "wire unused_undriven;\nassign y_x = 1;\n"
+                                   "endmodule", 1), "cfg", tmp_path / "bad")

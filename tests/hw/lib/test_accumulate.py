@@ -1,8 +1,8 @@
-"""hw.lib.accumulate: the fused FP32 accumulate step on its own, through a thin stream wrapper, against
-golden.accumulate.fp32_accumulate: alignment on both edges of the sticky window for sums of every
-shape, cancellation to exact zero, sticky with the subtraction borrow, subnormal and underflowing
-results, overflow to ±Inf, and the special flags against every special accumulator. (mx_dot's and
-bfp_dot's tests run it inside the blocks.)"""
+"""hw.lib.accumulate: the fused FP32 accumulate step on its own, through a thin stream wrapper,
+against golden.accumulate.fp32_accumulate: alignment on both edges of the sticky window for sums of
+every shape, cancellation to exact zero, sticky with the subtraction borrow, subnormal and
+underflowing results, overflow to ±Inf, and the special flags against every special accumulator.
+(mx_dot's and bfp_dot's tests run it inside the blocks.)"""
 import numpy as np
 import pytest
 from amaranth.hdl import Module, signed
