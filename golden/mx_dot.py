@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .accumulate import FP32_NAN, fp32_accumulate
-from .formats import (E8M0, MX_ELEMENTS, canonical_nan, decode, encode,
+from .formats import (E8M0, MX_ELEMENTS, decode, encode,
                       fields, get_format)
 
 __all__ = ["dot", "dot_blocks", "dot_block", "dot_stimulus", "dot_space",
@@ -165,8 +165,8 @@ class _Codes:
         self.min = int(self.pos_sorted[0])
         self.zero = 0
         self.nzero = (1 << (f.width - 1)) if f.kind != "int" else 0
-        self.nan = canonical_nan(f) if f.has_nan else None
-        self.inf = (((1 << f.ebits) - 1) << f.mbits) if f.has_inf else None
+        self.nan = f.nan_code
+        self.inf = f.inf_code
 
     def neg(self, code):
         f = self.fmt

@@ -119,9 +119,10 @@ class ScalarProgram:
         if "max0" in used:
             mag = opa[:-1]
             is_nan = Const(0, 1)
-            if fmt.specials != "none":
-                top = ((1 << fmt.ebits) - 1) << fmt.mbits
-                is_nan = (mag > top) if fmt.specials == "ieee" else (mag == (1 << (w - 1)) - 1)
+            if fmt.specials == "ieee":
+                is_nan = mag > fmt.inf_code                 # above Inf: a NaN payload
+            elif fmt.specials == "fn":
+                is_nan = mag == fmt.nan_code                # the one NaN code
             result["max0"] = Mux(opa[-1] & (mag != 0) & ~is_nan, 0, opa)
         units = {}
         for op, cls in (("div", FpDivider), ("sqrt", FpSqrt)):

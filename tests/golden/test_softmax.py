@@ -287,7 +287,7 @@ def test_block_and_stimulus():
     assert (e["y"].reshape(-1, 64) == S.exp_softmax(x.reshape(-1, 64))).all()
     small = S.exp_stimulus(rng, 10, n=8, in_bits=12, frac_bits=6, exp_bits=10, out_bits=6)
     assert len(small["x"]) % 8 == 0 and small["x"].max() < 1 << 11
-    assert (opal.log2_softmax(x[:128].reshape(2, 64)) == out["y"][:128].reshape(2, 64)).all()
+    assert opal.log2_softmax is S.log2_softmax   # golden.opal re-exports the one implementation
     assert S.vector_beats(n=8) == 8 and S.stream_space() is None
 
 

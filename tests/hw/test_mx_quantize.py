@@ -7,7 +7,6 @@ from amaranth.lib import data
 
 from golden import mx
 from golden.formats import MX_ELEMENTS, get_format
-from hw.lib.export import to_verilog
 from hw.mx_quantize import CUTS, MAX_K, MAX_STAGES, MxQuantize
 from mxforge.catalogue import BLOCKS
 from sim.harness import check, run
@@ -90,12 +89,6 @@ def test_largest_block(elem, rounding):
     x = BLOCK.vectors(seed=2, n=60, **params)["x"]
     # the 60 random blocks and every 4th corner block (the corner list is long at k = 64)
     check(BLOCK, params, {"x": np.concatenate([x[:60], x[60::4]])}, stalls=True, seed=4)
-
-
-def test_verilog_is_deterministic():
-    a = to_verilog(MxQuantize("e2m1", k=3, stages=3), "q")
-    b = to_verilog(MxQuantize("e2m1", k=3, stages=3), "q")
-    assert a == b and "/home" not in a and "/work" not in a
 
 
 def test_golden_corner_vectors_exercise_both_specials():

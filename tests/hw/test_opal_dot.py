@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from amaranth.lib import data
 
-from hw.lib.export import to_verilog
 from hw.opal_dot import DEFAULT_STAGES, HW_DEFAULTS, OpalDot, cut_points, steps
 from mxforge.catalogue import BLOCKS
 from sim.harness import check, run
@@ -90,11 +89,6 @@ def test_steps_and_cut_points():
     assert cut_points(1) == ("mul", "sum", "acc")
     for k in list(range(1, 40)) + [127, 1023]:
         assert sorted(cut_points(k)) == sorted(steps(k))
-
-
-def test_verilog_is_deterministic():
-    a = to_verilog(OpalDot(n=4, k=1, bits=3, w=4, stages=2), "dut")
-    assert a == to_verilog(OpalDot(n=4, k=1, bits=3, w=4, stages=2), "dut")
 
 
 # -- simulation ----------------------------------------------------------------------------------
