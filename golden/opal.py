@@ -53,6 +53,7 @@ from .checks import check_choice, check_int
 from .formats import E8M0, mxint
 from .mx import QUANT_ROUNDINGS, quantize as mx_quantize, random_blocks
 from .mx_dot import FP32_NAN, random_accumulators
+from .softmax import log2_softmax  # docs/numerics.md §7.4, re-exported
 
 __all__ = ["quantize", "dequantize", "select_outliers", "to_bf16", "dot", "reference_dot",
            "check_params", "quantize_block", "quantize_stimulus", "quantize_space",
@@ -431,9 +432,3 @@ def _dot_corners(rng, n, k, bits, w):
         wv[i] = 3
         row(0, one, (i + ar) % n, 127, 127, wv, 0)
     return {f: np.stack([np.asarray(r[f]) for r in rows]).astype(np.int64) for f in rows[0]}
-
-
-def log2_softmax(*args, **kwargs):
-    """Numerics §7's log2 softmax: see :func:`golden.softmax.log2_softmax`."""
-    from .softmax import log2_softmax as impl
-    return impl(*args, **kwargs)

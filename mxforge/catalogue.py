@@ -92,6 +92,10 @@ def _blocks() -> dict[str, Block]:
             # every element exhaustively, and two MXSF sub_bias variants (overlap, gap)
             configs=tuple({"elem": e} for e in mx_decode.ELEMENTS) + (
                 {"pipeline": True}, {"elem": "mxsf_b6"}, {"elem": "mxsf_b10"}),
+            # exhaustive everywhere: Icarus runs every configuration (no build to pay),
+            # Verilator the default, the registered one and MXSF's mode multiplexer
+            backend_configs={"verilator": ("mx_decode_e4m3", "mx_decode_e4m3_pipeline",
+                                           "mx_decode_mxsf")},
             summary="MX element + E8M0 scale decoder to (sign, significand, exponent, inf, nan)",
         ),
         Block(
@@ -340,8 +344,11 @@ def _blocks() -> dict[str, Block]:
                      {"rows": 16, "cols": 8, "depth": 4},
                      {"rows": 4, "cols": 4, "k": 16, "elem": "e2m1", "depth": 16}),
             # a stateful request stream: no evenly spaced cap (it would split read-after-write
-            # pairs); 5,000 requests per configuration and backend
+            # pairs); 5,000 requests per configuration and backend. Icarus runs every
+            # configuration, Verilator the default, the unregistered read and the largest tile
             random_vectors=5000,
+            backend_configs={"verilator": ("mxsf_tile_buffer", "mxsf_tile_buffer_stages0",
+                                           "mxsf_tile_buffer_rows16_cols8_depth4")},
             baseline="mxsf_tile_buffer_rows1_cols32",
             summary="MX-SAFE r x c tile store (one E8M0 scale per tile), read row- or "
                     "column-wise as k-element dot-product operands",
@@ -587,8 +594,10 @@ def _blocks() -> dict[str, Block]:
             # tests/hw/test_bfp_pe.py (Amaranth, heavy back-pressure).
             configs=({}, {"modes": (16,)}, {"modes": (8,)}, {"modes": (4,)}),
             # a stateful beat stream (groups): no evenly spaced cap; 3,000 beats per
-            # configuration and backend, then the corner groups (~1,300 beats)
+            # configuration and backend, then the corner groups. Icarus runs every
+            # configuration, Verilator the multi-mode PE and its 16-bit baseline
             random_vectors=3000,
+            backend_configs={"verilator": ("bfp_pe", "bfp_pe_modes16")},
             baseline="bfp_pe_modes16",
             summary="FlexBlock multi-mode BFP PE: 16-bit lanes as 1x16, 2x8 or 4x4-bit "
                     "sub-words per side, every cross product per cycle, exact group "

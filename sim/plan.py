@@ -15,7 +15,8 @@ The rules (docs/verification.md):
   evenly spaced ``Block.interp_vectors`` of the random ones (whole records for blocks whose
   stream is made of multi-beat records) and every corner, except the ``Block.amaranth_full``
   configurations on Amaranth. ``Block.large`` configurations (OPAL's 128-element baselines) run
-  the number of random vectors given there, on every backend.
+  the number of random vectors given there on every backend, and every corner except on
+  Amaranth, which runs an evenly spaced as many corners as random vectors.
 - ``make sweep`` (``full=True``): every configuration on every backend, nothing capped.
 
 Random valid/ready stalls are part of every run (the harness's ``stalls=True``).
@@ -100,6 +101,12 @@ def _capped(block, config, backend, full):
     return not (backend == "amaranth" and config in block.amaranth_full)
 
 
+def _large_on_amaranth(block, config, backend, full):
+    """A ``large`` configuration on Amaranth: its compiled run covers every corner; here an
+    evenly spaced as many corners as random vectors keep the slowest simulator short."""
+    return not full and backend == "amaranth" and config in block.large
+
+
 _STIMULI: dict = {}
 
 
@@ -150,6 +157,9 @@ def vectors(block, params, backend, full=False):
         elif n > cap:
             keep = np.concatenate([np.unique(np.linspace(0, n - 1, cap).round().astype(np.int64)),
                                    np.arange(n, count)])
+    if _large_on_amaranth(block, config, backend, full) and corners > n:
+        keep = np.concatenate([np.arange(n), n + np.unique(
+            np.linspace(0, corners - 1, n).round().astype(np.int64))])
     if len(keep) < count:
         v = {k: _take(x, keep) for k, x in v.items()}
     random = int(np.count_nonzero(keep < n))

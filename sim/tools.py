@@ -14,8 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["BACKENDS", "COMPILED", "available", "require", "strict", "setup_verilator_env",
-           "verilator_root"]
+__all__ = ["BACKENDS", "COMPILED", "available", "require", "unavailable", "strict",
+           "setup_verilator_env", "verilator_root"]
 
 BACKENDS = ("amaranth", "verilator", "icarus")
 #: the backends that compile the emitted Verilog (``make test`` needs at least one per
@@ -94,14 +94,17 @@ def available(backend: str) -> tuple[bool, str]:
     return True, ""
 
 
+def unavailable(message: str) -> None:
+    """In a test that needs a tool this machine lacks: skip with ``message``, or under
+    ``CI=true`` fail with it (:func:`strict`)."""
+    import pytest
+    if strict():
+        pytest.fail(f"{message} (CI=true: a missing tool fails the run)", pytrace=False)
+    pytest.skip(message)
+
+
 def require(backend: str) -> None:
-    """In a test: skip with the reason when ``backend`` cannot run here; under ``CI=true``
-    fail with it (:func:`strict`)."""
+    """In a test: :func:`unavailable` with the reason when ``backend`` cannot run here."""
     ok, reason = available(backend)
     if not ok:
-        import pytest
-        message = f"{backend} backend unavailable: {reason}"
-        if strict():
-            pytest.fail(f"{message} (CI=true: a missing simulator fails the run)",
-                        pytrace=False)
-        pytest.skip(message)
+        unavailable(f"{backend} backend unavailable: {reason}")

@@ -29,10 +29,12 @@ class StreamPipeline:
     ----------
     m : Module
     i, o : stream interfaces (``i`` flipped input, ``o`` output) of the component.
+    cuts : Cuts, optional
+        The block's register cuts: :meth:`cut` registers at the chosen cut points.
 
-    Usage: compute combinationally from ``i.payload``, call ``stage(...)`` wherever a pipeline
-    register belongs (it returns the registered copies), then ``finish(m, payload)``. The number
-    of ``stage`` calls is the latency.
+    Usage: compute combinationally from ``i.payload``, call ``cut(point, ...)`` at each declared
+    cut point (or ``stage(...)`` for a register every configuration has; both return the
+    registered copies), then ``finish(payload)``. The number of registers is the latency.
 
     With ``o=None`` the pipeline does not end at an output stream (a block with its own output
     logic, e.g. ``bfp_pe``): the caller drives ``en`` (the stall enable, also ``i.ready``) and

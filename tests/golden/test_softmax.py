@@ -25,7 +25,7 @@ def _pow2(v, q, f):
 
 
 def ref_log2(xs, F, P, O):
-    """Numerics §7's six steps for one vector of signed ints."""
+    """docs/numerics.md §7.4's six steps for one vector of signed ints."""
     m = max(xs)
     u = []
     for x in xs:

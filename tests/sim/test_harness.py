@@ -280,7 +280,8 @@ def test_missing_tool_fails_under_ci(monkeypatch, value):
     """CI=true: a simulator that cannot run fails the test instead of skipping it."""
     monkeypatch.setenv("CI", value)
     monkeypatch.setattr(tools.shutil, "which", lambda name: None)
-    with pytest.raises(pytest.fail.Exception, match="verilator backend unavailable: .*CI=true"):
+    with pytest.raises(pytest.fail.Exception, match="verilator backend unavailable: .*CI=true: "
+                                                   "a missing tool fails the run"):
         require("verilator")
     monkeypatch.setenv("CI", "false")
     with pytest.raises(pytest.skip.Exception):

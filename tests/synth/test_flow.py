@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from sim.tools import unavailable
 from synth import flow
 from synth.flow import SynthesisError, liberty_path, sta_path, synthesize
 from synth.report import Comparison, render_comparisons, render_markdown, run, write
@@ -32,13 +33,13 @@ def build(tmp_path_factory):
 
 def require_liberty():
     if liberty_path() is None:
-        pytest.skip("no Liberty: install Debian qflow-tech-osu018 or set MXFORGE_LIBERTY")
+        unavailable("no Liberty: install Debian qflow-tech-osu018 or set MXFORGE_LIBERTY")
 
 
 def require_liberty_and_sta():
     require_liberty()
     if sta_path() is None:
-        pytest.skip("OpenSTA `sta` not on PATH: install Debian opensta")
+        unavailable("OpenSTA `sta` not on PATH: install Debian opensta")
 
 
 def test_registered_adder_structure():
