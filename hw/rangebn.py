@@ -180,6 +180,18 @@ class _TwoPassUnit(StreamBlock):
                                                                      y, fmt, **kw),
                              (a, b), fmt.width)
 
+    def _normalize(self, m, v, stage):
+        """The pass-2 chain of the forward units: ((x - mu) * a) + beta per lane, one rounded
+        operation between cut points ``sub``, ``mul``, ``add`` (``v``: lane name -> value; the
+        program's registers exist once ``_program`` ran)."""
+        A, regs = self.A, self._prog.regs
+        v = stage("sub", {k: self._add(m, A, x, negate(regs["mu"]), f"sub{k[1:]}")
+                          for k, x in v.items()})
+        v = stage("mul", {k: self._mul(m, A, x, regs["a"], f"mul{k[1:]}")
+                          for k, x in v.items()})
+        return stage("add", {k: self._add(m, A, x, self._beta_n, f"add{k[1:]}")
+                             for k, x in v.items()})
+
     def _narrow(self, m, src, dst, code, name, overflow="saturate"):
         """A rounding format conversion in its own submodule."""
         return unit(m, name, lambda sub, x: convert(sub, src, dst, x,
@@ -377,15 +389,8 @@ class RangeBnFwd(_TwoPassUnit):
 
     def _chain(self, m, pay, beat, stage):
         A, V, L = self.A, self.V, self._lanes
-        # the program's registers exist once _program ran: build them first
-        regs = self._prog.regs
         v = {f"x{j}": self._widen(pay.x[j]) for j in range(L)}
-        v = stage("sub", {k: self._add(m, A, x, negate(regs["mu"]), f"sub{k[1:]}")
-                          for k, x in v.items()})
-        v = stage("mul", {k: self._mul(m, A, x, regs["a"], f"mul{k[1:]}")
-                          for k, x in v.items()})
-        v = stage("add", {k: self._add(m, A, x, self._beta_n, f"add{k[1:]}")
-                          for k, x in v.items()})
+        v = self._normalize(m, v, stage)
         ys = [self._narrow(m, A, V, v[f"x{j}"], f"out{j}") for j in range(L)]
         if not self._bfp:
             return {"y": Cat(*ys)}
@@ -585,14 +590,8 @@ class BnFwd(_TwoPassUnit):
     def _chain(self, m, pay, beat, stage):
         A, V, L = self.A, self.V, self._lanes
         m.d.comb += self._beta_w.eq(self._narrow(m, V, A, self._beta_in, "beta_cvt"))
-        regs = self._prog.regs
         v = {f"x{j}": self._widen(m, pay.x[j], f"n{j}") for j in range(L)}
-        v = stage("sub", {k: self._add(m, A, x, negate(regs["mu"]), f"sub{k[1:]}")
-                          for k, x in v.items()})
-        v = stage("mul", {k: self._mul(m, A, x, regs["a"], f"mul{k[1:]}")
-                          for k, x in v.items()})
-        v = stage("add", {k: self._add(m, A, x, self._beta_n, f"add{k[1:]}")
-                          for k, x in v.items()})
+        v = self._normalize(m, v, stage)
         ys = [self._narrow(m, A, V, v[f"x{j}"], f"out{j}", "nonsat") for j in range(L)]
         return {"y": Cat(*ys)}
 

@@ -17,6 +17,11 @@ def _element_choices():
 _ELEMENT_CHOICES = _element_choices()
 
 
+#: the softmax units' input field (docs/blocks.md)
+_SCORE = ("One score per beat, an `in_bits`-bit signed two's-complement code with `frac_bits` "
+          "fraction bits (Q8.8 at the defaults); n consecutive beats form a vector.")
+
+
 def _blocks() -> dict[str, Block]:
     from hw import mx_decode
     from hw import mx_dot
@@ -946,10 +951,7 @@ def _blocks() -> dict[str, Block]:
                 "of its first output beat, with the output ready and nothing else in flight: n + "
                 "11; the other outputs follow one per cycle."),
             fields={
-                "x": (
-                    "One score per beat, an `in_bits`-bit signed two's-complement code with "
-                    "`frac_bits` fraction bits (Q8.8 at the defaults); n consecutive beats form "
-                    "a vector."),
+                "x": _SCORE,
                 "y": (
                     "One probability per beat, in the order of the inputs: unsigned, `out_bits` "
                     "+ 1 bits with `out_bits` fraction bits (9 bits, value y / 256 at the "
@@ -991,10 +993,7 @@ def _blocks() -> dict[str, Block]:
                 "of its first output beat, with the output ready and nothing else in flight: n + "
                 "17 + ceil((out_bits + 1) / div_rows); the other outputs follow one per cycle."),
             fields={
-                "x": (
-                    "One score per beat, an `in_bits`-bit signed two's-complement code with "
-                    "`frac_bits` fraction bits (Q8.8 at the defaults); n consecutive beats form "
-                    "a vector."),
+                "x": _SCORE,
                 "y": (
                     "One probability per beat, in input order: unsigned, `out_bits` + 1 bits "
                     "with `out_bits` fraction bits (9 bits at the defaults), y = floor(e · "
