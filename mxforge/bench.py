@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from hw.lib.export import build_root
-from sim import harness
+from sim import harness, tools
 
 from .catalogue import BLOCKS
 
@@ -46,7 +46,7 @@ def _bench(block, params, backend, cached):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mxforge.bench",
                                  description=__doc__.splitlines()[0])
-    ap.add_argument("--backend", action="append", choices=harness.BACKENDS,
+    ap.add_argument("--backend", action="append", choices=tools.BACKENDS,
                     help="backend to measure (repeatable; default: every available one)")
     ap.add_argument("--cached", action="store_true",
                     help="reuse the normal build cache instead of building afresh")
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     params = block.params(elem="e4m3")
     config = block.config_name(**params)
     report_dir = build_root() / "reports"
-    backends = args.backend or list(harness.BACKENDS)
+    backends = args.backend or list(tools.BACKENDS)
 
     rows, skipped = [], []
     with tempfile.TemporaryDirectory(prefix="mxforge-bench-") as tmp:
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
             os.environ["MXFORGE_BUILD"] = tmp
         try:
             for backend in backends:
-                ok, reason = harness.available(backend)
+                ok, reason = tools.available(backend)
                 if not ok:
                     skipped.append(f"{backend}: {reason}")
                     continue

@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 from hw.lib.export import build_root
-from sim import harness
+from sim import harness, tools
 
 from .catalogue import BLOCKS
 
@@ -63,12 +63,12 @@ def measure(block, params, ia, ib, groups, backend, seed=0):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mxforge.bench_pe",
                                  description=__doc__.splitlines()[0])
-    ap.add_argument("--backend", default=None, choices=harness.BACKENDS,
+    ap.add_argument("--backend", default=None, choices=tools.BACKENDS,
                     help="simulator (default: verilator if available, else amaranth)")
     ap.add_argument("--groups", type=int, default=40, help="groups per mode pair (default 40)")
     args = ap.parse_args(argv)
-    backend = args.backend or ("verilator" if harness.available("verilator")[0] else "amaranth")
-    ok, reason = harness.available(backend)
+    backend = args.backend or ("verilator" if tools.available("verilator")[0] else "amaranth")
+    ok, reason = tools.available(backend)
     if not ok:
         print(f"sim.bench_pe: the {backend} backend is unavailable: {reason}", file=sys.stderr)
         return 2

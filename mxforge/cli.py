@@ -172,10 +172,10 @@ def cmd_synth(args):
 
 
 def cmd_sim(args):
-    from sim import harness
+    from sim import harness, tools
 
     targets = _targets(args)
-    ok, reason = harness.available(args.backend)
+    ok, reason = tools.available(args.backend)
     if not ok:
         raise ParameterError(f"backend {args.backend} is not available: {reason}")
     for block, params, name in targets:

@@ -38,10 +38,10 @@ import numpy as np
 from hw.lib.export import build_root, cached_verilog
 
 from .payload import pack, unpack
-from .tools import BACKENDS, available, require, setup_verilator_env, verilator_root
+from .tools import BACKENDS, available, setup_verilator_env, verilator_root
 
-__all__ = ["BACKENDS", "available", "require", "simulate", "run", "check", "build",
-           "SimResult", "SimulationError", "DEFAULT_STALL", "build_root"]
+__all__ = ["simulate", "run", "check", "build",
+           "SimResult", "SimulationError", "DEFAULT_STALL"]
 
 #: stall probability per cycle on each side when ``stalls=True``
 DEFAULT_STALL = 0.25
@@ -244,12 +244,6 @@ def _has_port(verilog: str, name: str) -> bool:
     return re.search(rf"^\s*input\s+{name}\s*;", verilog, re.M) is not None
 
 
-def config_verilog(block, params, name) -> str:
-    """Verilog of ``block`` with ``params`` as module ``name``, from the on-disk cache
-    (:func:`hw.lib.export.cached_verilog`)."""
-    return cached_verilog(block, params, name)
-
-
 #: the register Yosys' Verilog backend puts in every ``always @*`` block so that it runs at
 #: time 0; its initializer alone does not wake the blocks in Icarus
 _ALWAYS_TRIGGER = re.compile(r"^(\s*)reg (\\\S+dump_module\S*)\s+= 0;$", re.M)
@@ -375,7 +369,7 @@ def build(block, params, backend, dut=None) -> Build:
     DUT Verilog, the top template and the build flags, so a changed design rebuilds and an
     unchanged one is reused (safe across concurrent pytest workers: a file lock serializes it).
     ``dut`` is the component if the caller already built it (its ports give the payload
-    widths); the Verilog comes from :func:`config_verilog`'s cache.
+    widths); the Verilog comes from the cache (:func:`hw.lib.export.cached_verilog`).
     """
     from amaranth.hdl import Shape
 
@@ -387,7 +381,7 @@ def build(block, params, backend, dut=None) -> Build:
     params = block.params(**params)
     if dut is None:
         dut = block.build(**params)
-    verilog = config_verilog(block, params, _DUT)
+    verilog = cached_verilog(block, params, _DUT)
     in_layout, out_layout = _layouts(dut)
     iw, ow = Shape.cast(in_layout).width, Shape.cast(out_layout).width
     template = _TOP_TEMPLATE.read_text()

@@ -10,7 +10,8 @@ from golden import bfp
 from golden.accumulate import FP32_NAN
 from hw.bfp_dot import DEFAULT_STAGES, G_MAX, BfpDot, cut_points
 from mxforge.catalogue import Block
-from sim.harness import check, require
+from sim.harness import check
+from sim.tools import require
 
 #: a local catalogue entry, so that any configuration can be simulated
 BLOCK = Block(

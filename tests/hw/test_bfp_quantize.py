@@ -13,7 +13,8 @@ from hw.bfp_quantize import (CUTS, DEFAULT_STAGES, MAX_G, MAX_RBITS, MAX_STAGES,
                              BfpQuantize)
 from hw.lib.export import to_verilog
 from mxforge.catalogue import Block
-from sim.harness import check, require, run
+from sim.harness import check, run
+from sim.tools import require
 from sim.lint import lint_verilator
 
 BLOCK = Block(

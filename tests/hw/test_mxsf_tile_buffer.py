@@ -15,7 +15,8 @@ from hw.lib.export import to_verilog
 from hw.mxsf_tile_buffer import MxsfTileBuffer
 from hw.lib.pipeline import StreamPipeline
 from mxforge.catalogue import BLOCKS
-from sim.harness import check, require, run
+from sim.harness import check, run
+from sim.tools import require
 from tests.golden.test_mxsf_tile import scenario
 
 BLOCK = BLOCKS["mxsf_tile_buffer"]

@@ -2,9 +2,10 @@
 parses in Icarus without dead ``always @*`` blocks; and the linters do report real problems."""
 import pytest
 
+from hw.lib.export import cached_verilog
 from mxforge.catalogue import all_configurations
-from sim.harness import config_verilog, require
 from sim.lint import WAIVERS, LintError, lint_icarus, lint_verilator
+from sim.tools import require
 from tests.test_cli import assert_path_free
 
 CONFIGS = all_configurations()
@@ -18,7 +19,7 @@ def test_verilator_lint(config, tmp_path):
         pytest.skip(f"{config}: `make lint` lints it; make test lints the same generator at its "
                     f"other configurations, and Icarus parses and simulates this one")
     block, params = CONFIGS[config]
-    text = config_verilog(block, params, config)
+    text = cached_verilog(block, params, config)
     assert_path_free(config, text)
     lint_verilator(text, config, tmp_path)
 
@@ -27,7 +28,7 @@ def test_verilator_lint(config, tmp_path):
 def test_icarus_parse(config, tmp_path):
     require("icarus")
     block, params = CONFIGS[config]
-    lint_icarus(config_verilog(block, params, config), config, tmp_path)
+    lint_icarus(cached_verilog(block, params, config), config, tmp_path)
 
 
 def test_waivers_are_few_and_justified():
@@ -69,7 +70,7 @@ def test_lint_all(tmp_path, monkeypatch):
     require("icarus")
     from sim import lint
     block, params = CONFIGS["mx_decode_e4m3_pipeline"]
-    text = config_verilog(block, params, "cfg")
+    text = cached_verilog(block, params, "cfg")
     assert lint.lint_all(text, "cfg", tmp_path) == []
     monkeypatch.setattr(lint, "available",
                         lambda b: (False, "not here") if b == "icarus" else (True, ""))

@@ -14,7 +14,7 @@ from golden import formats as F
 from golden.formats import FloatFormat, get_format
 from hw.lib.export import to_verilog
 from hw.lib.fp_iter import FpDivider, FpSqrt
-from sim.harness import available, require
+from sim.tools import available, require
 from sim.lint import lint_icarus, lint_verilator
 
 
