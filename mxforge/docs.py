@@ -17,8 +17,9 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from hw.lib import payload
 from hw.lib.block import StreamBlock
-from sim import payload, plan
+from sim import plan
 from sim.tools import BACKENDS
 
 from .catalogue import BLOCKS, COMPARISONS

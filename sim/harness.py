@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from hw.lib.export import build_root, cached_verilog
+from hw.lib.payload import pack, unpack
 
-from .payload import pack, unpack
 from .tools import BACKENDS, available, setup_verilator_env, verilator_root
 
 __all__ = ["simulate", "run", "check", "build",
@@ -515,7 +515,7 @@ def run(block, params, inputs, backend="amaranth", stalls=True, seed=0,
     params : dict
         Parameter overrides (merged with the block's defaults).
     inputs : dict
-        Input payload fields (see :mod:`sim.payload`), one row per vector.
+        Input payload fields (see :mod:`hw.lib.payload`), one row per vector.
     backend : str
         One of :data:`BACKENDS`.
     stalls : bool, float or (float, float)

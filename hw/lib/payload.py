@@ -55,7 +55,7 @@ def _walk(shape, path, dims, offsets, out):
               offsets[..., None] + step, out)
     elif isinstance(shape, data.Layout):
         raise TypeError(f"payload field {'.'.join(path)!r} has a {type(shape).__name__}, "
-                        f"which sim.payload does not support (struct and array layouts only)")
+                        f"which hw.lib.payload does not support (struct and array layouts only)")
     else:
         s = Shape.cast(shape)
         out.append(Leaf(path, dims, offsets, s.width, s.signed))

@@ -1,10 +1,10 @@
-"""sim.payload: packing matches Amaranth's own View layout, and unpack inverts pack."""
+"""hw.lib.payload: packing matches Amaranth's own View layout, and unpack inverts pack."""
 import numpy as np
 import pytest
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from sim.payload import pack, unpack
+from hw.lib.payload import pack, unpack
 
 NESTED = data.StructLayout({
     "a": unsigned(4),
