@@ -32,6 +32,7 @@ from .lib.accumulate import cut_points, fp32_accumulate, window_bits
 from .lib.block import StreamBlock, check_int
 from .lib.pipeline import Cuts, StreamPipeline
 from .lib.trees import plus, reduce_tree
+from .lib.units import unit
 
 __all__ = ["BfpDot", "DEFAULT_STAGES", "G_MAX", "cut_points"]
 
@@ -130,14 +131,21 @@ class BfpDot(StreamBlock):
         p = StreamPipeline(m, self.i, self.o, self._cuts)
         pay = self.i.payload
         WS = self._sum_bits
-        # The lanes and the tree stay plain expressions up to ``group_sum`` (few named signals
-        # keep Amaranth's simulator fast; see hw/mx_dot.py).
+        # Each lane is a submodule of its own, the tree plain expressions up to ``group_sum``
+        # (see hw/mx_dot.py).
 
         # 1. exact sign-magnitude products
-        terms = []
-        for i in range(self._G):
-            prod = pay.mags_a[i] * pay.mags_b[i]
-            terms.append(Mux(pay.signs_a[i] ^ pay.signs_b[i], -prod, prod))
+        P = self._ma + self._mb
+
+        def lane(sub, mag_a, mag_b, neg):
+            term = Signal(signed(P + 1), name="term")
+            sub.d.comb += term.eq(Mux(neg, -(mag_a * mag_b), mag_a * mag_b))
+            return term
+
+        terms = [unit(m, f"lane{i}", lane,
+                      (pay.mags_a[i], pay.mags_b[i], pay.signs_a[i] ^ pay.signs_b[i]),
+                      P + 1).as_signed()
+                 for i in range(self._G)]
         nan = Signal(name="nan_group")
         exps = Signal(FP32.ebits + 1, name="exp_sum")
         m.d.comb += [

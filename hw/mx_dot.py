@@ -32,6 +32,7 @@ from .lib.block import StreamBlock, check_int
 from .lib.fp import decode_element
 from .lib.pipeline import Cuts, StreamPipeline
 from .lib.trees import plus, reduce_tree
+from .lib.units import unit
 
 __all__ = ["MxDot", "ELEMENTS", "K_MAX", "GUARD", "DEFAULT_STAGES", "cut_points"]
 
@@ -145,18 +146,19 @@ class MxDot(StreamBlock):
         p = StreamPipeline(m, self.i, self.o, self._cuts)
         pay = self.i.payload
         k, WS = self._k, self._sum_bits
-        # Few named signals: Amaranth's simulator reruns a module's whole combinational logic
-        # whenever a signal it reads changes, so each named level costs one more pass over all
-        # k lanes per beat; the lanes and the tree are plain expressions up to ``block_sum``.
-        # (One submodule per segment would make the simulation ~2.5x faster again, but the
-        # lint waivers and the synthesis flow do not handle hierarchy yet.)
+        # Each lane (decode, multiply, sign, specials) is a submodule of its own
+        # (``hw.lib.units.unit``): Amaranth's simulator reruns one lane when its codes change,
+        # the synthesis flow maps the k identical lanes once, and the area breakdown
+        # (docs/cost.md) sees them as "products". The tree stays plain expressions up to
+        # ``block_sum``.
 
         # 1. decode, exact products in fixed point, specials per lane
-        terms, lane_nan, lane_pinf, lane_ninf = [], [], [], []
+        P = self._prod_bits
         sh_bits = (self._sh_max[0] + self._sh_max[1]).bit_length()
-        for i in range(k):
-            sa, ga, ea, ia, na = decode_element(pay.codes_a[i], self._fa)
-            sb, gb, eb, ib, nb = decode_element(pay.codes_b[i], self._fb)
+
+        def lane(sub, code_a, code_b):
+            sa, ga, ea, ia, na = decode_element(code_a, self._fa)
+            sb, gb, eb, ib, nb = decode_element(code_b, self._fb)
             ia, na, ib, nb = (Const(v, 1) if isinstance(v, int) else v
                               for v in (ia, na, ib, nb))
             ga = Mux(ia | na, 0, ga)
@@ -169,11 +171,19 @@ class MxDot(StreamBlock):
                 # nonnegative; a NaN/Inf code may carry a larger exponent (and wrap here), but
                 # its significand is 0 by then
                 sh = sh.as_unsigned()[: sh_bits]
-            prod = ((ga * gb) << sh)[: self._prod_bits]
-            terms.append(Mux(neg, -prod, prod))
-            lane_nan.append(na | nb | (ia & zero_b) | (zero_a & ib))
-            lane_pinf.append((ia | ib) & ~neg)
-            lane_ninf.append((ia | ib) & neg)
+            prod = ((ga * gb) << sh)[:P]
+            term = Signal(signed(P + 1), name="term")
+            sub.d.comb += term.eq(Mux(neg, -prod, prod))
+            return Cat(term, na | nb | (ia & zero_b) | (zero_a & ib), (ia | ib) & ~neg,
+                       (ia | ib) & neg)
+
+        terms, lane_nan, lane_pinf, lane_ninf = [], [], [], []
+        for i in range(k):
+            packed = unit(m, f"lane{i}", lane, (pay.codes_a[i], pay.codes_b[i]), P + 4)
+            terms.append(packed[: P + 1].as_signed())
+            lane_nan.append(packed[P + 1])
+            lane_pinf.append(packed[P + 2])
+            lane_ninf.append(packed[P + 3])
         nan = Signal(name="nan_prod")
         pinf = Signal(name="pinf_prod")
         ninf = Signal(name="ninf_prod")

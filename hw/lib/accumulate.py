@@ -48,6 +48,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed
 from golden.formats import FP32
 
 from .fp import encode, unpack_fp32
+from .units import unit
 
 __all__ = ["fp32_accumulate", "cut_points", "window_bits", "GUARD", "EXP_BITS"]
 
@@ -101,8 +102,10 @@ def fp32_accumulate(m, total, sum_bits, e_s, acc, *, nan, pinf, ninf, stage=None
     Parameters
     ----------
     m : Module
-        The alignment results and the encoder's intermediates become combinational signals
-        ``<name>_...`` of ``m``.
+        The step is two submodules of ``m`` (``hw.lib.units.unit``): ``<name>_align`` (the
+        alignment with c, the add, sticky and the specials) and ``<name>_round`` (the one
+        normalization and rounding); the pipeline cut ``stage`` lies between them. Their
+        areas are the "align" and "round" rows of docs/cost.md's breakdown.
     total : Value
         Signed exact integer sum, |total| < 2**sum_bits.
     sum_bits : int
@@ -130,53 +133,75 @@ def fp32_accumulate(m, total, sum_bits, e_s, acc, *, nan, pinf, ninf, stage=None
     WS = sum_bits
     W = window_bits(WS)
     total = Value.cast(total)
-    nan, pinf, ninf = (Value.cast(v) for v in (nan, pinf, ninf))
-    c = unpack_fp32(acc)
-    pinf_all = pinf | (c.inf & ~c.sign)
-    ninf_all = ninf | (c.inf & c.sign)
-    s_neg = total < 0
-    s_mag = Mux(s_neg, -total, total)[:WS]
-    t_s = e_s + WS
-    t_c = c.exp + _SIG_BITS
-    s_big = (s_mag != 0) & (c.zero | (t_s >= t_c))
-    s_al = s_mag << (W - WS)
-    c_al = c.sig << (W - _SIG_BITS)
-    big = Mux(s_big, s_al, c_al)
-    small = Mux(s_big, c_al, s_al)
-    sign_big = Mux(s_big, s_neg, c.sign)
-    sign_small = Mux(s_big, c.sign, s_neg)
-    dist = Mux(s_big, t_s - t_c, t_c - t_s)
-    amt = Mux(dist < 0, 0, Mux(dist > W, W, dist)).as_unsigned()[: W.bit_length()]
-    wide = Cat(Const(0, W), small) >> amt
-    small_w = wide[W:]
-    sub = sign_big ^ sign_small
+    e_fixed = isinstance(e_s, int)
+    e_signed = not e_fixed and Value.cast(e_s).shape().signed
     # the window's LSB exponent T - W over the range of e_s (c's exponent lies in -149..104)
     e_lo, e_hi = _signed_range(e_s)
     c_lo, c_hi = -149 + _SIG_BITS, 104 + _SIG_BITS
     exp_bits = _exp_bits(min(e_lo + WS, c_lo) - W, max(e_hi + WS, c_hi) - W)
-    mag = Signal(W + 1, name=f"{name}_mag")
-    sign = Signal(name=f"{name}_sign")
-    sticky = Signal(name=f"{name}_sticky")
-    exp = Signal(signed(exp_bits), name=f"{name}_exp")
-    nan_all = Signal(name=f"{name}_nan")
-    inf_all = Signal(name=f"{name}_inf")
-    inf_neg = Signal(name=f"{name}_inf_neg")
-    diff = (Cat(big, Const(0, 1)).as_signed() - Cat(small_w, Const(0, 1)).as_signed()
-            - (wide[:W] != 0))
-    m.d.comb += [
-        sticky.eq(wide[:W] != 0),
-        mag.eq(Mux(sub, Mux(diff < 0, -diff, diff), big + small_w)),
-        sign.eq(sign_big ^ (sub & (diff < 0))),
-        exp.eq(Mux(s_big, t_s, t_c) - W),
-        nan_all.eq(nan | c.nan | (pinf_all & ninf_all)),
-        inf_all.eq(pinf_all | ninf_all),
-        inf_neg.eq(ninf_all),
-    ]
+
+    def align(sub, total, acc, nan, pinf, ninf, *e_bits):
+        """Alignment with c, add, sticky and the specials: the ``<name>_align`` unit."""
+        total = total.as_signed()
+        e = e_s if e_fixed else (e_bits[0].as_signed() if e_signed else e_bits[0])
+        c = unpack_fp32(acc)
+        pinf_all = pinf | (c.inf & ~c.sign)
+        ninf_all = ninf | (c.inf & c.sign)
+        s_neg = total < 0
+        s_mag = Mux(s_neg, -total, total)[:WS]
+        t_s = e + WS
+        t_c = c.exp + _SIG_BITS
+        s_big = (s_mag != 0) & (c.zero | (t_s >= t_c))
+        s_al = s_mag << (W - WS)
+        c_al = c.sig << (W - _SIG_BITS)
+        big = Mux(s_big, s_al, c_al)
+        small = Mux(s_big, c_al, s_al)
+        sign_big = Mux(s_big, s_neg, c.sign)
+        sign_small = Mux(s_big, c.sign, s_neg)
+        dist = Mux(s_big, t_s - t_c, t_c - t_s)
+        amt = Mux(dist < 0, 0, Mux(dist > W, W, dist)).as_unsigned()[: W.bit_length()]
+        wide = Cat(Const(0, W), small) >> amt
+        small_w = wide[W:]
+        sub_ = sign_big ^ sign_small
+        mag = Signal(W + 1, name=f"{name}_mag")
+        sign = Signal(name=f"{name}_sign")
+        sticky = Signal(name=f"{name}_sticky")
+        exp = Signal(signed(exp_bits), name=f"{name}_exp")
+        nan_all = Signal(name=f"{name}_nan")
+        inf_all = Signal(name=f"{name}_inf")
+        inf_neg = Signal(name=f"{name}_inf_neg")
+        diff = (Cat(big, Const(0, 1)).as_signed() - Cat(small_w, Const(0, 1)).as_signed()
+                - (wide[:W] != 0))
+        sub.d.comb += [
+            sticky.eq(wide[:W] != 0),
+            mag.eq(Mux(sub_, Mux(diff < 0, -diff, diff), big + small_w)),
+            sign.eq(sign_big ^ (sub_ & (diff < 0))),
+            exp.eq(Mux(s_big, t_s, t_c) - W),
+            nan_all.eq(nan | c.nan | (pinf_all & ninf_all)),
+            inf_all.eq(pinf_all | ninf_all),
+            inf_neg.eq(ninf_all),
+        ]
+        return Cat(mag, sticky, sign, exp, nan_all, inf_all, inf_neg)
+
+    operands = [total.as_unsigned(), acc, nan, pinf, ninf]
+    if not e_fixed:
+        operands.append(Value.cast(e_s).as_unsigned())
+    packed = unit(m, f"{name}_align", align, operands, W + 3 + exp_bits + 3)
+    mag, sticky, sign = packed[: W + 1], packed[W + 1], packed[W + 2]
+    exp = packed[W + 3: W + 3 + exp_bits]
+    nan_all, inf_all, inf_neg = (packed[W + 3 + exp_bits + j] for j in range(3))
     if stage is not None:
         mag, sticky, sign, exp, nan_all, inf_all, inf_neg = stage(
             mag, sticky, sign, exp, nan_all, inf_all, inf_neg)
 
-    exact_zero = (mag == 0) & ~sticky
-    out_sign = Mux(inf_all, inf_neg, sign & ~exact_zero)
-    return encode(m, FP32, out_sign, mag, exp, rounding="rne", overflow="nonsat", sticky=sticky,
-                  inf=inf_all & ~nan_all, nan=nan_all, name=f"{name}_round")
+    def round_(sub, mag, sticky, sign, exp, nan_all, inf_all, inf_neg):
+        """One normalization and RNE rounding: the ``<name>_round`` unit."""
+        exact_zero = (mag == 0) & ~sticky
+        out_sign = Mux(inf_all, inf_neg, sign & ~exact_zero)
+        return encode(sub, FP32, out_sign, mag, exp.as_signed(), rounding="rne",
+                      overflow="nonsat", sticky=sticky, inf=inf_all & ~nan_all, nan=nan_all,
+                      name=f"{name}_round")
+
+    return unit(m, f"{name}_round", round_,
+                (mag, sticky, sign, Value.cast(exp).as_unsigned(), nan_all, inf_all, inf_neg),
+                FP32.width)
