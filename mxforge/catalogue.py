@@ -22,6 +22,22 @@ _SCORE = ("One score per beat, an `in_bits`-bit signed two's-complement code wit
           "fraction bits (Q8.8 at the defaults); n consecutive beats form a vector.")
 
 
+def _sig_bits(fmt) -> int:
+    """Bits of the largest significand of an element format (name or format)."""
+    from golden.formats import MX_ELEMENTS, check_element, fields
+    fmt = check_element("elem", fmt, MX_ELEMENTS) if isinstance(fmt, str) else fmt
+    return int(fields(range(1 << fmt.width), fmt)["sig"].max()).bit_length()
+
+
+def _mxsf(sub_ebits, sub_mbits, sub_bias):
+    from golden.formats import MxsfFormat
+    return MxsfFormat(sub_ebits, sub_mbits, sub_bias)
+
+
+#: the area breakdown's names for the functions of the shared FP32 accumulate step
+_ACCUMULATE = {"acc_align": "align with c + add", "acc_round": "normalize + round"}
+
+
 def _blocks() -> dict[str, Block]:
     from hw import mx_decode
     from hw import mx_dot
@@ -41,6 +57,8 @@ def _blocks() -> dict[str, Block]:
     from golden import rangebn as rangebn_golden
     from hw import opal_quantize, opal_dot, softmax
     from golden import opal, softmax as softmax_golden
+    from golden import workloads
+    from hw.lib.bare import BareDot, BareQuantize
 
     entries = [
         Block(
@@ -101,6 +119,7 @@ def _blocks() -> dict[str, Block]:
             # Verilator the default, the registered one and MXSF's mode multiplexer
             backend_configs={"verilator": ("mx_decode_e4m3", "mx_decode_e4m3_pipeline",
                                            "mx_decode_mxsf")},
+            workload=workloads.mx_decode,
             summary="MX element + E8M0 scale decoder to (sign, significand, exponent, inf, nan)",
         ),
         Block(
@@ -166,6 +185,10 @@ def _blocks() -> dict[str, Block]:
                            "mx_quantize_e4m3_k8_stages4", "mx_quantize_e4m3_k8_rna",
                            "mx_quantize_e4m3_k8_ceil", "mx_quantize_mxint8_k8_ceil",
                            "mx_quantize_e4m3_k8_rtz_stages1")},
+            workload=workloads.mx_quantize,
+            breakdown={"enc": "element rounding (k lanes)",
+                       "top": "unpack, max tree, shared exponent"},
+            bare=lambda elem, k, **_: BareQuantize(k, _sig_bits(elem)),
             summary="FP32 block -> OCP MX block (E8M0 scale + k element codes), floor/ceil scale",
         ),
         Block(
@@ -214,6 +237,11 @@ def _blocks() -> dict[str, Block]:
             interp_vectors=300,
             amaranth_full=("mxsf_quantize",),
             baseline="mx_quantize_e4m3",
+            workload=workloads.mxsf_quantize,
+            breakdown={"enc": "element rounding (k lanes)",
+                       "top": "unpack, max tree, shared exponent, mode"},
+            bare=lambda k, sub_ebits, sub_mbits, sub_bias, **_: BareQuantize(
+                k, _sig_bits(_mxsf(sub_ebits, sub_mbits, sub_bias))),
             summary="FP32 block -> MXSF block (MX-SAFE: E2M5 / sub-mode allocation on the fly)",
         ),
         Block(
@@ -289,6 +317,11 @@ def _blocks() -> dict[str, Block]:
             # OPAL's 128-element MXINT8 baseline lane: 60 random blocks and every corner
             large={"mx_dot_mxint8_mxint8_k128": 60},
             baseline="mx_dot_e4m3_e4m3",
+            workload=workloads.mx_dot,
+            breakdown={"lane": "decode + multiply (k lanes)", "top": "adder tree",
+                       **_ACCUMULATE},
+            bare=lambda elem_a, elem_b, k, **_: BareDot(k, _sig_bits(elem_a),
+                                                        _sig_bits(elem_b)),
             summary="MX block dot product + FP32 accumulate, exact sum, one RNE rounding",
         ),
         Block(
@@ -398,6 +431,10 @@ def _blocks() -> dict[str, Block]:
             random_vectors=20000,
             # ~17 ms per k = 32 vector in Amaranth's simulator (63 FP32 operators, each a submodule)
             interp_vectors=200,
+            workload=workloads.bf16_dot,
+            breakdown={"mul": "FP products (k)", "add": "FP adder tree",
+                       "add_acc": "FP32 accumulate", "top": "specials, control"},
+            bare=lambda k, **_: BareDot(k, 8, 8),
             summary="BF16 dot product (baseline): FP32 products, FP32 adder tree, FP32 "
                     "accumulate, IEEE RNE in every step",
         ),
@@ -462,6 +499,9 @@ def _blocks() -> dict[str, Block]:
                               "bfp_quantize_G16_m8_rne", "bfp_quantize_G16_m8_stochastic"),
                 "icarus": ("bfp_quantize", "bfp_quantize_G108_m8",
                            "bfp_quantize_G16_m8_stochastic")},
+            workload=workloads.bfp_quantize,
+            breakdown={"top": "max tree, alignment, rounding"},
+            bare=lambda G, m, **_: BareQuantize(G, m),
             summary="FP32 group -> block floating point (shared exponent, signs, m-bit "
                     "magnitudes, zero-setting-error count), rtz/rne/stochastic",
         ),
@@ -520,6 +560,9 @@ def _blocks() -> dict[str, Block]:
                 "verilator": ("bfp_dot", "bfp_dot_G216_ma4_mb4", "bfp_dot_mb8_stages6",
                               "bfp_dot_G16_ma8_mb8_stages0"),
                 "icarus": ("bfp_dot", "bfp_dot_G108_ma8_mb8", "bfp_dot_G16_ma8_mb8_stages0")},
+            workload=workloads.bfp_dot,
+            breakdown={"lane": "multiply (G lanes)", "top": "adder tree", **_ACCUMULATE},
+            bare=lambda G, ma, mb, **_: BareDot(G, ma, mb),
             summary="BFP group dot product + FP32 accumulate (FlexBlock): exact integer sum, "
                     "one RNE rounding",
         ),
@@ -604,6 +647,9 @@ def _blocks() -> dict[str, Block]:
             random_vectors=3000,
             backend_configs={"verilator": ("bfp_pe", "bfp_pe_modes16")},
             baseline="bfp_pe_modes16",
+            workload=workloads.bfp_pe,
+            breakdown={"conv_align": "align with c + add", "conv_round": "normalize + round",
+                       "top": "sub-word products, group accumulators, control"},
             summary="FlexBlock multi-mode BFP PE: 16-bit lanes as 1x16, 2x8 or 4x4-bit "
                     "sub-words per side, every cross product per cycle, exact group "
                     "accumulation, shared FP32 conversion",
@@ -689,6 +735,7 @@ def _blocks() -> dict[str, Block]:
             interp_vectors=1024,
             record_beats=rangebn_golden.channel_beats,
             baseline="bn_fwd",
+            workload=workloads.rangebn_fwd,
             summary="LightNorm range batch-norm forward: FP10 (1-5-4) values, FP18 "
                     "accumulators, chunked range statistics, iterative reciprocal, two passes",
         ),
@@ -756,6 +803,7 @@ def _blocks() -> dict[str, Block]:
             random_vectors=1200,
             interp_vectors=1024,
             record_beats=rangebn_golden.channel_beats,
+            workload=workloads.rangebn_bwd,
             summary="LightNorm range batch-norm backward: FP10 (1-6-3) gradients, FP17 "
                     "accumulators, argmax/argmin chunk terms, two passes",
         ),
@@ -803,6 +851,7 @@ def _blocks() -> dict[str, Block]:
             random_vectors=1200,
             interp_vectors=1024,
             record_beats=rangebn_golden.channel_beats,
+            workload=workloads.bn_fwd,
             summary="Conventional batch-norm forward (LightNorm's baseline): FP16 values, FP32 "
                     "sums of x and x^2, iterative square root and divider, two passes",
         ),
@@ -866,6 +915,10 @@ def _blocks() -> dict[str, Block]:
             # evenly spaced subset of the blocks, corners included); Icarus the default and the
             # small block
             backend_configs={"icarus": ("opal_quantize", "opal_quantize_n16_k1_bits8_lanes4_rtz")},
+            workload=workloads.opal_quantize,
+            breakdown={"enc": "inlier rounding (lanes)", "beat_top": "top-k of a beat",
+                       "merge": "top-k merge", "top": "max, scale, buffers, control"},
+            bare=lambda lanes, bits, **_: BareQuantize(lanes, bits),
             summary="OPAL quantizer: FP32 block of 128 (16 per beat) -> k BF16 outliers + "
                     "indices (streaming top-k), MXINT-b inliers with an E8M0 scale",
         ),
@@ -924,6 +977,12 @@ def _blocks() -> dict[str, Block]:
                 "verilator": ("opal_dot", "opal_dot_n16_k3_bits8_w4"),
                 "icarus": ("opal_dot_bits5", "opal_dot_n16_k3_bits8_w4")},
             baseline="bf16_dot_k128",
+            workload=workloads.opal_dot,
+            breakdown={"int_dot": "inlier products + integer tree",
+                       "int_cvt": "integer sum to FP32", "omul": "outlier products (BF16)",
+                       "add": "FP32 adds", "add_sum": "FP32 adds", "add_acc": "FP32 accumulate",
+                       "top": "specials, control"},
+            bare=lambda n, bits, w, **_: BareDot(n, bits, w),
             summary="OPAL mixed lane: b-bit x INT8 inlier products (exact integer sum), k BF16 "
                     "outlier products, FP32 adds in a defined order, FP32 accumulate",
         ),
@@ -969,6 +1028,7 @@ def _blocks() -> dict[str, Block]:
             interp_vectors=1024,
             record_beats=softmax_golden.vector_beats,
             baseline="exp_softmax",
+            workload=workloads.softmax,
             summary="OPAL log2 softmax: shift-and-subtract exponent, leading-one log2 of the "
                     "sum, power-of-two-ish outputs; n scores streamed in and out",
         ),
@@ -1009,6 +1069,7 @@ def _blocks() -> dict[str, Block]:
             random_vectors=4000,
             interp_vectors=1024,
             record_beats=softmax_golden.vector_beats,
+            workload=workloads.softmax,
             summary="Conventional softmax (OPAL's baseline): piecewise-linear exp, exact "
                     "divider; n scores streamed in and out",
         ),
@@ -1100,6 +1161,13 @@ COMPARISONS += (
         configs=("log2_softmax", "exp_softmax"),
         claim="OPAL: a log2-based softmax that needs only shifts and subtractions, for power "
               "efficiency (part of the accelerator-level claim above)"),
+)
+
+
+#: scaling sweeps that ``make synth`` measures besides the catalogue (docs/cost.md "Scaling"):
+#: (block, fixed parameters, the parameter swept, its values)
+SCALING = (
+    ("mx_dot", {"elem_a": "e4m3", "elem_b": "e4m3"}, "k", (8, 16, 32, 64, 128)),
 )
 
 

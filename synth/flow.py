@@ -53,9 +53,10 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from . import activity as activity_mod
 from .hier import children, instance_counts, merge_identical
 
-__all__ = ["FLOW_VERSION", "DEBIAN_LIBERTY", "synthesize", "liberty_path", "sta_path",
+__all__ = ["FLOW_VERSION", "DEBIAN_LIBERTY", "synthesize", "store", "liberty_path", "sta_path",
            "build_dir", "SynthesisError"]
 
 #: bump when a script, a parse or a convention changes: invalidates every cached result
@@ -312,7 +313,8 @@ def _run_sta(sta: str, script: str, work: Path, budget: _Budget, stem: str = "st
 
 # -- parsing ---------------------------------------------------------------------------------------
 
-_FF_TYPE = re.compile(r"^\$_(DFF|DFFE|SDFF|SDFFE|SDFFCE|DFFSR|DFFSRE|ALDFF|ALDFFE|DLATCH|DLATCHSR|SR)_")
+_FF_TYPE = re.compile(
+    r"^\$_(DFF|DFFE|SDFF|SDFFE|SDFFCE|DFFSR|DFFSRE|ALDFF|ALDFFE|DLATCH|DLATCHSR|SR)_")
 
 
 def _design_stat(path: Path, work: Path) -> dict:
@@ -443,6 +445,25 @@ def parse_sta(out: str) -> dict:
     }
 
 
+def _energy(sta, top, clock_ns, stimulus, liberty, work, budget) -> dict:
+    """Simulate the mapped netlist on ``stimulus`` and price its toggles in OpenSTA."""
+    try:
+        toggles, cycles = activity_mod.measure(
+            (work / "mapped.v").read_text(), top, list(stimulus.words), liberty,
+            work / "activity", build_dir() / "synth", budget.left("gate-level simulation"),
+            clock_ns, stimulus.warm)
+    except subprocess.TimeoutExpired:
+        budget.exceeded("gate-level simulation")
+    except activity_mod.ActivityError as e:
+        raise SynthesisError(f"{top}: {e}; work directory {work}") from None
+    setup = STA_SCRIPT.split("set_power_activity")[0].format(top=top, period=clock_ns)
+    _run_sta(sta, setup + activity_mod.POWER_SCRIPT, work, budget, stem="sta_power")
+    power = activity_mod.workload_power((work / "power0.txt").read_text(),
+                                        (work / "power1.txt").read_text(), toggles, cycles)
+    return activity_mod.energy(power, stimulus, cycles, clock_ns,
+                               activity_mod.input_activity(toggles, cycles))
+
+
 # -- the flow --------------------------------------------------------------------------------------
 
 def _cache_key(verilog: str, top: str, settings: dict) -> str:
@@ -452,7 +473,7 @@ def _cache_key(verilog: str, top: str, settings: dict) -> str:
 
 def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: float = 10.0,
                activity: float = 0.1, gates: str = "cmos2", cache: bool = True,
-               time_limit: float | None = None) -> dict:
+               time_limit: float | None = None, stimulus=None) -> dict:
     """Synthesize ``verilog`` (module ``top``) and return its cost numbers.
 
     Parameters
@@ -476,13 +497,18 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
     time_limit : float, optional
         Seconds the design may take (default ``$MXFORGE_SYNTH_LIMIT`` or
         :data:`DEFAULT_LIMIT_S`).
+    stimulus : synth.activity.Stimulus, optional
+        Input beats to simulate the mapped netlist on for the energy per operation (needs the
+        Liberty, sta, Icarus and the library's Verilog cell models).
 
     Returns
     -------
     dict
         ``top``, ``transistors``, ``nand2_eq``, ``flipflops``, ``depth``, ``cells``,
         ``cell_types``, ``area_um2``, ``sequential_um2`` (the flip-flops' area), ``delay_ns``,
-        ``fmax_mhz``, ``power_mw`` (None when the Liberty or sta is missing), ``modules`` (the
+        ``fmax_mhz``, ``power_mw`` (vectorless: every input toggling with ``activity``; None
+        when the Liberty or sta is missing), ``energy`` (with a ``stimulus``: the power and
+        energy per operation on it, :func:`synth.activity.energy`; else None), ``modules`` (the
         area split: one row per distinct module, :func:`module_rows`), ``merged`` (modules in
         the Verilog, distinct modules mapped), ``missing`` (list of missing optional tools:
         "liberty", "sta"), ``tools``, ``flow`` (the settings), ``cached``, ``runtime_s``,
@@ -503,6 +529,13 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
     if liberty is None:
         sta = None  # nothing to time without a mapped netlist
     missing = [t for t, v in (("liberty", liberty), ("sta", sta)) if v is None]
+    if stimulus is not None and sta is not None:
+        lacking = activity_mod.missing_tools(liberty)
+        missing += lacking
+        if lacking:
+            stimulus = None     # the vectorless figure stays, labelled as such
+    else:
+        stimulus = None
 
     tools = {"yosys": _yowasp_version(), "sta": _sta_version(sta) if sta else None}
     settings = {
@@ -516,6 +549,10 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
         "scripts_sha256": hashlib.sha256(
             (GENERIC_SCRIPT + LIBERTY_SCRIPT + ABC_CONSTRAINTS + STA_SCRIPT).encode()).hexdigest(),
     }
+    if stimulus is not None:
+        settings["stimulus"] = stimulus.digest()
+        settings["activity_sha256"] = activity_mod.source_digest()
+        settings["cells_v_sha256"] = _liberty_hash(activity_mod.cells_verilog(liberty))
     key = _cache_key(verilog, top, settings)
     cache_file = build_dir() / "synth" / "cache" / f"{key}.json"
     if cache and cache_file.is_file():
@@ -550,7 +587,7 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
         raise SynthesisError(f"cannot parse the generic Yosys results ({e}); work directory "
                              f"{work}\n" + _tail(log)) from None
     result.update(area_um2=None, sequential_um2=None, delay_ns=None, fmax_mhz=None,
-                  power_mw=None)
+                  power_mw=None, energy=None)
     local_area = None
 
     if liberty is not None:
@@ -575,6 +612,9 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
                 out = _run_sta(sta, STA_SCRIPT.format(top=top, period=clock_ns,
                                                       activity=activity), work, budget)
                 result.update(parse_sta(out))
+                if stimulus is not None:
+                    result["energy"] = _energy(sta, top, clock_ns, stimulus, liberty, work,
+                                               budget)
         finally:
             (work / "cells.lib").unlink(missing_ok=True)
 
@@ -586,14 +626,28 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
     except OSError:
         pass  # another process just did the same: keep this run's directory
 
-    result.update(top=top, missing=missing, tools=tools, flow=settings,
+    result.update(top=top, missing=missing, tools=tools, flow=settings, cache_key=key,
                   modules=module_rows(top, hierarchy, multiplicity, local, local_area),
                   merged=[sum(counts.values()), len(counts)] if counts else None,
                   runtime_s=round(time.monotonic() - start, 3), workdir=str(work))
     if cache:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(result, indent=1, sort_keys=True))
-        os.replace(tmp, cache_file)
+        store(result)
     result["cached"] = False
     return result
+
+
+def store(result: dict) -> bool:
+    """Put a :func:`synthesize` result into this machine's cache if it is not there (a result
+    computed elsewhere, e.g. on a Dask worker); True when it was written."""
+    key = result.get("cache_key")
+    if not key:
+        return False
+    cache_file = build_dir() / "synth" / "cache" / f"{key}.json"
+    if cache_file.is_file():
+        return False
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({k: v for k, v in result.items() if k != "cached"}, indent=1,
+                              sort_keys=True))
+    os.replace(tmp, cache_file)
+    return True

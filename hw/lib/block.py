@@ -117,6 +117,17 @@ class Block:
     fields : dict
         {payload field name: meaning} for docs/blocks.md; ``"in.<name>"`` / ``"out.<name>"``
         where a name appears on both sides with different meanings.
+    workload : callable or None
+        ``workload(rng, beats, **params)`` -> :class:`golden.workloads.Workload`, the realistic
+        data the block's energy per operation is measured on (docs/cost.md "Energy"); None
+        leaves the block with the vectorless power figure only.
+    breakdown : dict
+        {submodule kind (``synth.flow`` module rows' ``unit``; ``"top"`` for the block's own
+        logic): the function it implements} for the area breakdown of docs/cost.md; the
+        registers of every module are their own row.
+    bare : callable or None
+        ``bare(**params)`` -> a component holding the block's bare arithmetic
+        (:mod:`hw.lib.bare`), for the closeness figure of docs/cost.md; None: not reported.
     """
 
     name: str
@@ -140,6 +151,9 @@ class Block:
     description: str = ""
     latency_note: str = ""
     fields: dict = field(default_factory=dict)
+    workload: Callable[..., Any] | None = None
+    breakdown: dict = field(default_factory=dict)
+    bare: Callable[..., Any] | None = None
 
     def params(self, **overrides) -> dict:
         """Defaults merged with ``overrides``; an unknown parameter raises ParameterError."""
