@@ -26,12 +26,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup --durations=25 tests
 
 # The full simulation sweep: every vector of every configuration on every installed backend,
-# without the interpreted simulators' cap that keeps `make test` within 15 minutes.
+# without the interpreted simulators' cap that keeps `make test` within its budget, with
+# progress (mxforge sim --sweep; --executor dask for a cluster).
 sweep: $(STAMP)
-	MXFORGE_SWEEP=full $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup tests/sim/test_harness.py -k catalogue
+	$(BIN)/mxforge sim --all --sweep
 
 synth: $(STAMP)
-	$(BIN)/mxforge synth --all
+	$(BIN)/mxforge synth --all --docs
 
 lint: $(STAMP)
 	$(BIN)/mxforge lint --all

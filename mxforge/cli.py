@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from hw.lib.export import cached_verilog, to_verilog
+from hw.lib.export import build_root, cached_verilog, to_verilog
 
 from .catalogue import BLOCKS, COMPARISONS, ParameterError, all_configurations
 
@@ -150,31 +151,83 @@ def _emit_cost(name):
                for v in params.values())
 
 
+def _grid_targets(args):
+    """The targets of a command: ``--all``, or NAME with ``--set`` overrides and, with
+    ``--grid key=v1,v2`` (repeatable; ``;`` separates values that contain commas), every
+    combination of the grid's values."""
+    if not getattr(args, "grid", None):
+        return _targets(args)
+    if getattr(args, "all", False) or not args.name:
+        raise ParameterError("--grid needs a block or configuration NAME (and no --all)")
+    axes = []
+    for item in args.grid:
+        if "=" not in item or not item.split("=", 1)[1].strip():
+            raise ParameterError(f"--grid expects key=value,value,..., not {item!r}")
+        key, values = item.split("=", 1)
+        # values separated by commas, or by semicolons when a value is itself a list
+        # (modes=16,8,4;16)
+        sep = ";" if ";" in values else ","
+        axes.append([f"{key.strip()}={v.strip()}" for v in values.split(sep) if v.strip()])
+    targets, seen = [], set()
+    for combo in itertools.product(*axes):
+        block, params, name = resolve(args.name, list(args.set or ()) + list(combo))
+        if name not in seen:
+            seen.add(name)
+            targets.append((block, params, name))
+    return targets
+
+
+def _runner(args, label=lambda job: job[0]):
+    """The sweep runner of a command's --executor/--workers/--scheduler options; ``label``
+    names a job in the progress lines."""
+    from .sweep import run
+
+    def runner(function, jobs):
+        return run(function, jobs, executor=args.executor, workers=args.workers,
+                   scheduler=args.scheduler, desc=args.cmd, label=label)
+    return runner
+
+
 def cmd_synth(args):
     from synth import report
-    from synth.flow import SynthesisError
 
-    built = _components(_targets(args))
-    targets = {name: (block, params) for block, params, name, _ in built}
-    verilog = {name: to_verilog(component, name) for _, _, name, component in built}
-    try:
-        rows = report.run(targets, cache=not args.no_cache, known=all_configurations(),
-                          verilog=verilog)
-    except SynthesisError as e:
-        print(f"mxforge: synthesis failed: {e}", file=sys.stderr)
-        return 1
-    if args.output is None and not args.all:
-        print(report.render_markdown(rows), end="")  # one block: print, keep the full report
+    from .cost import scaling_configurations
+
+    targets = _grid_targets(args)
+    if args.all:                  # the catalogue and the scaling sweeps of docs/cost.md
+        targets += [(b, p, n) for n, (b, p) in scaling_configurations().items()
+                    if n not in {t[2] for t in targets}]
+    _components(targets)          # every parameter checked before anything runs
+    configs = {name: (block, params) for block, params, name in targets}
+    out = Path(args.output) if args.output else (
+        build_root() / "reports" if args.all or args.docs or len(configs) > 1 else None)
+
+    def partial(rows):            # a stopped run still leaves the finished rows
+        if out is not None:
+            report.write_json(rows, out)
+    rows, failures = report.run(configs, known=all_configurations(), runner=_runner(args),
+                                on_result=partial, cache=not args.no_cache)
+    for name, error in failures.items():
+        print(f"mxforge: {name}: {error}" if getattr(error, "limited", False) else
+              f"mxforge: {name}: synthesis failed: {error}", file=sys.stderr)
+    if out is None:
+        print(report.render_markdown(rows), end="")  # one configuration: print it
     else:
-        paths = report.write(rows, args.output, comparisons=COMPARISONS)
+        paths = report.write(rows, out, comparisons=COMPARISONS, echo=False)
         print("reports: " + ", ".join(str(p) for p in paths.values()))
-    return 0
+    if args.docs:
+        from . import cost
+        written = cost.write_docs(rows)
+        print("docs: " + ", ".join(written))
+    return 1 if failures else 0
 
 
 def cmd_sim(args):
     from sim import harness, tools
 
-    targets = _targets(args)
+    targets = _grid_targets(args)
+    if args.sweep:
+        return _sim_sweep(args, targets)
     ok, reason = tools.available(args.backend)
     if not ok:
         raise ParameterError(f"backend {args.backend} is not available: {reason}")
@@ -190,6 +243,27 @@ def cmd_sim(args):
         count = len(next(iter(inputs.values())))
         print(f"{name}: {count} vectors match golden on {args.backend}")
     return 0
+
+
+def _sim_sweep(args, targets):
+    """``--sweep`` (make sweep): every target on every installed backend with every vector,
+    nothing capped, in parallel with progress; missing backends are named and skipped."""
+    from sim import plan, tools
+
+    backends = [b for b in tools.BACKENDS if tools.available(b)[0]]
+    for b in tools.BACKENDS:
+        if b not in backends:
+            print(f"mxforge: {b} is not available ({tools.available(b)[1]}); the sweep runs "
+                  f"without it", file=sys.stderr)
+    jobs = [(block, params, name, b, True) for block, params, name in targets for b in backends]
+    failed = 0
+    runner = _runner(args, label=lambda job: f"{job[2]} on {job[3]}")
+    for job, result in runner(plan.execute, jobs):
+        if isinstance(result, Exception):
+            failed += 1
+            print(f"mxforge: {job[2]} on {job[3]}: {result}", file=sys.stderr)
+    print(f"{len(jobs) - failed} of {len(jobs)} runs match golden")
+    return 1 if failed else 0
 
 
 def cmd_lint(args):
@@ -231,16 +305,33 @@ def build_parser():
         sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="parameter override")
         sp.add_argument("--all", action="store_true", help="every named configuration")
 
+    def sweep_options(sp):
+        sp.add_argument("--grid", action="append", metavar="KEY=V1,V2",
+                        help="every combination of these values (repeatable)")
+        sp.add_argument("--executor", default="local", choices=("local", "dask"),
+                        help="a local process pool (default) or a Dask cluster")
+        sp.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default: the CPU count)")
+        sp.add_argument("--scheduler", default=None,
+                        help="Dask scheduler address (default: a local cluster)")
+
     v = sub.add_parser("verilog", help="write Verilog")
     target(v)
     v.add_argument("-o", "--output", default="build/rtl")
-    s = sub.add_parser("synth", help="synthesize and report area/depth/timing/power")
+    s = sub.add_parser("synth", help="synthesize and report area/depth/timing/power/energy")
     target(s)
+    sweep_options(s)
     s.add_argument("-o", "--output", default=None,
-                   help="report directory (default with --all: build/reports; else print only)")
+                   help="report directory (default with --all or a grid: build/reports; else "
+                        "print only)")
     s.add_argument("--no-cache", action="store_true", help="rerun the tools")
+    s.add_argument("--docs", action="store_true",
+                   help="also write the cost tables of docs/ (make synth)")
     m = sub.add_parser("sim", help="simulate against the golden model")
     target(m)
+    sweep_options(m)
+    m.add_argument("--sweep", action="store_true",
+                   help="every vector on every installed backend, nothing capped (make sweep)")
     m.add_argument("--backend", default="amaranth", choices=("amaranth", "verilator", "icarus"))
     m.add_argument("--exhaustive", action="store_true")
     m.add_argument("-n", type=int, default=10000, help="random vectors (default 10000)")

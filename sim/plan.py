@@ -30,7 +30,7 @@ import numpy as np
 from .tools import BACKENDS, COMPILED
 
 __all__ = ["EXHAUSTIVE_LIMIT", "MIN_RANDOM", "MIN_RANDOM_LARGE", "Run", "runs", "vectors",
-           "backends", "coverage_problems"]
+           "backends", "coverage_problems", "execute"]
 
 #: input spaces up to this size are tested exhaustively
 EXHAUSTIVE_LIMIT = 1 << 20
@@ -212,3 +212,17 @@ def coverage_problems(blocks):
                 problems.append(f"{config} has no compiled-simulator run that is exhaustive or "
                                 f"has at least {need} random vectors and every corner")
     return problems
+
+
+def execute(job):
+    """One planned run against the golden model (module level: a sweep worker runs it).
+    ``job`` = (block, params, config, backend, full). Returns the harness statistics and the
+    :class:`Run`; raises on a mismatch or a simulation failure."""
+    from .harness import check
+    block, params, config, backend, full = job
+    v, run = vectors(block, params, backend, full)
+    result = check(block, params, v, backend=backend, stalls=True, seed=1)
+    if result.stats["vectors"] != run.total:
+        raise AssertionError(f"{config} on {backend}: {result.stats['vectors']} vectors run, "
+                             f"{run.total} planned")
+    return {"run": run, "stats": result.stats}

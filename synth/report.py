@@ -1,16 +1,16 @@
 """PPA reports: synthesize catalogue configurations, write ``ppa.json``, ``ppa.md`` and a plot."""
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .flow import FLOW_VERSION, build_dir, synthesize
+from .flow import FLOW_VERSION, build_dir, store, synthesize
 
-__all__ = ["Comparison", "run", "write", "render_markdown", "render_comparisons", "plot_area",
-           "METRICS"]
+__all__ = ["Comparison", "run", "synth_job", "workload_stimulus", "breakdown", "assemble",
+           "with_baselines", "write", "write_json", "render_markdown", "render_comparisons",
+           "pj_per_op", "plot_area", "METRICS"]
 
 #: metrics that get a ratio against the baseline configuration
 METRICS = ("transistors", "nand2_eq", "flipflops", "area_um2", "delay_ns", "power_mw")
@@ -62,60 +62,153 @@ class Comparison:
     rate_unit: str = ""
 
 
-def _synth_job(job):
-    verilog, top, kwargs = job
-    return synthesize(verilog, top, **kwargs)
-
-
-def run(configs: dict, jobs: int | None = None, known: dict | None = None,
-        verilog: dict | None = None, **synth_kwargs) -> list[dict]:
-    """Synthesize ``configs`` (config name -> (block, params)) and return one row per config.
-
-    A block's baseline configuration (``block.baseline``) is added from ``known`` (config name
-    -> (block, params), e.g. the whole catalogue) when it is not among ``configs``, so every
-    ratio comes from the same flow in the same run. ``verilog`` (config name -> text) holds
-    Verilog the caller already emitted; the rest is emitted here. ``jobs`` processes run the
-    tools (default: 2, or fewer CPUs); ``synth_kwargs`` go to ``synthesize``.
-
-    Each row is the ``synthesize`` result plus ``config``, ``block``, ``params``, ``baseline``
-    and ``ratio`` (metric -> value / baseline value, for the metrics in ``METRICS``; empty when
-    the block has no baseline).
+def with_baselines(configs: dict, known: dict | None = None) -> dict:
+    """``configs`` (config name -> (block, params)) and every block's baseline configuration
+    (``block.baseline``, looked up in ``known``), so every ratio comes from the same flow in the
+    same run.
 
     Raises
     ------
     ValueError
         A baseline that is neither in ``configs`` nor in ``known``.
     """
-    from hw.lib.export import to_verilog
-
-    configs = dict(configs)
-    known = known or {}
+    configs, known = dict(configs), known or {}
     for block, _ in list(configs.values()):
         if block.baseline and block.baseline not in configs:
             if block.baseline not in known:
                 raise ValueError(f"baseline {block.baseline!r} of block {block.name!r} is not a "
                                  f"known configuration")
             configs[block.baseline] = known[block.baseline]
+    return configs
 
-    names = list(configs)
+
+#: beats of the energy workload (whole records for record blocks) and its seed
+ENERGY_BEATS = 64
+ENERGY_SEED = 1
+
+
+def workload_stimulus(block, params, beats=ENERGY_BEATS, seed=ENERGY_SEED):
+    """The block's realistic workload (``block.workload``, :mod:`golden.workloads`) packed into
+    input payloads for the gate-level simulation; None for a block without one."""
+    import numpy as np
+
+    from hw.lib.payload import pack
+    from synth.activity import Stimulus
+
+    if block.workload is None:
+        return None
+    w = block.workload(np.random.default_rng(seed), beats, **params)
+    layout = block.build(**params).in_layout
+    words = tuple(int(v) for v in pack(layout, w.fields))
+    return Stimulus(words, w.warm, float(w.ops), w.op)
+
+
+def synth_job(job) -> dict:
+    """One configuration through the flow: ``job`` = (name, block, params, verilog or None,
+    synthesize keyword arguments). Module level, so a process pool or a Dask worker can run
+    it; the Verilog comes from the generator-keyed cache when not given."""
+    from hw.lib.export import cached_verilog
+
+    name, block, params, verilog, kwargs = job
+    if verilog is None:
+        verilog = cached_verilog(block, params, name)
+    kwargs = dict(kwargs)
+    energy = kwargs.pop("energy", True)
+    result = synthesize(verilog, name, **kwargs,
+                        stimulus=workload_stimulus(block, params) if energy else None)
+    result["verilog_sha256"] = hashlib.sha256(verilog.encode()).hexdigest()
+    result["breakdown"] = breakdown(result, block.breakdown)
+    result["bare"] = None
+    if block.bare is not None:
+        from hw.lib.export import to_verilog
+        result["bare"] = synthesize(to_verilog(block.bare(**params), "bare"), "bare", **kwargs)
+        bare = result["bare"]
+        result["runtime_s"] = round(result["runtime_s"] + bare["runtime_s"], 3)
+    return result
+
+
+def breakdown(result: dict, functions: dict) -> list[dict]:
+    """Where the area goes (docs/cost.md): ``{"function", "area_um2", "nand2_eq"}`` rows, the
+    module rows of ``result`` grouped by ``functions`` ({module kind: function}; a kind not
+    named keeps its name), combinational logic only, and one "registers" row for the
+    flip-flops of every module; largest first. They add up to the design's area. Without a
+    Liberty there is no register split and the areas are None."""
+    rows: dict = {}
+    registers = 0.0
+    for mod in result.get("modules") or []:
+        name = functions.get(mod["unit"], mod["unit"])
+        row = rows.setdefault(name, {"function": name, "area_um2": 0.0, "nand2_eq": 0.0})
+        row["nand2_eq"] += mod["transistors"] / 4
+        if mod["area_um2"] is None:
+            row["area_um2"] = None
+        elif row["area_um2"] is not None:
+            row["area_um2"] += mod["area_um2"] - (mod["sequential_um2"] or 0.0)
+            registers += mod["sequential_um2"] or 0.0
+    out = sorted(rows.values(), key=lambda r: -(r["area_um2"] or r["nand2_eq"]))
+    if registers:
+        out.append({"function": "registers", "area_um2": registers, "nand2_eq": None})
+        out.sort(key=lambda r: -(r["area_um2"] or 0.0))
+    return out
+
+
+def _sequential(function, jobs):
+    for job in jobs:
+        yield job, function(job)
+
+
+def run(configs: dict, known: dict | None = None, verilog: dict | None = None, runner=None,
+        on_result=None, **synth_kwargs) -> tuple[list[dict], dict]:
+    """Synthesize ``configs`` (config name -> (block, params)) and their baselines.
+
+    Parameters
+    ----------
+    configs, known : dict
+        See :func:`with_baselines`.
+    verilog : dict, optional
+        config name -> Verilog the caller already emitted (the rest comes from the cache).
+    runner : callable, optional
+        ``runner(function, jobs)`` yields ``(job, result or exception)`` (``mxforge.sweep.run``
+        for a process pool or a Dask cluster); default: one after the other, here.
+    on_result : callable, optional
+        ``on_result(rows_so_far)`` after every finished configuration (to write partial
+        reports).
+    synth_kwargs
+        For ``synthesize``.
+
+    Returns
+    -------
+    (list of dict, dict)
+        One row per synthesized configuration (:func:`assemble`), in ``configs`` order; and
+        {config name: exception} for those that failed or hit their time limit.
+    """
+    configs = with_baselines(configs, known)
     verilog = verilog or {}
-    work = [(verilog[name] if name in verilog else to_verilog(block.build(**params), name),
-             name, synth_kwargs) for name, (block, params) in configs.items()]
-    if jobs is None:
-        jobs = min(2, os.cpu_count() or 1)
-    if jobs <= 1 or len(work) <= 1:
-        results = [_synth_job(w) for w in work]
-    else:
-        # the first job alone: on a cold cache yowasp compiles Yosys (~30 s) once, not per worker
-        results = [_synth_job(work[0])]
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results += list(pool.map(_synth_job, work[1:]))
+    jobs = [(name, block, params, verilog.get(name), synth_kwargs)
+            for name, (block, params) in configs.items()]
+    results, failures = {}, {}
+    for job, result in (runner or _sequential)(synth_job, jobs):
+        if isinstance(result, Exception):
+            failures[job[0]] = result
+            continue
+        # a result from another machine (a Dask worker) lands in this machine's cache too
+        store(result)
+        if result.get("bare"):
+            store(result["bare"])
+        results[job[0]] = result
+        if on_result is not None:
+            on_result(assemble(configs, results))
+    return assemble(configs, results), failures
 
+
+def assemble(configs: dict, results: dict) -> list[dict]:
+    """Rows of the synthesized configurations: the ``synthesize`` result plus ``config``,
+    ``block``, ``params``, ``baseline`` and ``ratio`` (metric -> value / baseline value, for the
+    metrics in ``METRICS``; empty when the block has no baseline or it is missing)."""
     rows = []
-    for name, result in zip(names, results):
-        block, params = configs[name]
-        rows.append({"config": name, "block": block.name, "params": dict(params),
-                     "baseline": block.baseline, **result})
+    for name, (block, params) in configs.items():
+        if name in results:
+            rows.append({"config": name, "block": block.name, "params": dict(params),
+                         "baseline": block.baseline, **results[name]})
     by_name = {r["config"]: r for r in rows}
     for row in rows:
         base = by_name.get(row["baseline"]) if row["baseline"] else None
@@ -190,11 +283,11 @@ def render_markdown(rows: list[dict]) -> str:
 
 
 def _composite(label, members, by_name):
-    """A row for several configurations side by side: areas and power add, delay is the
-    slowest member's."""
+    """A row for several configurations side by side: areas add, delay is the slowest
+    member's; energy per operation has no meaning for a group (None)."""
     rows = [by_name[n] for n in members]
-    out = {"config": label}
-    for metric in ("nand2_eq", "area_um2", "power_mw"):
+    out = {"config": label, "energy": None}
+    for metric in ("nand2_eq", "area_um2"):
         vals = [r.get(metric) for r in rows]
         out[metric] = None if any(v is None for v in vals) else sum(vals)
     delays = [r.get("delay_ns") for r in rows]
@@ -203,12 +296,17 @@ def _composite(label, members, by_name):
     return out
 
 
+def pj_per_op(row):
+    """Energy per operation of a row on its workload (docs/cost.md "Energy"), or None."""
+    return (row.get("energy") or {}).get("pj_per_op")
+
+
 def render_comparisons(rows: list[dict], comparisons) -> str:
     """Markdown tables of the ``comparisons`` (:class:`Comparison` values) whose configurations
-    are all in ``rows``: area, delay and power of each configuration and their ratios to the
-    comparison's baseline; composite rows (configurations side by side); and,
-    where the comparison gives rates, work per cycle and work per cycle per area normalized to
-    the baseline. Empty when none is complete."""
+    are all in ``rows``: area, delay and energy per operation (on the block's workload) of each
+    configuration and their ratios to the comparison's baseline; composite rows
+    (configurations side by side); and, where the comparison gives rates, work per cycle and
+    work per cycle per area normalized to the baseline. Empty when none is complete."""
     by_name = {r["config"]: r for r in rows}
     out = []
     for c in comparisons:
@@ -219,7 +317,7 @@ def render_comparisons(rows: list[dict], comparisons) -> str:
         table += [_composite(label, group, by_name) for label, group in c.composites]
         base = by_name[c.baseline]
         rate_names = list(next(iter(c.rates.values())).keys()) if c.rates else []
-        head = "| configuration | NAND2-eq | × | µm² | × | depth | ns | × | mW | × |"
+        head = "| configuration | NAND2-eq | × | µm² | × | depth | ns | × | pJ/op | × |"
         rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         for name in rate_names:
             head += f" {c.rate_unit} {name} | per area × |"
@@ -230,12 +328,14 @@ def render_comparisons(rows: list[dict], comparisons) -> str:
         base_area, _ = _area_of(base)
         for r in table:
             cells = []
-            for metric, spec in (("nand2_eq", ".0f"), ("area_um2", ".0f"), ("depth", "d"),
-                                 ("delay_ns", ".2f"), ("power_mw", ".2f")):
+            for metric, spec in (("nand2_eq", ",.0f"), ("area_um2", ",.0f"), ("depth", "d"),
+                                 ("delay_ns", ".2f"), ("energy", ",.1f")):
                 v, b = r.get(metric), base.get(metric)
-                cells.append(_fmt(v, spec))
+                if metric == "energy":
+                    v, b = pj_per_op(r), pj_per_op(base)
+                cells.append(_fmt(v, spec, "—"))
                 if metric != "depth":
-                    cells.append("n/a" if v is None or not b else f"{v / b:.2f}")
+                    cells.append("—" if v is None or not b else f"{v / b:.2f}")
             area, _ = _area_of(r)
             for name in rate_names:
                 rate, base_rate = c.rates[r["config"]][name], c.rates[c.baseline][name]
@@ -244,9 +344,15 @@ def render_comparisons(rows: list[dict], comparisons) -> str:
                              if rate and base_rate else "—")
             label = r["config"] if r["config"] in by_name else f"{r['config']} (sum)"
             out.append(f"| {label} | " + " | ".join(cells) + " |")
+        ops = {r["config"]: r["energy"]["op"] for r in table if r.get("energy")}
+        if ops:
+            kinds = sorted(set(ops.values()))
+            out += ["", "pJ/op: energy per " + (kinds[0] if len(kinds) == 1 else "; ".join(
+                f"{k} ({', '.join(n for n, o in ops.items() if o == k)})" for k in kinds))
+                    + " on the block's workload, at the clock of docs/cost.md."]
         if c.composites:
-            out += ["", "(sum): the listed configurations side by side — areas and power added, "
-                        "delay and depth of the slowest."]
+            out += ["", "(sum): the listed configurations side by side — areas added, delay "
+                        "and depth of the slowest; no energy per operation."]
     return "\n".join(out[1:]) + "\n" if out else ""
 
 
@@ -286,16 +392,27 @@ def plot_area(rows: list[dict], path, configs=None, title="Area per configuratio
     return path
 
 
+def write_json(rows: list[dict], outdir=None) -> Path:
+    """Write ``ppa.json`` (every row without its run-to-run fields) to ``outdir`` (default
+    ``<build>/reports``), atomically: a stopped run leaves the rows finished so far."""
+    outdir = Path(outdir) if outdir is not None else build_dir() / "reports"
+    outdir.mkdir(parents=True, exist_ok=True)
+    clean = [{k: v for k, v in r.items() if k not in _VOLATILE} for r in rows]
+    path = outdir / "ppa.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"flow_version": FLOW_VERSION, "rows": clean}, indent=1,
+                              sort_keys=True) + "\n")
+    tmp.replace(path)
+    return path
+
+
 def write(rows: list[dict], outdir=None, *, comparisons=(), echo: bool = True) -> dict[str, Path]:
     """Write ``ppa.json``, ``ppa.md`` (with the tables of ``comparisons``) and ``ppa_area.png``
     to ``outdir`` (default ``<build>/reports``); print the Markdown table when ``echo``.
     Returns the paths by kind."""
     outdir = Path(outdir) if outdir is not None else build_dir() / "reports"
-    outdir.mkdir(parents=True, exist_ok=True)
-    clean = [{k: v for k, v in r.items() if k not in _VOLATILE} for r in rows]
-    paths = {"json": outdir / "ppa.json", "md": outdir / "ppa.md", "png": outdir / "ppa_area.png"}
-    paths["json"].write_text(json.dumps({"flow_version": FLOW_VERSION, "rows": clean},
-                                        indent=1, sort_keys=True) + "\n")
+    paths = {"json": write_json(rows, outdir), "md": outdir / "ppa.md",
+             "png": outdir / "ppa_area.png"}
     md = render_markdown(rows)
     comp = render_comparisons(rows, comparisons)
     if comp:

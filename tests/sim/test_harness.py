@@ -1,7 +1,6 @@
 """sim.harness: every mx_decode configuration, exhaustively, on every backend; and proofs that the
 checker fails when it should (wrong golden, lost or duplicated beats, X/Z outputs)."""
 import dataclasses
-import os
 
 import numpy as np
 import pytest
@@ -17,10 +16,8 @@ from sim.tools import BACKENDS, COMPILED, require
 
 MX_DECODE = BLOCKS["mx_decode"]
 ALL_CONFIGS = all_configurations()
-#: `make sweep` sets this: every configuration on every backend, nothing capped
-FULL = os.environ.get("MXFORGE_SWEEP") == "full"
-#: the verification plan (sim.plan): exactly what make test (or make sweep) runs
-PLAN = plan.runs(BLOCKS.values(), full=FULL)
+#: the verification plan (sim.plan): exactly what make test runs (make sweep: mxforge sim --sweep)
+PLAN = plan.runs(BLOCKS.values())
 
 
 def test_plan_covers_every_configuration():
@@ -57,7 +54,7 @@ def test_catalogue_matches_golden(config, backend):
     every corner (sim.plan)."""
     require(backend)
     block, params = ALL_CONFIGS[config]
-    vectors, run = plan.vectors(block, params, backend, full=FULL)
+    vectors, run = plan.vectors(block, params, backend)
     result = check(block, params, vectors, backend=backend, stalls=True, seed=1)
     assert result.stats["vectors"] == run.total
 

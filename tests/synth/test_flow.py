@@ -140,7 +140,8 @@ def test_mx_decode_report(build, capsys):
     from mxforge.catalogue import all_configurations
 
     configs = {"mx_decode_e4m3": all_configurations()["mx_decode_e4m3"]}
-    rows = run(configs, jobs=1)
+    rows, failures = run(configs)
+    assert failures == {}
     (row,) = rows
     assert row["config"] == "mx_decode_e4m3" and row["block"] == "mx_decode"
     assert row["flipflops"] == 0 and row["transistors"] > 0  # combinational by default
@@ -159,8 +160,9 @@ def test_baseline_ratio_and_missing_tool_footnote():
     catalogue = all_configurations()
     block, params = catalogue["mx_decode_e4m3_pipeline"]
     with_base = dataclasses.replace(block, baseline="mx_decode_e4m3")
-    rows = run({"mx_decode_e4m3_pipeline": (with_base, params)}, jobs=1, known=catalogue,
-               liberty=None, sta=None)
+    rows, failures = run({"mx_decode_e4m3_pipeline": (with_base, params)}, known=catalogue,
+                         liberty=None, sta=None)
+    assert failures == {}
     # the baseline is added to the run so the ratio comes from the same flow
     assert [r["config"] for r in rows] == ["mx_decode_e4m3_pipeline", "mx_decode_e4m3"]
     pipe, base = rows
@@ -174,16 +176,18 @@ def test_baseline_ratio_and_missing_tool_footnote():
 
 def test_comparison_table_ratios():
 
-    rows = [{"config": "a", "nand2_eq": 300.0, "area_um2": 30.0, "delay_ns": 2.0, "power_mw": 1.0,
-             "depth": 7},
+    rows = [{"config": "a", "nand2_eq": 300.0, "area_um2": 30.0, "delay_ns": 2.0,
+             "energy": {"pj_per_op": 1.5, "op": "dot product"}, "depth": 7},
             {"config": "base", "nand2_eq": 100.0, "area_um2": 10.0, "delay_ns": 4.0,
-             "power_mw": None, "depth": 9}]
+             "energy": None, "depth": 9}]
     comp = Comparison(name="x", title="A against base", baseline="base", configs=("a", "base"),
                       claim="a is smaller")
     md = render_comparisons(rows, [comp])
     assert "### A against base" in md and "Claim to read it against: a is smaller" in md
-    assert "| a | 300 | 3.00 | 30 | 3.00 | 7 | 2.00 | 0.50 | 1.00 | n/a |" in md
-    assert "| base | 100 | 1.00 | 10 | 1.00 | 9 | 4.00 | 1.00 | n/a | n/a |" in md
+    # no baseline energy: no ratio
+    assert "| a | 300 | 3.00 | 30 | 3.00 | 7 | 2.00 | 0.50 | 1.5 | — |" in md
+    assert "| base | 100 | 1.00 | 10 | 1.00 | 9 | 4.00 | 1.00 | — | — |" in md
+    assert "pJ/op: energy per dot product on the block's workload" in md
     # an incomplete comparison is left out
     assert render_comparisons(rows[:1], [comp]) == ""
 
@@ -192,20 +196,21 @@ def test_comparison_composites_and_rates():
     """A composite row adds areas and takes the slowest delay; rates give work per cycle and
     work per cycle per area normalized to the baseline."""
 
-    rows = [{"config": "a", "nand2_eq": 300.0, "area_um2": 30.0, "delay_ns": 2.0, "power_mw": 1.0,
-             "depth": 7},
+    rows = [{"config": "a", "nand2_eq": 300.0, "area_um2": 30.0, "delay_ns": 2.0,
+             "energy": {"pj_per_op": 1.0, "op": "MAC"}, "depth": 7},
             {"config": "base", "nand2_eq": 100.0, "area_um2": 10.0, "delay_ns": 4.0,
-             "power_mw": 2.0, "depth": 9}]
+             "energy": {"pj_per_op": 4.0, "op": "MAC"}, "depth": 9}]
     comp = Comparison(name="y", title="T", baseline="base", configs=("a", "base"),
                       composites=(("both", ("a", "base")),),
                       rates={"a": {"x": 6, "y": 0}, "base": {"x": 1, "y": 1},
                              "both": {"x": 6, "y": 1}}, rate_unit="ops")
     md = render_comparisons(rows, [comp])
-    assert "| configuration | NAND2-eq | × | µm² | × | depth | ns | × | mW | × | ops x | " \
+    assert "| configuration | NAND2-eq | × | µm² | × | depth | ns | × | pJ/op | × | ops x | " \
            "per area × | ops y | per area × |" in md
     # a: 6 ops in 3x the area -> 2.00; no y rate -> dashes
-    assert "| a | 300 | 3.00 | 30 | 3.00 | 7 | 2.00 | 0.50 | 1.00 | 0.50 | 6 | 2.00 | — | — |" in md
-    assert "| both (sum) | 400 | 4.00 | 40 | 4.00 | 9 | 4.00 | 1.00 | 3.00 | 1.50 | 6 | 1.50 | 1 " \
+    assert "| a | 300 | 3.00 | 30 | 3.00 | 7 | 2.00 | 0.50 | 1.0 | 0.25 | 6 | 2.00 | — | — |" in md
+    # a group has no energy per operation
+    assert "| both (sum) | 400 | 4.00 | 40 | 4.00 | 9 | 4.00 | 1.00 | — | — | 6 | 1.50 | 1 " \
            "| 0.25 |" in md
 
 

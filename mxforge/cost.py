@@ -1,0 +1,228 @@
+"""The cost tables of the documentation (docs/cost.md), written by ``make synth`` (``mxforge synth
+--all --docs``) from the synthesis results; nothing in them is typed by hand.
+
+A section looks like::
+
+    <!-- synth: NAME -->
+    ...                     (the table, every row ending with its stamp)
+    <!-- end: NAME -->
+
+and every row is stamped with the flow version and the first 12 hex digits of the SHA-256 of
+the configuration's Verilog (``flow 3 · 1a2b3c4d5e6f``). ``tests/test_cost_docs.py`` emits the
+Verilog of every stamped configuration again and fails when a stamp no longer matches: a
+generator change that alters a design makes its committed figures fail until ``make synth``
+has measured them again.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from synth.flow import FLOW_VERSION
+from synth.report import render_comparisons
+
+from .catalogue import BLOCKS, COMPARISONS, SCALING, all_configurations
+
+__all__ = ["FILE", "SCALING_PLOT", "stamp", "stamps", "stamped_configurations", "sections",
+           "write_docs", "plot_scaling"]
+
+REPO = Path(__file__).resolve().parents[1]
+FILE = "docs/cost.md"
+_SECTION = re.compile(
+    r"(<!-- synth: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.S)
+_STAMP = re.compile(r"`(?P<flow>flow \d+) · (?P<config>\w+) · (?P<hash>[0-9a-f]{12})`")
+
+
+def _flow_tag() -> str:
+    return "flow " + FLOW_VERSION.rsplit("-", 1)[-1]
+
+
+def stamp(row: dict) -> str:
+    """The stamp of a result row: flow version, configuration, Verilog hash."""
+    return f"`{_flow_tag()} · {row['config']} · {row['verilog_sha256'][:12]}`"
+
+
+def stamps(text: str) -> list[tuple[str, str, str]]:
+    """(flow tag, configuration, hash) of every stamp in ``text``."""
+    return [(m.group("flow"), m.group("config"), m.group("hash")) for m in _STAMP.finditer(text)]
+
+
+def scaling_configurations() -> dict:
+    """{config name: (block, params)} of the scaling sweeps (``catalogue.SCALING``)."""
+    out = {}
+    for block_name, fixed, key, values in SCALING:
+        block = BLOCKS[block_name]
+        for v in values:
+            params = block.params(**{**fixed, key: v})
+            out[block.config_name(**params)] = (block, params)
+    return out
+
+
+def stamped_configurations() -> dict:
+    """Every configuration a cost table may name: the catalogue's and the scaling sweeps'."""
+    return {**all_configurations(), **scaling_configurations()}
+
+
+def _n(v, spec=",.0f"):
+    return "—" if v is None else format(v, spec)
+
+
+def _flow_text(rows):
+    flows = {json.dumps(r["flow"], sort_keys=True) for r in rows}
+    flow = rows[0]["flow"]
+    tools = ", ".join(v for v in flow["tools"].values() if v)
+    same = "every row" if len(flows) == 1 else "the first row (settings differ between rows)"
+    return (f"Settings of {same}: flow `{flow['flow_version']}` ({tools}), Liberty "
+            f"`{flow['liberty']}`, clock period {flow['clock_ns']:g} ns (timing and power), "
+            f"vectorless input activity {flow['activity']:g}, generic gates `{flow['gates']}`.\n")
+
+
+def _ppa_table(rows):
+    lines = ["| configuration | NAND2-eq | FFs | depth | µm² | ns | mW (vectorless) "
+             "| synthesis s | stamp |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| `{r['config']}` | {_n(r['nand2_eq'])} | {r['flipflops']} | {r['depth']} "
+                     f"| {_n(r.get('area_um2'))} | {_n(r.get('delay_ns'), '.2f')} "
+                     f"| {_n(r.get('power_mw'), '.2f')} | {_n(r.get('runtime_s'), '.0f')} "
+                     f"| {stamp(r)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _energy_table(rows):
+    lines = ["| configuration | one operation | pJ/op | mW | input toggles/cycle | cycles "
+             "| stamp |", "|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        e = r["energy"]
+        lines.append(f"| `{r['config']}` | {e['op']} | {_n(e['pj_per_op'], ',.1f')} "
+                     f"| {_n(e['power_mw'], ',.2f')} | {e['input_activity']:.2f} "
+                     f"| {e['cycles']} | {stamp(r)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _breakdown_table(rows):
+    lines = ["| configuration | µm² | where the area goes | bare arithmetic µm² | × bare "
+             "| stamp |", "|---|---:|---|---:|---:|---|"]
+    for r in rows:
+        total = r.get("area_um2")
+        parts = " · ".join(f"{p['function']} {100 * p['area_um2'] / total:.0f} %"
+                           for p in r["breakdown"] if total and p["area_um2"] is not None)
+        bare = (r.get("bare") or {}).get("area_um2")
+        lines.append(f"| `{r['config']}` | {_n(total)} | {parts or '—'} | {_n(bare)} "
+                     f"| {_n(total / bare if total and bare else None, '.1f')} | {stamp(r)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _scaling_table(rows):
+    lines = ["| configuration | NAND2-eq | µm² | µm² per element | synthesis s | stamp |",
+             "|---|---:|---:|---:|---:|---|"]
+    for r, k in rows:
+        area = r.get("area_um2")
+        lines.append(f"| `{r['config']}` | {_n(r['nand2_eq'])} | {_n(area)} "
+                     f"| {_n(area / k if area else None)} | {_n(r.get('runtime_s'), '.0f')} "
+                     f"| {stamp(r)} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_scaling(points, path, title):
+    """Synthesis time against design size: ``points`` = [(label, NAND2-eq, seconds)], with
+    the least-squares line through the origin (linear growth) drawn in."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    xs = [p[1] / 1000 for p in points]
+    ys = [p[2] for p in points]
+    ax.plot(xs, ys, "o", color="tab:blue", label="measured")
+    for (label, _, _), x, y in zip(points, xs, ys):
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=8)
+    slope = sum(x * y for x, y in zip(xs, ys)) / sum(x * x for x in xs)
+    top = max(xs) * 1.05
+    ax.plot([0, top], [0, slope * top], "--", color="gray",
+            label=f"linear: {slope:.2f} s per 1000 NAND2-eq")
+    ax.set_xlabel("design size (thousand NAND2-equivalents)")
+    ax.set_ylabel("synthesis time (s, 1 core)")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, max(ys) * 1.15)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    return path
+
+
+#: the scaling plot, beside docs/cost.md
+SCALING_PLOT = "docs/img/scaling.png"
+
+
+def sections(rows: list[dict], root=REPO) -> dict:
+    """{section name: Markdown} for the rows at hand (a section needs all its rows); writes
+    the scaling plot when the scaling rows are all there."""
+    by_name = {r["config"]: r for r in rows}
+    out = {}
+    catalogue = [by_name[n] for n in all_configurations() if n in by_name]
+    if len(catalogue) == len(all_configurations()):   # the catalogue's tables: all or nothing
+        out["flow"] = _flow_text(catalogue)
+        out["ppa"] = _ppa_table(catalogue)
+        out["energy"] = _energy_table([r for r in catalogue if r.get("energy")])
+        out["breakdown"] = _breakdown_table([r for r in catalogue
+                                             if BLOCKS[r["block"]].bare is not None])
+    for block_name, fixed, key, values in SCALING:
+        block = BLOCKS[block_name]
+        names = [block.config_name(**block.params(**{**fixed, key: v})) for v in values]
+        if all(n in by_name for n in names):
+            pairs = [(by_name[n], v) for n, v in zip(names, values)]
+            out["scaling"] = _scaling_table(pairs)
+            plot_scaling([(f"{key}={v}", r["nand2_eq"], r["runtime_s"]) for r, v in pairs],
+                         Path(root) / SCALING_PLOT,
+                         f"{block_name}: synthesis time against size ({key} = "
+                         f"{values[0]}..{values[-1]})")
+    for c in COMPARISONS:
+        members = set(c.configs) | {n for _, group in c.composites for n in group}
+        if members <= set(by_name):
+            table = render_comparisons(rows, [c]).split("\n", 3)[-1]   # without its heading
+            stamped = "\n".join(f"- {stamp(by_name[n])}" for n in sorted(members))
+            out[f"compare-{c.name}"] = table + "\nMeasured:\n\n" + stamped + "\n"
+    return out
+
+
+def write_docs(rows: list[dict], root=REPO) -> list[str]:
+    """Rewrite the sections of :data:`FILE` that ``rows`` can fill; returns their names.
+
+    Raises
+    ------
+    ValueError
+        The file names a section no rows can fill and that is unknown.
+    """
+    path = Path(root) / FILE
+    text = path.read_text()
+    known = section_names()
+    unknown = [m.group("name") for m in _SECTION.finditer(text) if m.group("name") not in known]
+    if unknown:
+        raise ValueError(f"{FILE} has sections no command writes: {', '.join(unknown)} "
+                         f"(known: {', '.join(sorted(known))})")
+    new = sections(rows, root)
+    written = []
+
+    def sub(m):
+        name = m.group("name")
+        if name not in new:
+            return m.group(0)
+        written.append(name)
+        return m.group(1) + new[name] + m.group(4)
+
+    text = _SECTION.sub(sub, text)
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return written
+
+
+def section_names() -> set:
+    """Every section name :func:`sections` can write."""
+    return {"flow", "ppa", "energy", "breakdown", "scaling"} | {
+        f"compare-{c.name}" for c in COMPARISONS}

@@ -1,0 +1,87 @@
+"""docs/cost.md is generated and stamped: every stamped row still describes the Verilog the
+generators emit now, the catalogue's tables are complete, and no cost figure is typed by hand
+in the README."""
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+from hw.lib.export import cached_verilog
+from mxforge import cost
+from mxforge.catalogue import all_configurations
+
+REPO = Path(__file__).resolve().parents[1]
+TEXT = (REPO / cost.FILE).read_text()
+
+
+def _sections(text):
+    return {m.group("name"): m.group("body") for m in cost._SECTION.finditer(text)}
+
+
+def test_every_stamp_matches_the_verilog_the_generators_emit_now():
+    configs = cost.stamped_configurations()
+    stamps = set(cost.stamps(TEXT))
+    assert stamps, "docs/cost.md has no stamped rows: run make synth"
+    stale = []
+    for flow, name, digest in sorted(stamps):
+        assert name in configs, f"{name} is stamped in docs/cost.md but is no configuration"
+        block, params = configs[name]
+        now = hashlib.sha256(cached_verilog(block, params, name).encode()).hexdigest()[:12]
+        if digest != now or flow != cost._flow_tag():
+            stale.append(f"{name} ({flow} {digest}, now {cost._flow_tag()} {now})")
+    assert not stale, ("docs/cost.md has figures of Verilog the generators no longer emit; "
+                       "run make synth: " + ", ".join(stale))
+
+
+def test_catalogue_tables_are_complete():
+    sections = _sections(TEXT)
+    assert set(sections) == cost.section_names()
+    rows = {name for _, name, _ in cost.stamps(sections["ppa"])}
+    assert rows == set(all_configurations())
+    for name in ("energy", "breakdown", "scaling", "flow"):
+        assert sections[name].strip(), f"section {name} is empty: run make synth"
+    for name in cost.section_names():
+        if name.startswith("compare-"):
+            assert "Measured:" in sections[name], name
+    assert (REPO / cost.SCALING_PLOT).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _row(name, block, **extra):
+    return {"config": name, "block": block, "verilog_sha256": "ab" * 32, "nand2_eq": 10.0,
+            "flipflops": 1, "depth": 3, "area_um2": 100.0, "delay_ns": 1.0, "power_mw": 0.5,
+            "runtime_s": 2.0, "energy": None, "breakdown": [], "bare": None,
+            "flow": {"flow_version": "mxforge-synth-3", "tools": {"yosys": "y", "sta": None},
+                     "liberty": "lib", "clock_ns": 10.0, "activity": 0.1, "gates": "cmos2"},
+            **extra}
+
+
+def test_write_docs_fills_its_sections_only(tmp_path):
+    (tmp_path / "docs").mkdir()
+    path = tmp_path / cost.FILE
+    path.write_text("intro\n<!-- synth: compare-mxsf_decode -->\nold\n<!-- end: compare-mxsf_decode"
+                    " -->\n<!-- synth: ppa -->\nold\n<!-- end: ppa -->\nend\n")
+    configs = all_configurations()
+    rows = [_row(n, configs[n][0].name) for n in ("mx_decode_mxsf", "mx_decode_e2m5",
+                                                    "mx_decode_e4m3")]
+    written = cost.write_docs(rows, root=tmp_path)
+    text = path.read_text()
+    assert written == ["compare-mxsf_decode"]
+    assert "old\n<!-- end: ppa -->" in text       # the catalogue's tables need every row
+    assert "`flow 3 · mx_decode_mxsf · abababababab`" in text
+    assert text.startswith("intro\n") and text.endswith("end\n")
+
+
+def test_write_docs_refuses_an_unknown_section(tmp_path):
+    (tmp_path / "docs").mkdir()
+    path = tmp_path / cost.FILE
+    path.write_text("<!-- synth: typo -->\n<!-- end: typo -->\n")
+    with pytest.raises(ValueError, match="sections no command writes: typo"):
+        cost.write_docs([], root=tmp_path)
+    assert path.read_text() == "<!-- synth: typo -->\n<!-- end: typo -->\n"
+
+
+def test_readme_carries_no_typed_cost_figure():
+    readme = (REPO / "README.md").read_text()
+    figure = re.compile(r"\d[\d,.]*\s*(?:µm²|mW|pJ|NAND2-eq)\b")
+    assert not figure.findall(readme), figure.findall(readme)[:5]
