@@ -27,10 +27,11 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["Stimulus", "cells_verilog", "liberty_cells", "measure", "workload_power",
+from .liberty import cells
+
+__all__ = ["Stimulus", "cells_verilog", "measure", "workload_power",
            "input_activity", "energy", "source_digest", "missing_tools", "POWER_SCRIPT",
            "ActivityError"]
 
@@ -116,37 +117,6 @@ def missing_tools(liberty: str | None) -> list:
         out.append("iverilog")
     if cells_verilog(liberty) is None:
         out.append("cell models")
-    return out
-
-
-def _groups(body: str, kind: str) -> list:
-    """(name, body) of every ``kind (name) { ... }`` group of a Liberty text."""
-    out, pos = [], 0
-    pattern = re.compile(rf"\b{kind}\s*\(\s*\"?(\w+)\"?\s*\)\s*\{{")
-    while (m := pattern.search(body, pos)) is not None:
-        depth, i = 1, m.end()
-        while depth and i < len(body):
-            depth += {"{": 1, "}": -1}.get(body[i], 0)
-            i += 1
-        out.append((m.group(1), body[m.end(): i - 1]))
-        pos = i
-    return out
-
-
-@lru_cache(maxsize=None)
-def liberty_cells(liberty: str) -> dict:
-    """{cell: {"inputs": [pins], "outputs": [(pin, function or None)], "area": float}} of a
-    Liberty file."""
-    out = {}
-    for cell, body in _groups(Path(liberty).read_text(errors="replace"), "cell"):
-        pins = _groups(body, "pin")
-        area = re.search(r"\barea\s*:\s*([0-9.eE+-]+)", body)
-        out[cell] = {
-            "inputs": [p for p, b in pins if re.search(r"direction\s*:\s*input", b)],
-            "outputs": [(p, (re.search(r'function\s*:\s*"([^"]*)"', b) or [None, None])[1])
-                        for p, b in pins if re.search(r"direction\s*:\s*output", b)],
-            "area": float(area.group(1)) if area else 0.0,
-        }
     return out
 
 
@@ -261,9 +231,8 @@ def measure(mapped_verilog: str, top: str, words: list, liberty: str, work: Path
     (work / "mapped.v").write_text(mapped_verilog)
     (work / "power_tb.v").write_text(tb)
     (work / "words.hex").write_text("".join(f"{int(w):x}\n" for w in words) or "0\n")
-    cells = liberty_cells(liberty)
     (work / "cells.txt").write_text("".join(
-        f"{c} {' '.join(p for p, _ in v['outputs'])}\n" for c, v in cells.items()
+        f"{c} {' '.join(p for p, _ in v['outputs'])}\n" for c, v in cells(liberty).items()
         if v["outputs"]))
     shutil.copyfile(cells_v, work / "cells_models.v")
     compile_ = subprocess.run(

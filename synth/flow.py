@@ -55,6 +55,7 @@ from pathlib import Path
 
 from . import activity as activity_mod
 from .hier import children, instance_counts, merge_identical
+from .liberty import cells as liberty_cells
 
 __all__ = ["FLOW_VERSION", "DEBIAN_LIBERTY", "synthesize", "store", "liberty_path", "sta_path",
            "build_dir", "SynthesisError"]
@@ -134,31 +135,13 @@ def buffer_cell(liberty: str) -> str:
     SynthesisError
         The library has no buffer.
     """
-    text = Path(liberty).read_text(errors="replace")
-
-    def groups(body, kind):
-        """(name, body) of every ``kind (name) { ... }`` group at the top of ``body``."""
-        out, pos = [], 0
-        pattern = re.compile(rf"\b{kind}\s*\(\s*\"?(\w+)\"?\s*\)\s*\{{")
-        while (m := pattern.search(body, pos)) is not None:
-            depth, i = 1, m.end()
-            while depth and i < len(body):
-                depth += {"{": 1, "}": -1}.get(body[i], 0)
-                i += 1
-            out.append((m.group(1), body[m.end(): i - 1]))
-            pos = i
-        return out
-
     best = None
-    for cell, body in groups(text, "cell"):
-        pins = groups(body, "pin")
-        ins = [p for p, b in pins if re.search(r"direction\s*:\s*input", b)]
-        outs = [(p, re.search(r'function\s*:\s*"\(?\s*(\w+)\s*\)?"', b))
-                for p, b in pins if re.search(r"direction\s*:\s*output", b)]
-        area = re.search(r"\barea\s*:\s*([0-9.]+)", body)
-        if len(ins) == 1 and len(outs) == 1 and outs[0][1] and outs[0][1].group(1) == ins[0] \
-                and area and (best is None or float(area.group(1)) < best[0]):
-            best = (float(area.group(1)), f"{cell} {ins[0]} {outs[0][0]}")
+    for cell, info in liberty_cells(liberty).items():
+        outs = info["outputs"]
+        if len(info["inputs"]) == 1 and len(outs) == 1 and outs[0][1] is not None \
+                and outs[0][1].strip("() ") == info["inputs"][0] \
+                and (best is None or info["area"] < best[0]):
+            best = (info["area"], f"{cell} {info['inputs'][0]} {outs[0][0]}")
     if best is None:
         raise SynthesisError(f"the Liberty {liberty} has no buffer cell (one input, output = "
                              f"input) for the netlist OpenSTA reads")
