@@ -38,7 +38,7 @@ ELEMENTS = MX_ELEMENTS
 #: defaults: an 8 x 4 tile (32 elements, one k = 32 operand), 8 tiles, one pipeline register
 ROWS, COLS, DEPTH, K, ELEM, STAGES = 8, 4, 8, 32, "mxsf", 1
 MAX_SIDE = 32       # rows, cols in 1..32: a tile of at most 1024 elements
-MAX_K = 64          # as mx_dot
+MAX_K = 64          # the buffer's own bound (mx_dot takes k up to 128)
 MAX_DEPTH = 256
 MAX_STAGES = 2      # 0: combinational read; 1: request register; 2: + output register
 

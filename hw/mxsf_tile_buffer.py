@@ -74,7 +74,7 @@ class MxsfTileBuffer(StreamBlock):
 
     Tile size: r * c must be k times a power of two. Padding a smaller tile up to k would waste
     k - r * c MAC lanes of every dot product it feeds (and storage); for small tiles choose
-    k = r * c (``mx_dot`` takes k in 1..64). With a power-of-two count of operands per tile,
+    k = r * c (``mx_dot`` takes k in 1..128). With a power-of-two count of operands per tile,
     and a power-of-two ``depth``, every ``part`` and ``addr`` value names something: there is
     no out-of-range request to define and no comparator on the path.
 

@@ -57,12 +57,11 @@ from .lib.units import unit as fp_unit
 __all__ = ["DEFAULT_STAGES", "HW_CHOICES", "HW_DEFAULTS", "OpalDot", "cut_points", "steps"]
 
 
-#: two registers; for k = 4 after "tree1" and "sum": the integer dot (products + exact tree)
-#: beside the outlier products + one FP32 tree level | I's conversion beside the last tree level,
-#: then I_f + t | c + (I_f + t). Whole lane (``mxforge synth opal_dot``, n = 128, b = 3): depth
-#: 281, 23.3 ns on OSU 0.18 um (bf16_dot's default: 363). With the conversion beside the first
-#: level instead, the integer tree and the normalizing shifter formed one cone that ABC did not
-#: map in 33 min.
+#: two registers; for k = 4 after "tree1" and "tree2" (``cut_points``): the integer dot
+#: (products + exact tree) beside the outlier products + one FP32 tree level | I's conversion
+#: beside the last tree level, then I_f + t and c + (I_f + t). With the conversion beside the
+#: first level instead, the integer tree and the normalizing shifter formed one cone that ABC
+#: did not map in 33 min (flattened flow 2; its cost now: docs/cost.md).
 DEFAULT_STAGES = 2
 
 HW_DEFAULTS = {"stages": DEFAULT_STAGES}
