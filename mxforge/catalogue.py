@@ -29,9 +29,48 @@ def _sig_bits(fmt) -> int:
     return int(fields(range(1 << fmt.width), fmt)["sig"].max()).bit_length()
 
 
-def _mxsf(sub_ebits, sub_mbits, sub_bias):
+# The blocks' bare arithmetic (Block.bare, docs/cost.md "closeness"): module-level functions,
+# so a Block pickles for a process pool or a Dask worker
+
+def _bare_mx_quantize(elem, k, **_):
+    from hw.lib.bare import BareQuantize
+    return BareQuantize(k, _sig_bits(elem))
+
+
+def _bare_mxsf_quantize(k, sub_ebits, sub_mbits, sub_bias, **_):
     from golden.formats import MxsfFormat
-    return MxsfFormat(sub_ebits, sub_mbits, sub_bias)
+    from hw.lib.bare import BareQuantize
+    return BareQuantize(k, _sig_bits(MxsfFormat(sub_ebits, sub_mbits, sub_bias)))
+
+
+def _bare_mx_dot(elem_a, elem_b, k, **_):
+    from hw.lib.bare import BareDot
+    return BareDot(k, _sig_bits(elem_a), _sig_bits(elem_b))
+
+
+def _bare_bf16_dot(k, **_):
+    from hw.lib.bare import BareDot
+    return BareDot(k, 8, 8)
+
+
+def _bare_bfp_quantize(G, m, **_):
+    from hw.lib.bare import BareQuantize
+    return BareQuantize(G, m)
+
+
+def _bare_bfp_dot(G, ma, mb, **_):
+    from hw.lib.bare import BareDot
+    return BareDot(G, ma, mb)
+
+
+def _bare_opal_quantize(lanes, bits, **_):
+    from hw.lib.bare import BareQuantize
+    return BareQuantize(lanes, bits)
+
+
+def _bare_opal_dot(n, bits, w, **_):
+    from hw.lib.bare import BareDot
+    return BareDot(n, bits, w)
 
 
 #: the area breakdown's names for the functions of the shared FP32 accumulate step
@@ -58,7 +97,6 @@ def _blocks() -> dict[str, Block]:
     from hw import opal_quantize, opal_dot, softmax
     from golden import opal, softmax as softmax_golden
     from golden import workloads
-    from hw.lib.bare import BareDot, BareQuantize
 
     entries = [
         Block(
@@ -188,7 +226,7 @@ def _blocks() -> dict[str, Block]:
             workload=workloads.mx_quantize,
             breakdown={"enc": "element rounding (k lanes)",
                        "top": "unpack, max tree, shared exponent"},
-            bare=lambda elem, k, **_: BareQuantize(k, _sig_bits(elem)),
+            bare=_bare_mx_quantize,
             summary="FP32 block -> OCP MX block (E8M0 scale + k element codes), floor/ceil scale",
         ),
         Block(
@@ -240,8 +278,7 @@ def _blocks() -> dict[str, Block]:
             workload=workloads.mxsf_quantize,
             breakdown={"enc": "element rounding (k lanes)",
                        "top": "unpack, max tree, shared exponent, mode"},
-            bare=lambda k, sub_ebits, sub_mbits, sub_bias, **_: BareQuantize(
-                k, _sig_bits(_mxsf(sub_ebits, sub_mbits, sub_bias))),
+            bare=_bare_mxsf_quantize,
             summary="FP32 block -> MXSF block (MX-SAFE: E2M5 / sub-mode allocation on the fly)",
         ),
         Block(
@@ -320,8 +357,7 @@ def _blocks() -> dict[str, Block]:
             workload=workloads.mx_dot,
             breakdown={"lane": "decode + multiply (k lanes)", "top": "adder tree",
                        **_ACCUMULATE},
-            bare=lambda elem_a, elem_b, k, **_: BareDot(k, _sig_bits(elem_a),
-                                                        _sig_bits(elem_b)),
+            bare=_bare_mx_dot,
             summary="MX block dot product + FP32 accumulate, exact sum, one RNE rounding",
         ),
         Block(
@@ -434,7 +470,7 @@ def _blocks() -> dict[str, Block]:
             workload=workloads.bf16_dot,
             breakdown={"mul": "FP products (k)", "add": "FP adder tree",
                        "add_acc": "FP32 accumulate", "top": "specials, control"},
-            bare=lambda k, **_: BareDot(k, 8, 8),
+            bare=_bare_bf16_dot,
             summary="BF16 dot product (baseline): FP32 products, FP32 adder tree, FP32 "
                     "accumulate, IEEE RNE in every step",
         ),
@@ -501,7 +537,7 @@ def _blocks() -> dict[str, Block]:
                            "bfp_quantize_G16_m8_stochastic")},
             workload=workloads.bfp_quantize,
             breakdown={"top": "max tree, alignment, rounding"},
-            bare=lambda G, m, **_: BareQuantize(G, m),
+            bare=_bare_bfp_quantize,
             summary="FP32 group -> block floating point (shared exponent, signs, m-bit "
                     "magnitudes, zero-setting-error count), rtz/rne/stochastic",
         ),
@@ -562,7 +598,7 @@ def _blocks() -> dict[str, Block]:
                 "icarus": ("bfp_dot", "bfp_dot_G108_ma8_mb8", "bfp_dot_G16_ma8_mb8_stages0")},
             workload=workloads.bfp_dot,
             breakdown={"lane": "multiply (G lanes)", "top": "adder tree", **_ACCUMULATE},
-            bare=lambda G, ma, mb, **_: BareDot(G, ma, mb),
+            bare=_bare_bfp_dot,
             summary="BFP group dot product + FP32 accumulate (FlexBlock): exact integer sum, "
                     "one RNE rounding",
         ),
@@ -918,7 +954,7 @@ def _blocks() -> dict[str, Block]:
             workload=workloads.opal_quantize,
             breakdown={"enc": "inlier rounding (lanes)", "beat_top": "top-k of a beat",
                        "merge": "top-k merge", "top": "max, scale, buffers, control"},
-            bare=lambda lanes, bits, **_: BareQuantize(lanes, bits),
+            bare=_bare_opal_quantize,
             summary="OPAL quantizer: FP32 block of 128 (16 per beat) -> k BF16 outliers + "
                     "indices (streaming top-k), MXINT-b inliers with an E8M0 scale",
         ),
@@ -982,7 +1018,7 @@ def _blocks() -> dict[str, Block]:
                        "int_cvt": "integer sum to FP32", "omul": "outlier products (BF16)",
                        "add": "FP32 adds", "add_sum": "FP32 adds", "add_acc": "FP32 accumulate",
                        "top": "specials, control"},
-            bare=lambda n, bits, w, **_: BareDot(n, bits, w),
+            bare=_bare_opal_dot,
             summary="OPAL mixed lane: b-bit x INT8 inlier products (exact integer sum), k BF16 "
                     "outlier products, FP32 adds in a defined order, FP32 accumulate",
         ),

@@ -23,6 +23,7 @@ so that a sweep run anywhere lands in the same cache and reports.
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -37,6 +38,20 @@ def _call(function, job):
         return function(job)
     except Exception as e:  # noqa: BLE001 - reported per job by the caller
         return e
+
+
+def _call_pickled(blob):
+    return _call(*pickle.loads(blob))
+
+
+def _pickled(function, job):
+    """``(function, job)`` pickled here, so that a job a worker cannot receive fails now with
+    its reason (a process pool hangs on it otherwise); the error, or the bytes."""
+    try:
+        return pickle.dumps((function, job))
+    except Exception as e:  # noqa: BLE001 - reported per job by the caller
+        return TypeError(f"cannot send the job to a worker process ({e}); its function and "
+                         f"arguments must be module-level and picklable")
 
 
 def _progress(total, desc, quiet):
@@ -106,7 +121,14 @@ def run(function, jobs, *, executor="local", workers=None, scheduler=None, desc=
                 yield job, result
         else:
             with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-                futures = {pool.submit(_call, function, job): job for job in jobs}
+                futures = {}
+                for job in jobs:
+                    blob = _pickled(function, job)
+                    if isinstance(blob, Exception):
+                        done(job, label(job), True)
+                        yield job, blob
+                    else:
+                        futures[pool.submit(_call_pickled, blob)] = job
                 for future in as_completed(futures):
                     job, result = futures[future], future.result()
                     done(job, label(job), isinstance(result, Exception))

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,7 +101,6 @@ class ActivityError(RuntimeError):
 def cells_verilog(liberty: str | None) -> str | None:
     """The library's Verilog cell models: ``$MXFORGE_CELLS_V``, else the ``.v`` beside the
     Liberty, else None."""
-    import os
     env = os.environ.get("MXFORGE_CELLS_V")
     if env:
         return env if os.path.isfile(env) else None
@@ -121,7 +122,9 @@ def missing_tools(liberty: str | None) -> list:
 
 
 def _vpi(build: Path) -> Path:
-    """The toggle-counting VPI module, built once per source (``iverilog-vpi``)."""
+    """The toggle-counting VPI module, built once per source (``iverilog-vpi``) in a private
+    directory and renamed into place, so that processes building it at once never load a
+    half-written one."""
     source = _VPI_SOURCE.read_bytes()
     out = build / f"toggles-{hashlib.sha256(source).hexdigest()[:12]}"
     vpi = out / "toggles.vpi"
@@ -129,12 +132,19 @@ def _vpi(build: Path) -> Path:
         return vpi
     if shutil.which("iverilog-vpi") is None:
         raise ActivityError("iverilog-vpi is not installed (Debian package iverilog)")
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(_VPI_SOURCE, out / "toggles.c")
-    proc = subprocess.run(["iverilog-vpi", "toggles.c"], cwd=out, capture_output=True,
-                          text=True)
-    if proc.returncode != 0 or not vpi.is_file():
-        raise ActivityError(f"building the toggle counter failed:\n{proc.stdout}{proc.stderr}")
+    build.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="toggles.", dir=build))
+    try:
+        shutil.copyfile(_VPI_SOURCE, tmp / "toggles.c")
+        proc = subprocess.run(["iverilog-vpi", "toggles.c"], cwd=tmp, capture_output=True,
+                              text=True)
+        if proc.returncode != 0 or not (tmp / "toggles.vpi").is_file():
+            raise ActivityError(f"building the toggle counter failed:\n{proc.stdout}"
+                                f"{proc.stderr}")
+        out.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / "toggles.vpi", vpi)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return vpi
 
 

@@ -26,6 +26,15 @@ def test_local_pool_yields_every_job_and_isolates_failures(workers):
     assert got == {3: 6, 4: 24, -1: "ValueError", 5: 120}
 
 
+def test_a_job_a_worker_cannot_receive_fails_alone_without_a_hang():
+    # a lambda does not pickle: that job fails with the reason, the others run
+    pairs = list(run(len, [(1, 2), (lambda: 0,), (3,)], workers=2, quiet=True))
+    outcome = {"lambda" if callable(job[0]) else job[0]: r for job, r in pairs}
+    assert outcome[1] == 2 and outcome[3] == 1
+    assert isinstance(outcome["lambda"], TypeError)
+    assert "cannot send the job to a worker process" in str(outcome["lambda"])
+
+
 def test_progress_lines_without_a_terminal(capsys):
     list(run(math.factorial, [3, 4], workers=1, desc="t", label=lambda j: f"job{j}"))
     lines = capsys.readouterr().err.strip().splitlines()
@@ -94,6 +103,14 @@ def test_bad_grid_is_one_line_and_exit_2(args, needle):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], r.stderr
+
+
+def test_every_catalogued_job_can_be_sent_to_a_worker():
+    import pickle
+
+    from mxforge.catalogue import all_configurations
+    for name, (block, params) in all_configurations().items():
+        pickle.dumps((block, params))
 
 
 def test_grid_expands_every_combination():
