@@ -145,8 +145,13 @@ def cmd_verilog(args):
 
 
 def _emit_cost(name):
-    """A rough ordering key for the emission time of a configuration: its input width."""
-    block, params = all_configurations()[name]
+    """A rough ordering key for the emission time of a configuration (:func:`_size`)."""
+    return _size(all_configurations()[name][1])
+
+
+def _size(params):
+    """A rough size of a configuration, to start the largest jobs first: the sum of its
+    integer parameters (k, n, G, lanes dominate)."""
     return sum(v if isinstance(v, int) and not isinstance(v, bool) else 1
                for v in params.values())
 
@@ -198,7 +203,9 @@ def cmd_synth(args):
         targets += [(b, p, n) for n, (b, p) in scaling_configurations().items()
                     if n not in {t[2] for t in targets}]
     _components(targets)          # every parameter checked before anything runs
-    configs = {name: (block, params) for block, params, name in targets}
+    # the largest first, so that no long job starts last (2 workers: it would run alone)
+    configs = {name: (block, params) for block, params, name in
+               sorted(targets, key=lambda t: _size(t[1]), reverse=True)}
     out = Path(args.output) if args.output else (
         build_root() / "reports" if args.all or args.docs or len(configs) > 1 else None)
 
