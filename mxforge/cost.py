@@ -87,7 +87,8 @@ def _ppa_table(rows):
                      f"| {_n(r.get('area_um2'))} | {_n(r.get('delay_ns'), '.2f')} "
                      f"| {_n(r.get('power_mw'), '.2f')} | {_n(r.get('runtime_s'), '.0f')} "
                      f"| {stamp(r)} |")
-    return "\n".join(lines) + "\n"
+    notes = [f"- `{r['config']}`: {note}." for r in rows for note in r.get("notes") or ()]
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
 def _energy_table(rows):

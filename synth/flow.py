@@ -74,9 +74,10 @@ class SynthesisError(RuntimeError):
     """A tool of the flow failed (the message carries its log tail and the work directory), or
     a design hit its time limit (``limited``; the message is one line)."""
 
-    def __init__(self, message, limited=False):
+    def __init__(self, message, limited=False, crashed=False):
         super().__init__(message)
         self.limited = limited
+        self.crashed = crashed
 
 
 def liberty_path() -> str | None:
@@ -207,7 +208,7 @@ write_verilog -noattr -noexpr mapped.v
 
 # Errors inside a sourced script do not change sta's exit status: the runner looks for "Error"
 # lines. `sta::design_power` returns SI watts: internal, switching, leakage, total (first four).
-STA_SCRIPT = """\
+STA_SETUP = """\
 read_liberty cells.lib
 read_verilog mapped.v
 link_design {top}
@@ -220,13 +221,18 @@ if {{[llength [get_ports -quiet clk]] > 0}} {{
 }}
 if {{[llength $data_inputs] > 0}} {{ set_input_delay 0 -clock clk $data_inputs }}
 if {{[llength [all_outputs]] > 0}} {{ set_output_delay 0 -clock clk [all_outputs] }}
-set_power_activity -input -activity {activity}
+"""
+STA_TIMING = """\
 report_checks -path_delay max -format full -digits 4
 puts "MXFORGE_PERIOD_NS {period}"
 report_worst_slack -digits 6
+"""
+# the vectorless power: the input activity propagated through the logic by OpenSTA
+STA_SCRIPT = (STA_SETUP + "set_power_activity -input -activity {activity}\n" + STA_TIMING
+              + """\
 report_power -digits 6
 puts "MXFORGE_POWER_W [sta::design_power [sta::cmd_corner]]"
-"""
+""")
 
 
 # -- running the tools -----------------------------------------------------------------------------
@@ -290,7 +296,7 @@ def _run_sta(sta: str, script: str, work: Path, budget: _Budget, stem: str = "st
     if proc.returncode != 0 or re.search(r"^Error", out, re.M):
         raise SynthesisError(
             f"OpenSTA failed (exit status {proc.returncode}); work directory {work}\n"
-            + _tail(out))
+            + _tail(out), crashed=proc.returncode < 0)
     return out
 
 
@@ -439,7 +445,7 @@ def _energy(sta, top, clock_ns, stimulus, liberty, work, budget) -> dict:
         budget.exceeded("gate-level simulation")
     except activity_mod.ActivityError as e:
         raise SynthesisError(f"{top}: {e}; work directory {work}") from None
-    setup = STA_SCRIPT.split("set_power_activity")[0].format(top=top, period=clock_ns)
+    setup = STA_SETUP.format(top=top, period=clock_ns)
     _run_sta(sta, setup + activity_mod.POWER_SCRIPT, work, budget, stem="sta_power")
     power = activity_mod.workload_power((work / "power0.txt").read_text(),
                                         (work / "power1.txt").read_text(), toggles, cycles)
@@ -493,7 +499,9 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
         when the Liberty or sta is missing), ``energy`` (with a ``stimulus``: the power and
         energy per operation on it, :func:`synth.activity.energy`; else None), ``modules`` (the
         area split: one row per distinct module, :func:`module_rows`), ``merged`` (modules in
-        the Verilog, distinct modules mapped), ``missing`` (list of missing optional tools:
+        the Verilog, distinct modules mapped), ``notes`` (what the flow could not measure and
+        why, e.g. OpenSTA crashing on the vectorless power), ``missing`` (list of missing
+        optional tools:
         "liberty", "sta"), ``tools``, ``flow`` (the settings), ``cached``, ``runtime_s``,
         ``workdir``.
 
@@ -570,7 +578,7 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
         raise SynthesisError(f"cannot parse the generic Yosys results ({e}); work directory "
                              f"{work}\n" + _tail(log)) from None
     result.update(area_um2=None, sequential_um2=None, delay_ns=None, fmax_mhz=None,
-                  power_mw=None, energy=None)
+                  power_mw=None, energy=None, notes=[])
     local_area = None
 
     if liberty is not None:
@@ -592,8 +600,19 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
                 raise SynthesisError(f"cannot parse the Liberty area ({e}); work directory "
                                      f"{work}\n" + _tail(log)) from None
             if sta is not None:
-                out = _run_sta(sta, STA_SCRIPT.format(top=top, period=clock_ns,
-                                                      activity=activity), work, budget)
+                try:
+                    out = _run_sta(sta, STA_SCRIPT.format(top=top, period=clock_ns,
+                                                          activity=activity), work, budget)
+                except SynthesisError as e:
+                    if not e.crashed:
+                        raise
+                    # OpenSTA 2.0.17 crashes propagating the input activity through some
+                    # netlists (rangebn_bwd): timing alone, no vectorless power (the energy
+                    # from simulated activity does not propagate and is not affected)
+                    out = _run_sta(sta, (STA_SETUP + STA_TIMING).format(
+                        top=top, period=clock_ns), work, budget, stem="sta_timing")
+                    result["notes"].append("OpenSTA crashed propagating the vectorless input "
+                                           "activity: no vectorless power")
                 result.update(parse_sta(out))
                 if stimulus is not None:
                     result["energy"] = _energy(sta, top, clock_ns, stimulus, liberty, work,

@@ -121,6 +121,23 @@ def test_combinational_design_is_timed_with_a_virtual_clock():
     assert r["power_mw"] > 0
 
 
+def test_an_opensta_crash_on_vectorless_power_keeps_the_timing(monkeypatch):
+    """OpenSTA 2.0.17 segfaults propagating the input activity through some netlists
+    (rangebn_bwd): the design is timed without the vectorless power, and says so."""
+    require_liberty_and_sta()
+    real = flow._run_sta
+
+    def crashing(sta, script, work, budget, stem="sta"):
+        if "report_power" in script:
+            raise SynthesisError("OpenSTA failed (exit status -11)", crashed=True)
+        return real(sta, script, work, budget, stem)
+    monkeypatch.setattr(flow, "_run_sta", crashing)
+    r = synthesize(adder(8), "add8", cache=False)
+    assert r["delay_ns"] > 0 and r["power_mw"] is None
+    assert r["notes"] == ["OpenSTA crashed propagating the vectorless input activity: no "
+                          "vectorless power"]
+
+
 def test_parse_sta_edge_cases():
     out = "MXFORGE_PERIOD_NS 10\nworst slack INF\n" \
           "Total  1.0e-04 2.0e-05 1.0e-09 1.2e-04 100.0%\n"
