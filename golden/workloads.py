@@ -34,7 +34,7 @@ __all__ = ["Workload", "mx_decode", "mx_quantize", "mxsf_quantize", "mx_dot", "b
 #: dot-product blocks added into one running sum (the accumulator operand's history)
 CHAIN = 8
 #: beats not measured at the start of a streaming block (the pipeline filling)
-WARM = 16
+WARM = 12
 
 
 @dataclass(frozen=True)

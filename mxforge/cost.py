@@ -20,7 +20,8 @@ import re
 from pathlib import Path
 
 from synth.flow import FLOW_VERSION
-from synth.report import render_comparisons
+from golden.workloads import WARM
+from synth.report import ENERGY_BEATS, ENERGY_SEED, render_comparisons
 
 from .catalogue import BLOCKS, COMPARISONS, SCALING, all_configurations
 
@@ -75,7 +76,9 @@ def _flow_text(rows):
     same = "every row" if len(flows) == 1 else "the first row (settings differ between rows)"
     return (f"Settings of {same}: flow `{flow['flow_version']}` ({tools}), Liberty "
             f"`{flow['liberty']}`, clock period {flow['clock_ns']:g} ns (timing and power), "
-            f"vectorless input activity {flow['activity']:g}, generic gates `{flow['gates']}`.\n")
+            f"vectorless input activity {flow['activity']:g}, generic gates `{flow['gates']}`. "
+            f"Energy workloads: {ENERGY_BEATS} beats drawn with seed {ENERGY_SEED}, the first "
+            f"{WARM} (or the first record) not measured.\n")
 
 
 def _ppa_table(rows):

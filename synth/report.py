@@ -83,7 +83,7 @@ def with_baselines(configs: dict, known: dict | None = None) -> dict:
 
 
 #: beats of the energy workload (whole records for record blocks) and its seed
-ENERGY_BEATS = 64
+ENERGY_BEATS = 44
 ENERGY_SEED = 1
 
 
