@@ -428,10 +428,49 @@ def parse_sta(out: str) -> dict:
             power_w = float(m.group(4))
     # STA prints 6 digits; rounding drops float noise such as 1.1537249999999997
     return {
+        "critical_path": parse_critical_path(out),
         "delay_ns": round(delay, 6) if delay is not None else None,
         "fmax_mhz": round(1000.0 / delay, 3) if delay and delay > 0 else None,
         "power_mw": float(f"{power_w * 1e3:.6g}") if power_w is not None else None,
     }
+
+
+_PATH_POINT = re.compile(r"^(?P<kind>Startpoint|Endpoint):\s+(?P<name>\S+)\s+\((?P<what>[^)]*)\)",
+                         re.M)
+_PATH_STEP = re.compile(r"^\s+(?P<incr>-?[0-9.]+)\s+(?P<time>-?[0-9.]+)\s+[\^v]\s+(?P<pin>\S+)"
+                        r"\s+\((?P<cell>[^)]*)\)", re.M)
+
+
+def parse_critical_path(out: str) -> dict | None:
+    """The worst path of ``report_checks`` as the segment a register cut would split: its start
+    and end points and the submodule instances it runs through in order, with the delay spent
+    in each (``[instance, ns]``; ``""`` is the top module's own logic). None without a path."""
+    points = {m.group("kind"): f"{m.group('name')} ({m.group('what')})"
+              for m in _PATH_POINT.finditer(out)}
+    if "Startpoint" not in points:
+        return None
+    through: list = []
+    for m in _PATH_STEP.finditer(out[out.find("Startpoint"):]):
+        if m.group("cell") in ("in", "out"):
+            continue
+        instance = m.group("pin").rpartition("/")[0].rpartition("/")[0]
+        incr = float(m.group("incr"))
+        if through and through[-1][0] == instance:
+            through[-1][1] += incr
+        else:
+            through.append([instance, incr])
+        if m.group("pin").endswith("/D"):
+            break
+    return {"start": points["Startpoint"], "end": points.get("Endpoint"),
+            "through": [[name, round(ns, 4)] for name, ns in through]}
+
+
+def describe_path(path: dict | None) -> str:
+    """One line for a :func:`parse_critical_path` result."""
+    if not path:
+        return "no constrained path"
+    steps = " -> ".join(f"{name or 'top'} {ns:.2f} ns" for name, ns in path["through"])
+    return f"from {path['start']} through {steps or 'no cells'} to {path['end']}"
 
 
 def _energy(sta, top, clock_ns, stimulus, liberty, work, budget) -> dict:

@@ -114,6 +114,15 @@ def test_liberty_and_sta_numbers_grow_with_width():
     assert big["power_mw"] > small["power_mw"]
 
 
+def test_critical_path_accounts_for_the_delay():
+    require_liberty_and_sta()
+    r = synthesize(adder(16), "add16", cache=False)
+    path = r["critical_path"]
+    assert path["start"].startswith(("a[", "b[")) and "flip-flop" in path["end"]
+    # the cells' delays along the path are the reported delay but the flip-flop's setup time
+    assert 0 < r["delay_ns"] - sum(ns for _, ns in path["through"]) < 0.5
+
+
 def test_combinational_design_is_timed_with_a_virtual_clock():
     require_liberty_and_sta()
     r = synthesize(AND_GATE, "and2")
@@ -141,10 +150,48 @@ def test_an_opensta_crash_on_vectorless_power_keeps_the_timing(monkeypatch):
 def test_parse_sta_edge_cases():
     out = "MXFORGE_PERIOD_NS 10\nworst slack INF\n" \
           "Total  1.0e-04 2.0e-05 1.0e-09 1.2e-04 100.0%\n"
-    assert flow.parse_sta(out) == {"delay_ns": None, "fmax_mhz": None, "power_mw": 0.12}
+    assert flow.parse_sta(out) == {"delay_ns": None, "fmax_mhz": None, "power_mw": 0.12,
+                                   "critical_path": None}
     out = "MXFORGE_PERIOD_NS 10.0\nworst slack 8.5\nMXFORGE_POWER_W 1 2 3 0.0025 0 0\n"
     assert flow.parse_sta(out) == {"delay_ns": 1.5, "fmax_mhz": pytest.approx(666.667),
-                                   "power_mw": 2.5}
+                                   "power_mw": 2.5, "critical_path": None}
+
+
+# report_checks -format full, as OpenSTA 2.0.17 prints it for a hierarchical netlist
+_PATH = """\
+Startpoint: i__payload[5] (input port clocked by clk)
+Endpoint: _27_ (rising edge-triggered flip-flop clocked by clk)
+Path Group: clk
+Path Type: max
+
+    Delay      Time   Description
+-------------------------------------------------------------
+   0.0000    0.0000   clock clk (rise edge)
+   0.0000    0.0000   clock network delay (ideal)
+   0.0000    0.0000 ^ input external delay
+   0.0000    0.0000 ^ i__payload[5] (in)
+   0.5000    0.5000 ^ mul3/_10_/Y (BUFX2)
+   1.2500    1.7500 v mul3/_11_/Y (NOR2X1)
+   2.0000    3.7500 ^ add1/inner/_12_/Y (XOR2X1)
+   0.2500    4.0000 v _26_/Y (INVX1)
+   0.0000    4.0000 v _27_/D (DFFPOSX1)
+             4.0000   data arrival time
+
+  10.0000   10.0000   clock clk (rise edge)
+  -0.1000    9.9000   library setup time
+              9.9000   data required time
+"""
+
+
+def test_critical_path_names_the_submodules_it_runs_through():
+    path = flow.parse_critical_path(_PATH)
+    assert path == {"start": "i__payload[5] (input port clocked by clk)",
+                    "end": "_27_ (rising edge-triggered flip-flop clocked by clk)",
+                    "through": [["mul3", 1.75], ["add1/inner", 2.0], ["", 0.25]]}
+    assert flow.describe_path(path) == (
+        "from i__payload[5] (input port clocked by clk) through mul3 1.75 ns -> add1/inner "
+        "2.00 ns -> top 0.25 ns to _27_ (rising edge-triggered flip-flop clocked by clk)")
+    assert flow.describe_path(None) == "no constrained path"
 
 
 def test_parse_generic_refuses_partial_estimate():
