@@ -199,6 +199,8 @@ def cmd_synth(args):
     from .cost import scaling_configurations
 
     targets = _grid_targets(args)
+    if args.clock_ns is not None:
+        return _close_timing(args, targets)
     if args.all:                  # the catalogue and the scaling sweeps of docs/cost.md
         targets += [(b, p, n) for n, (b, p) in scaling_configurations().items()
                     if n not in {t[2] for t in targets}]
@@ -227,6 +229,45 @@ def cmd_synth(args):
         written = cost.write_docs(rows)
         print("docs: " + ", ".join(written))
     return 1 if failures else 0
+
+
+def _close_timing(args, targets):
+    """``synth --clock-ns T``: the fewest register cuts with which each target meets T
+    (:mod:`mxforge.closure`); exit status 1 if one cannot."""
+    from .closure import close_job
+
+    if not 0 < args.clock_ns < 1e6:
+        raise ParameterError(f"--clock-ns must be a positive number of nanoseconds, not "
+                             f"{args.clock_ns:g}")
+    if args.docs or args.output:
+        raise ParameterError("--clock-ns reports the search; it takes neither --docs nor "
+                             "--output")
+    from synth import flow
+    if flow.liberty_path() is None or flow.sta_path() is None:
+        raise ParameterError("--clock-ns needs the Liberty flow: install the Debian packages "
+                             "qflow-tech-osu018 (or set MXFORGE_LIBERTY) and opensta")
+    _components(targets)
+    jobs = [(name, block, params, args.clock_ns, not args.no_cache)
+            for block, params, name in targets]
+    missed = failed = 0
+    for job, result in _runner(args)(close_job, jobs):
+        if isinstance(result, ParameterError):
+            raise result
+        if isinstance(result, Exception):
+            failed += 1
+            print(f"mxforge: {job[0]}: synthesis failed: {result}", file=sys.stderr)
+            continue
+        missed += not result.met
+        for p in result.probes:
+            delay = "—" if p.delay_ns is None else f"{p.delay_ns:.2f} ns"
+            print(f"  {p.config}: {delay}, {p.flipflops} FFs, {_n_um2(p.area_um2)}, latency "
+                  f"{p.latency}{' (cached)' if p.cached else ''}")
+        print(result.describe())
+    return 1 if missed or failed else 0
+
+
+def _n_um2(v):
+    return "— µm²" if v is None else f"{v:,.0f} µm²"
 
 
 def cmd_sim(args):
@@ -334,6 +375,9 @@ def build_parser():
     s.add_argument("--no-cache", action="store_true", help="rerun the tools")
     s.add_argument("--docs", action="store_true",
                    help="also write the cost tables of docs/ (make synth)")
+    s.add_argument("--clock-ns", type=float, default=None, metavar="T",
+                   help="timing closure: the fewest register cuts (stages) with which each "
+                        "target meets a clock of T ns; exit status 1 if one cannot")
     m = sub.add_parser("sim", help="simulate against the golden model")
     target(m)
     sweep_options(m)
