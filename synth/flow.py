@@ -475,9 +475,10 @@ def describe_path(path: dict | None) -> str:
 
 def _energy(sta, top, clock_ns, stimulus, liberty, work, budget) -> dict:
     """Simulate the mapped netlist on ``stimulus`` and price its toggles in OpenSTA."""
+    _run_yosys(activity_mod.SIM_NETLIST_SCRIPT.format(top=top), work, "sim_netlist", budget)
     try:
         toggles, cycles = activity_mod.measure(
-            (work / "mapped.v").read_text(), top, list(stimulus.words), liberty,
+            (work / "sim.v").read_text(), top, list(stimulus.words), liberty,
             work / "activity", build_dir() / "synth", budget.left("gate-level simulation"),
             clock_ns, stimulus.warm)
     except subprocess.TimeoutExpired:

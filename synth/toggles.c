@@ -94,13 +94,14 @@ static void walk(vpiHandle scope)
             walk(m);
             continue;
         }
-        char buf[1100], name[1024], rel[1024];
+        char buf[1100], rel[1024];
         strncpy(buf, pins, sizeof buf - 1);
         buf[sizeof buf - 1] = 0;
         relative(vpi_get_str(vpiFullName, m), rel);
         for (char *pin = strtok(buf, " \n"); pin; pin = strtok(NULL, " \n")) {
-            snprintf(name, sizeof name, "%s.%s", vpi_get_str(vpiFullName, m), pin);
-            vpiHandle net = vpi_handle_by_name(name, NULL);
+            /* relative to the cell instance: a lookup from the root would scan every
+             * instance of the enclosing module for each pin (quadratic in the design) */
+            vpiHandle net = vpi_handle_by_name(pin, m);
             if (!net)
                 continue;
             char path[1100];

@@ -38,15 +38,27 @@ endmodule
 """
 
 
+# the same with its ports split into bits, as synth.activity.SIM_NETLIST_SCRIPT writes it
+INVERTER_SPLIT = (INVERTER.replace("input [0:0] i__payload;", "input \\i__payload[0] ;")
+                  .replace("output [0:0] o__payload;", "output \\o__payload[0] ;")
+                  .replace(".A(i__payload[0])", ".A(\\i__payload[0] )")
+                  .replace(".Y(o__payload[0])", ".Y(\\o__payload[0] )")
+                  .replace("i__payload, i__valid", "\\i__payload[0] , i__valid")
+                  .replace("o__payload, o__valid", "\\o__payload[0] , o__valid"))
+
+
+@pytest.mark.parametrize("netlist", [INVERTER, INVERTER_SPLIT], ids=["vector", "split"])
 @pytest.mark.parametrize("words, warm, toggles, cycles", [
     ([1, 0, 1, 0, 1, 0, 1, 0], 0, 8, 8),   # every beat differs from the one before (0 first)
     ([1, 1, 1, 1, 0, 0, 0, 0], 0, 2, 8),   # two changes
     ([0] * 8, 0, 0, 8),                      # constant
     ([1, 0, 1, 0, 1, 1, 1, 1], 4, 1, 4),   # only the change into beat 4 is measured
 ])
-def test_toggle_counter_counts_functional_changes(tmp_path, words, warm, toggles, cycles):
+def test_toggle_counter_counts_functional_changes(tmp_path, netlist, words, warm, toggles,
+                                                  cycles):
     lib = require_tools()
-    counts, n = measure(INVERTER, "inv", words, lib, tmp_path / "run", build_dir() / "synth",
+    assert netlist.count("\\") in (0, 6)
+    counts, n = measure(netlist, "inv", words, lib, tmp_path / "run", build_dir() / "synth",
                         timeout=120, clock_ns=10.0, warm=warm)
     assert n == cycles
     assert counts["u1/Y"] == toggles
