@@ -11,9 +11,9 @@ one module, and every instance of them is rewritten to the first of them, its po
 renamed by position. Modules that differ in anything else stay apart: a missed merge costs
 synthesis time, never correctness.
 
-The input is the Verilog that Yosys' ``write_verilog`` emits for Amaranth (one ``module ...;``
-header line, ``endmodule``, instances as ``<type> <name> (`` then ``.port(expr),`` lines then
-``);``).
+The input is the Verilog that Yosys' ``write_verilog`` emits for Amaranth (a ``module ...;``
+header, wrapped over several lines when the port list is long, ``endmodule``, instances as
+``<type> <name> (`` then ``.port(expr),`` lines then ``);``).
 """
 from __future__ import annotations
 
@@ -48,22 +48,33 @@ def _clean(name: str) -> str:
 def parse_modules(verilog: str) -> tuple[list, dict]:
     """Split ``verilog`` into (lines before the first module, {name: Module} in text order)."""
     lines = verilog.split("\n")
-    prelude, modules, cur = [], {}, None
-    for line in lines:
+    prelude, modules, cur, header = [], {}, None, None
+    for number, line in enumerate(lines, 1):
+        if header is not None:        # Yosys wraps a long port list over several lines
+            header += line
+            line = header
+            if not line.rstrip().endswith(");"):
+                continue
+            header = None
         if cur is None:
+            if line.startswith("module ") and not line.rstrip().endswith(");"):
+                header = line
+                continue
             m = _HEADER.match(line)
             if m:
                 ports = [_clean(p) for p in m.group(2).split(",") if p.strip()]
                 cur = Module(_clean(m.group(1)), ports, [line])
             elif not modules:
                 prelude.append(line)
+            elif line.strip() and not line.lstrip().startswith(("(*", "//")):
+                raise ValueError(f"line {number} is outside every module: {line[:80]!r}")
             continue
         cur.lines.append(line)
         if line.strip() == "endmodule":
             modules[cur.name] = cur
             cur = None
-    if cur is not None:
-        raise ValueError(f"module {cur.name} has no endmodule")
+    if cur is not None or header is not None:
+        raise ValueError(f"module {cur.name if cur else header[:60]} has no endmodule")
     return prelude, modules
 
 

@@ -94,6 +94,50 @@ def test_a_different_module_is_not_merged(lanes):
     assert sorted(counts.values()) == [1, 1, 1, 3]
 
 
+WRAPPED = """\
+module top(a, y);
+  input [1:0] a;
+  output [1:0] y;
+  \\top.inv  u0 (
+    .\\q$7 (a[0]),
+    .\\q$9 (y[0])
+  );
+  \\top.inv1  u1 (
+    .\\p$1 (a[1]),
+    .\\p$2 (y[1])
+  );
+endmodule
+module \\top.inv (\\q$7 ,
+ \\q$9 );
+  input \\q$7 ;
+  output \\q$9 ;
+  assign \\q$9  = ~\\q$7 ;
+endmodule
+module \\top.inv1 (\\p$1 ,
+ \\p$2 );
+  input \\p$1 ;
+  output \\p$2 ;
+  assign \\p$2  = ~\\p$1 ;
+endmodule
+"""
+
+
+def test_a_header_wrapped_over_lines_is_one_module():
+    """Yosys wraps a long port list; such a module was dropped from the merged text (found on
+    rangebn_fwd_n64_lanes8_bfp, whose BFP converter has a 360-character header)."""
+    _, mods = parse_modules(WRAPPED)
+    assert mods["\\top.inv"].ports == ["\\q$7", "\\q$9"]
+    assert mods["\\top.inv1"].ports == ["\\p$1", "\\p$2"]
+    merged, counts = merge_identical(WRAPPED, "top")
+    assert counts == {"top": 1, "\\top.inv": 2}
+    assert merged.count("module ") == 2 and "\\top.inv  u1 (" in merged
+
+
+def test_text_outside_a_module_is_refused():
+    with pytest.raises(ValueError, match="line 4 is outside every module"):
+        parse_modules("module a(x);\n  input x;\nendmodule\n  wire stray;\n")
+
+
 def test_unknown_top():
     with pytest.raises(ValueError, match="no module 'nope'"):
         merge_identical("module a(x);\n  input x;\nendmodule\n", "nope")
