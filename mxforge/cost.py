@@ -19,7 +19,7 @@ import json
 import re
 from pathlib import Path
 
-from synth.flow import FLOW_VERSION
+from synth.flow import FLOW_VERSION, short_path
 from golden.workloads import WARM
 from synth.report import ENERGY_BEATS, ENERGY_SEED, render_comparisons
 
@@ -82,12 +82,13 @@ def _flow_text(rows):
 
 
 def _ppa_table(rows):
-    lines = ["| configuration | NAND2-eq | FFs | depth | µm² | ns | mW (vectorless) "
-             "| synthesis s | stamp |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| configuration | NAND2-eq | FFs | depth | µm² | ns | critical path (ns per "
+             "submodule) | mW (vectorless) | synthesis s | stamp |",
+             "|---|---:|---:|---:|---:|---:|---|---:|---:|---|"]
     for r in rows:
         lines.append(f"| `{r['config']}` | {_n(r['nand2_eq'])} | {r['flipflops']} | {r['depth']} "
                      f"| {_n(r.get('area_um2'))} | {_n(r.get('delay_ns'), '.2f')} "
+                     f"| {short_path(r.get('critical_path'))} "
                      f"| {_n(r.get('power_mw'), '.2f')} | {_n(r.get('runtime_s'), '.0f')} "
                      f"| {stamp(r)} |")
     notes = [f"- `{r['config']}`: {note}." for r in rows for note in r.get("notes") or ()]

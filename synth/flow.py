@@ -326,14 +326,19 @@ def _module_stats(path: Path, work: Path) -> dict:
                              f"work directory {work}") from None
 
 
+def _kind(instance: str) -> str:
+    """An instance path's last name without instance numbers (``lane3/add1_0`` -> ``add``)."""
+    name = instance.rsplit("/", 1)[-1]
+    return re.sub(r"(?:\d+_?)+$", "", name).rstrip("_") or name or "top"
+
+
 def _unit(top: str, module: str) -> str:
     """The kind of a module: its last name component without instance numbers
     (``\\bf16_dot.add1_0`` -> ``add``, ``\\opal_dot.int_dot`` -> ``int_dot``); the top itself is
     ``top``."""
     if module.lstrip("\\") == top:
         return "top"
-    name = module.lstrip("\\").rsplit(".", 1)[-1]
-    return re.sub(r"(?:\d+_?)+$", "", name).rstrip("_") or name
+    return _kind(module.lstrip("\\").rsplit(".", 1)[-1])
 
 
 def module_rows(top: str, hierarchy: dict, multiplicity: dict, stats: dict,
@@ -471,6 +476,23 @@ def describe_path(path: dict | None) -> str:
         return "no constrained path"
     steps = " -> ".join(f"{name or 'top'} {ns:.2f} ns" for name, ns in path["through"])
     return f"from {path['start']} through {steps or 'no cells'} to {path['end']}"
+
+
+def _endpoint(point: str) -> str:
+    what = point.partition("(")[2]
+    return "in" if "input port" in what else "out" if "output port" in what else "reg"
+
+
+
+
+def short_path(path: dict | None) -> str:
+    """A :func:`parse_critical_path` result in a table cell: the kinds of submodule it runs
+    through with their ns, between ``in``/``reg``/``out`` (``reg → mul 6.5 → add 10.9 → reg``);
+    stretches of under 0.5 ns are left out."""
+    if not path:
+        return "—"
+    steps = [f"{_kind(name)} {ns:.1f}" for name, ns in path["through"] if ns >= 0.5]
+    return " → ".join([_endpoint(path["start"]), *steps, _endpoint(path["end"] or "")])
 
 
 def _energy(sta, top, clock_ns, stimulus, liberty, work, budget) -> dict:

@@ -192,6 +192,9 @@ def test_critical_path_names_the_submodules_it_runs_through():
         "from i__payload[5] (input port clocked by clk) through mul3 1.75 ns -> add1/inner "
         "2.00 ns -> top 0.25 ns to _27_ (rising edge-triggered flip-flop clocked by clk)")
     assert flow.describe_path(None) == "no constrained path"
+    # the table cell: kinds of submodule (instance numbers dropped), stretches >= 0.5 ns
+    assert flow.short_path(path) == "in → mul 1.8 → inner 2.0 → reg"
+    assert flow.short_path(None) == "—"
 
 
 def test_parse_generic_refuses_partial_estimate():
