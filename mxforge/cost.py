@@ -70,7 +70,11 @@ def _n(v, spec=",.0f"):
 
 
 def _flow_text(rows):
-    flows = {json.dumps(r["flow"], sort_keys=True) for r in rows}
+    # the settings this text states (the energy settings, the workload's digest among them,
+    # are per configuration by design and exist only for blocks with a workload)
+    shown = ("flow_version", "tools", "liberty", "liberty_sha256", "scripts_sha256", "clock_ns",
+             "activity", "gates")
+    flows = {json.dumps({k: r["flow"].get(k) for k in shown}, sort_keys=True) for r in rows}
     flow = rows[0]["flow"]
     tools = ", ".join(v for v in flow["tools"].values() if v)
     same = "every row" if len(flows) == 1 else "the first row (settings differ between rows)"
