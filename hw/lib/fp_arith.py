@@ -28,7 +28,8 @@ operand is NaN, for 0 x Inf and for Inf - Inf (the canonical NaN of the output f
 its sign if an operand is Inf; an exactly zero sum is +0 unless both operands are -0 (IEEE 754
 §6.3 for every rounding mode here), a zero product has the sign sa ^ sb.
 """
-from amaranth.hdl import Cat, Const, Mux, Value
+from amaranth.hdl import Cat, Const, Mux, Signal, Value
+from amaranth.lib import data
 
 from golden.checks import check_choice
 from golden.formats import OVERFLOWS, PLAIN_ROUNDINGS, get_format
@@ -36,7 +37,7 @@ from golden.formats import OVERFLOWS, PLAIN_ROUNDINGS, get_format
 from .fp import biased_exponent, decode_element, encode, leading_zeros, round_normalized
 from .units import named
 
-__all__ = ["mul", "add", "GUARD"]
+__all__ = ["mul", "add", "add_front", "add_back", "add_layout", "GUARD"]
 
 #: bits the adder keeps below the larger operand's LSB (see :func:`add` for why 2 is the least)
 GUARD = 2
@@ -237,8 +238,27 @@ def add(m, fmt, a, b, *, rounding="rne", overflow="nonsat", name="add"):
     ValueError
         A non-float format, a rounding other than rne/rna/rtz, or a bad overflow.
     """
-    f = _float_format("fmt", fmt)
     _check_modes(rounding, overflow)
+    return add_back(m, fmt, add_front(m, fmt, a, b, name=name), rounding=rounding,
+                    overflow=overflow, name=name)
+
+
+def add_layout(fmt):
+    """The adder's state between its two parts (:func:`add_front`, :func:`add_back`): what a
+    register cut inside the adder holds, after the significand addition (steps 1-3 of
+    :func:`add`) and before normalization and rounding (4-5). ``mag``: the (W + 1)-bit sum or
+    difference; ``e_big``: the larger operand's biased exponent; ``sticky``; ``s_big``: the
+    larger operand's sign; ``zero_sign``: the sign of an exact zero (sa & sb); ``inf``,
+    ``inf_sign``, ``nan``: the specials. 2 + P + G + ebits + 6 bits (41 for FP32)."""
+    f = _float_format("fmt", fmt)
+    return data.StructLayout({
+        "mag": f.sig_bits + GUARD + 1, "e_big": f.ebits, "sticky": 1, "s_big": 1,
+        "zero_sign": 1, "inf": 1, "inf_sign": 1, "nan": 1})
+
+
+def add_front(m, fmt, a, b, *, name="add"):
+    """Steps 1-3 of :func:`add` (order, align, add): a Value of :func:`add_layout`."""
+    f = _float_format("fmt", fmt)
     a, b = Value.cast(a), Value.cast(b)
     P, G = f.sig_bits, GUARD
     W = P + G
@@ -265,6 +285,22 @@ def add(m, fmt, a, b, *, rounding="rne", overflow="nonsat", name="add"):
     cin = sub & ~sticky
     mag = named(m, (Cat(cin, Const(0, G), g_big, Const(0, 1)) + Cat(Const(1, 1), sx))[1: W + 2],
                  f"{name}_mag")
+    nan = (na | nb | (ia & ib & (sa ^ sb))) if f.has_nan else 0
+    mid = Signal(add_layout(f), name=f"{name}_mid")
+    m.d.comb += [mid.mag.eq(mag), mid.e_big.eq(e_big), mid.sticky.eq(sticky),
+                 mid.s_big.eq(s_big), mid.zero_sign.eq(sa & sb), mid.inf.eq(ia | ib),
+                 mid.inf_sign.eq(Mux(ia, sa, sb)), mid.nan.eq(nan)]
+    return mid.as_value()
+
+
+def add_back(m, fmt, mid, *, rounding="rne", overflow="nonsat", name="add"):
+    """Steps 4-5 of :func:`add` (normalize, round) on ``mid``, a Value of :func:`add_layout`:
+    the result code."""
+    f = _float_format("fmt", fmt)
+    _check_modes(rounding, overflow)
+    W, G = f.sig_bits + GUARD, GUARD
+    mid = data.View(add_layout(f), Value.cast(mid))
+    mag, e_big = mid.mag, mid.e_big
     # (4) normalize: left by min(lz, e_big) puts the leading one at W (exponent e_big + 1 - s),
     # or stops at exponent emin (E = 1): a subnormal result. A one ORed in at W - e_big makes
     # the count stop there; no bit is lost (s >= 2 only when d <= 1, an exact difference).
@@ -272,11 +308,8 @@ def add(m, fmt, a, b, *, rounding="rne", overflow="nonsat", name="add"):
     s = named(m, leading_zeros(named(m, mag | limit, f"{name}_lz_in")), f"{name}_lz")
     norm = named(m, (mag << s)[: W + 1], f"{name}_norm")
     e_res = (e_big + 1 - s).as_unsigned()[: f.ebits + 1]
-
-    nan = (na | nb | (ia & ib & (sa ^ sb))) if f.has_nan else 0
-    inf = ia | ib
-    sign = Mux(inf, Mux(ia, sa, sb), Mux(mag == 0, sa & sb, s_big))
+    sign = Mux(mid.inf, mid.inf_sign, Mux(mag == 0, mid.zero_sign, mid.s_big))
     # (5) round (guard bits below the round bit join sticky), pack, overflow, specials
-    return round_normalized(m, f, sign, norm[G:], e_res, (norm[:G] != 0) | sticky,
-                       rounding=rounding, overflow=overflow, inf=inf, nan=nan,
-                       name=f"{name}_round")
+    return round_normalized(m, f, sign, norm[G:], e_res, (norm[:G] != 0) | mid.sticky,
+                            rounding=rounding, overflow=overflow, inf=mid.inf, nan=mid.nan,
+                            name=f"{name}_round")

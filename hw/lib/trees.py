@@ -20,7 +20,8 @@ __all__ = ["reduce_tree", "maximum", "plus", "named_tree", "SPAN"]
 SPAN = 2
 
 
-def reduce_tree(values, op=None, *, node=None, cut=None, carry=None):
+def reduce_tree(values, op=None, *, node=None, cut=None, carry=None, finish=None,
+                mid_cut=None):
     """Balanced reduction of ``values`` in the tree order (depth ceil(log2 n)).
 
     Parameters
@@ -41,17 +42,26 @@ def reduce_tree(values, op=None, *, node=None, cut=None, carry=None):
     carry : tuple of Value, optional
         With ``carry`` given (even empty), the result is ``(value, carry)`` as ``cut`` last
         returned it; without, just the value.
+    finish : callable, optional
+        A node in two parts (an operator with a register cut inside, e.g. an FP adder cut
+        after its significand addition): ``node`` builds the first part and
+        ``finish(level, index, part)`` the rest. Between them ``mid_cut(level, *parts, *odd,
+        *carry)`` (``odd``: the value passing the level unchanged, if any) is called like
+        ``cut`` and returns them, registered or not.
 
     Raises
     ------
     ValueError
-        No values, or not exactly one of ``op`` and ``node``.
+        No values, or not exactly one of ``op`` and ``node``, or ``mid_cut`` without
+        ``finish``.
     """
     values = list(values)
     if not values:
         raise ValueError("reduce_tree needs at least one value")
     if (op is None) == (node is None):
         raise ValueError("reduce_tree needs exactly one of op and node")
+    if mid_cut is not None and finish is None:
+        raise ValueError("reduce_tree: mid_cut needs finish (a node in two parts)")
     build = node if node is not None else (lambda level, index, a, b: op(a, b))
     extra = () if carry is None else tuple(carry)
     level = 0
@@ -59,9 +69,15 @@ def reduce_tree(values, op=None, *, node=None, cut=None, carry=None):
         level += 1
         nxt = [build(level, j // 2, values[j], values[j + 1])
                for j in range(0, len(values) - 1, 2)]
-        if len(values) % 2:
-            nxt.append(values[-1])
-        values = nxt
+        odd = values[-1:] if len(values) % 2 else []
+        if finish is not None:
+            if mid_cut is not None:
+                out = mid_cut(level, *nxt, *odd, *extra)
+                out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+                nxt, odd, extra = (list(out[: len(nxt)]), list(out[len(nxt): len(nxt) + len(odd)]),
+                                   out[len(nxt) + len(odd):])
+            nxt = [finish(level, j, part) for j, part in enumerate(nxt)]
+        values = nxt + odd
         if cut is not None:
             out = cut(level, *values, *extra)
             out = tuple(out) if isinstance(out, (tuple, list)) else (out,)

@@ -69,6 +69,38 @@ def test_cut_may_change_the_carry():
     assert out == (extra,)
 
 
+def test_two_part_nodes_keep_the_order_and_see_a_mid_cut():
+    """``finish``/``mid_cut``: an operator in two parts (an FP adder with a register inside);
+    the association is the same tree, and ``mid_cut`` sees each level's first parts, the value
+    passing the level and the carry, then ``cut`` the finished level."""
+    seen = []
+
+    def front(level, index, a, b):
+        return Sym(f"[{a}+{b}")
+
+    def finish(level, index, part):
+        return Sym(f"{part}]")
+
+    def mid_cut(level, *values):
+        seen.append(("mid", level, [repr(v) for v in values]))
+        return values
+
+    def cut(level, *values):
+        seen.append(("cut", level, len(values)))
+        return values
+
+    carry = (Sym("c"),)
+    total, out = reduce_tree([Sym(f"v{j}") for j in range(5)], node=front, finish=finish,
+                             mid_cut=mid_cut, cut=cut, carry=carry)
+    assert repr(total) == "[[[v0+v1]+[v2+v3]]+v4]"
+    assert out == carry
+    assert seen == [("mid", 1, ["[v0+v1", "[v2+v3", "v4", "c"]), ("cut", 1, 3 + 1),
+                    ("mid", 2, ["[[v0+v1]+[v2+v3]", "v4", "c"]), ("cut", 2, 2 + 1),
+                    ("mid", 3, ["[[[v0+v1]+[v2+v3]]+v4", "c"]), ("cut", 3, 1 + 1)]
+    with pytest.raises(ValueError, match="mid_cut needs finish"):
+        reduce_tree([Sym("a"), Sym("b")], node=front, mid_cut=mid_cut)
+
+
 def test_errors():
     with pytest.raises(ValueError, match="at least one value"):
         reduce_tree([], plus)
