@@ -11,11 +11,14 @@ underflow, overflow to ±Inf), in exactly the golden model's order: level by lev
 Between operations the values are plain FP32 codes, so a pipeline register anywhere is 32 bits
 per live value.
 
-Pipelining. The operations form N = levels + 2 steps: ``"mul"``, ``"tree1"`` ... ``"treeL"``,
-``"acc"``, each a cut point (a register after that step). Similar steps: ``cut_points(k)``
-orders them by :func:`hw.lib.pipeline.bisection_order`, and ``stages = s`` registers the first
-s (k = 32: ``tree2``, ``tree4``, ``mul``, ...; two registers leave runs of 3, 2 and 2 steps);
-``s = N`` registers every step, the output included.
+Pipelining. Each FP32 adder is two steps, its front (order, align, add the significands) and
+its back (normalize, round): one FP32 adder alone is about 11 ns in OSU 0.18 µm, so a 10 ns
+clock needs a register inside it (``hw.lib.fp_arith.add_front``/``add_back``; the register
+holds the 41-bit ``add_layout``). The steps, in datapath order: ``"mul"``, then for every tree
+level L ``"treeL_add"`` (inside the adders) and ``"treeL"`` (after them), then ``"acc_add"``
+and ``"acc"``: N = 2 (levels + 1) + 1 steps, each a cut point (a register after that step).
+Similar steps: ``cut_points(k)`` orders them by :func:`hw.lib.pipeline.bisection_order`, and
+``stages = s`` registers the first s; ``s = N`` registers every step, the output included.
 """
 from amaranth.hdl import Module, Signal
 from amaranth.lib import data
@@ -24,16 +27,21 @@ from golden.bf16_dot import DEFAULT_K, K_MAX
 from golden.formats import BF16, FP32
 
 from .lib.block import StreamBlock, check_int
-from .lib.fp_arith import add, mul
+from .lib.fp_arith import add_back, add_front, add_layout, mul
 from .lib.pipeline import Cuts, StreamPipeline, bisection_order
 from .lib.trees import reduce_tree
 from .lib.units import unit as fp_unit
 
-__all__ = ["Bf16Dot", "K_MAX", "DEFAULT_STAGES", "steps", "cut_points"]
+__all__ = ["Bf16Dot", "K_MAX", "DEFAULT_STAGES", "default_stages", "steps", "cut_points"]
 
 
-#: two registers: for k = 32 the segments are mul + 2 tree levels | 2 levels | 1 level + acc
-DEFAULT_STAGES = 2
+def default_stages(k):
+    """Every step registered but the output: each segment one FP32 multiplier or one half of an
+    FP32 adder. The fewest cuts with which the lane meets 10 ns in OSU 0.18 µm, found by
+    ``mxforge synth bf16_dot --clock-ns 10`` at k = 32 (12 of 13) and k = 128 (16 of 17)."""
+    return len(steps(k)) - 1
+
+
 
 
 def _levels(k):
@@ -42,12 +50,18 @@ def _levels(k):
 
 def steps(k):
     """The operation steps of a k-lane dot product, in datapath order."""
-    return ("mul",) + tuple(f"tree{j}" for j in range(1, _levels(k) + 1)) + ("acc",)
+    return (("mul",) + tuple(p for j in range(1, _levels(k) + 1) for p in (f"tree{j}_add",
+                                                                               f"tree{j}"))
+            + ("acc_add", "acc"))
 
 
 def cut_points(k):
     """The cut points in the order ``stages`` fills them (the module docstring)."""
     return bisection_order(steps(k))
+
+
+#: the catalogue's default (k = 32)
+DEFAULT_STAGES = default_stages(DEFAULT_K)
 
 
 class Bf16Dot(StreamBlock):
@@ -59,8 +73,9 @@ class Bf16Dot(StreamBlock):
     ----------
     k : int
         Block size, 1..128.
-    stages : int
-        Pipeline registers, 0..``len(steps(k))``, at ``cut_points(k)[:stages]``.
+    stages : int or None
+        Pipeline registers, 0..``len(steps(k))``, at ``cut_points(k)[:stages]``; None:
+        :func:`default_stages` (meets 10 ns).
 
     Attributes
     ----------
@@ -78,8 +93,10 @@ class Bf16Dot(StreamBlock):
         ``k`` or ``stages`` not an integer.
     """
 
-    def __init__(self, k=DEFAULT_K, stages=DEFAULT_STAGES):
+    def __init__(self, k=DEFAULT_K, stages=None):
         check_int("k", k, 1, K_MAX)
+        if stages is None:
+            stages = default_stages(k)
         self._cuts = Cuts(cut_points(k), stages, f"k={k}")
         self._k, self._stages = k, stages
         super().__init__(
@@ -114,17 +131,28 @@ class Bf16Dot(StreamBlock):
             return fp_unit(m, name, lambda sub, x, y: mul(sub, BF16, x, BF16, y, FP32, name="mul"),
                            (a, b), FP32.width)
 
-        def total(name, a, b):
-            return fp_unit(m, name, lambda sub, x, y: add(sub, FP32, x, y, name="add"), (a, b),
+        # an adder in two units, its front (align + add) and its back (normalize + round),
+        # with a cut point between them
+        def front(name, a, b):
+            return fp_unit(m, name, lambda sub, x, y: add_front(sub, FP32, x, y, name="add"),
+                           (a, b), add_layout(FP32).size)
+
+        def back(name, mid):
+            return fp_unit(m, name, lambda sub, x: add_back(sub, FP32, x, name="add"), (mid,),
                            FP32.width)
+
+        def mid_cut(level, *values):
+            return p.cut(f"tree{level}_add", *values)
 
         values = [product(f"mul{i}", pay.a[i], pay.b[i]) for i in range(k)]
         *values, acc = p.cut("mul", *values, pay.acc)
         tree, (acc,) = reduce_tree(
-            values, node=lambda level, j, a, b: total(f"add{level}_{j}", a, b),
+            values, node=lambda level, j, a, b: front(f"add{level}_{j}", a, b),
+            finish=lambda level, j, mid: back(f"norm{level}_{j}", mid), mid_cut=mid_cut,
             cut=p.level_cut("tree"), carry=(acc,))
+        mid = p.cut("acc_add", front("add_acc", acc, tree))
         out = Signal(self.out_layout, name="out")
-        m.d.comb += out.result.eq(total("add_acc", acc, tree))
+        m.d.comb += out.result.eq(back("norm_acc", mid))
         out = p.cut("acc", out)
         p.finish(out)
         return m

@@ -455,21 +455,22 @@ def _blocks() -> dict[str, Block]:
             stimulus=bf16_dot_golden.dot_stimulus,
             exhaustive_size=bf16_dot_golden.dot_space,
             defaults={"k": bf16_dot_golden.DEFAULT_K, "stages": bf16_dot.DEFAULT_STAGES},
-            # k = 32: MX-SAFE's baseline; k = 4 unpipelined: the whole tree in one cycle
-            # OPAL's BF16 baseline lane of 128
-            configs=({}, {"k": 4, "stages": 0}, {"k": 128}),
+            # k = 32: MX-SAFE's baseline; k = 4 unpipelined: the whole tree in one cycle;
+            # OPAL's BF16 baseline lane of 128 with its 10 ns cuts (default_stages(128) = 16)
+            configs=({}, {"k": 4, "stages": 0}, {"k": 128, "stages": bf16_dot.default_stages(128)}),
             # Icarus: the unpipelined k = 4 tree and OPAL's 128-element baseline (a 4 MB
             # design: Icarus builds it in seconds where Verilator's C++ compile takes minutes);
             # Verilator the k = 32 and k = 4 trees on every vector
             backend_configs={"verilator": ("bf16_dot", "bf16_dot_k4_stages0"),
-                             "icarus": ("bf16_dot_k4_stages0", "bf16_dot_k128")},
-            large={"bf16_dot_k128": 60},
+                             "icarus": ("bf16_dot_k4_stages0", "bf16_dot_k128_stages16")},
+            large={"bf16_dot_k128_stages16": 60},
             random_vectors=20000,
             # ~17 ms per k = 32 vector in Amaranth's simulator (63 FP32 operators, each a submodule)
             interp_vectors=200,
             workload=workloads.bf16_dot,
-            breakdown={"mul": "FP products (k)", "add": "FP adder tree",
-                       "add_acc": "FP32 accumulate", "top": "specials, control"},
+            breakdown={"mul": "FP products (k)", "add": "FP adder tree", "norm": "FP adder tree",
+                       "add_acc": "FP32 accumulate", "norm_acc": "FP32 accumulate",
+                       "top": "specials, control"},
             bare=_bare_bf16_dot,
             summary="BF16 dot product (baseline): FP32 products, FP32 adder tree, FP32 "
                     "accumulate, IEEE RNE in every step",
@@ -1012,7 +1013,7 @@ def _blocks() -> dict[str, Block]:
             backend_configs={
                 "verilator": ("opal_dot", "opal_dot_n16_k3_bits8_w4"),
                 "icarus": ("opal_dot_bits5", "opal_dot_n16_k3_bits8_w4")},
-            baseline="bf16_dot_k128",
+            baseline="bf16_dot_k128_stages16",
             workload=workloads.opal_dot,
             breakdown={"int_dot": "inlier products + integer tree",
                        "int_cvt": "integer sum to FP32", "omul": "outlier products (BF16)",
@@ -1184,8 +1185,9 @@ COMPARISONS += (
         title="OPAL: the mixed INT/FP lane (b-bit inliers x MXINT8 weights, 4 BF16 outlier "
               "products) beside a BF16 x BF16 lane and an MXINT8 x MXINT8 lane, all 128 "
               "elements per cycle with FP32 accumulation",
-        baseline="bf16_dot_k128",
-        configs=("opal_dot", "opal_dot_bits5", "mx_dot_mxint8_mxint8_k128", "bf16_dot_k128"),
+        baseline="bf16_dot_k128_stages16",
+        configs=("opal_dot", "opal_dot_bits5", "mx_dot_mxint8_mxint8_k128",
+                 "bf16_dot_k128_stages16"),
         claim="OPAL: 2.4-3.1x less area and 1.6-2.2x better energy efficiency than its "
               "baselines (whole accelerator, its own baselines and technology)"),
     Comparison(
