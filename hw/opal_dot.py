@@ -31,15 +31,19 @@ Every FP operator (each outlier product, each adder, the integer-to-FP32 roundin
 integer dot product are submodules (``hw.lib.units.unit``): Amaranth's simulator then reruns
 only the operator whose inputs changed, not the whole lane.
 
-Pipelining. The lane is a sequence of N = ceil(log2 k) + 3 steps along its FP path: ``"mul"``
-(the outlier products; beside them the integer products and the adder tree), ``"tree1"`` ...
-``"treeL"`` (the FP32 outlier tree; beside the last level ``"treeL"`` the conversion of I, which
-joins the ``"mul"`` step when k = 1: a register anywhere before ``"treeL"`` then separates the
-integer tree from the conversion's normalizing shifter), ``"sum"`` (I_f + t) and ``"acc"``
-(c + ...). Every step is a cut point; ``cut_points(k)`` orders them as a chain of similar steps
-(:func:`hw.lib.pipeline.bisection_order`) and ``stages = s`` registers the first s (k = 4:
-``tree1``, ``tree2``, ``mul``, ``sum``, ``acc``); ``s = N`` registers every step, the output
-included. Latency = ``stages``; one block per cycle.
+Pipelining. The lane is a sequence of steps along its FP path: ``"sel"`` (every outlier's
+weight w[idx_j], a shifter over the n weights; beside it the integer products and the exact
+tree), ``"mul"`` (the outlier products), then for every level L of the FP32 outlier tree
+``"treeL_add"`` and ``"treeL"`` (beside the last level ``"treeL"`` the conversion of I, which
+joins the ``"mul"`` step when k = 1), then ``"sum_add"``, ``"sum"`` (I_f + t) and ``"acc_add"``,
+``"acc"`` (c + ...): N = 2 ceil(log2 k) + 6 steps. Each FP32 adder is two steps, its front
+(order, align, add the significands) and its back (normalize, round;
+``hw.lib.fp_arith.add_front``/``add_back``), because one FP32 adder alone is about 11 ns in OSU
+0.18 µm, and the weight select is a step of its own because select + product + rounding in one
+step is 10.3 ns (measured with every other cut in place). Every step is a cut point;
+``cut_points(k)`` orders them as a chain of similar steps
+(:func:`hw.lib.pipeline.bisection_order`) and ``stages = s`` registers the first s; ``s = N``
+registers every step, the output included. Latency = ``stages``; one block per cycle.
 """
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data
@@ -49,23 +53,13 @@ from golden.opal import DEFAULT_BITS, DEFAULT_K, DEFAULT_N, DEFAULT_W, check_par
 
 from .lib.block import StreamBlock
 from .lib.fp import decode_element, encode
-from .lib.fp_arith import add
+from .lib.fp_arith import add_back, add_front, add_layout
 from .lib.pipeline import Cuts, StreamPipeline, bisection_order
 from .lib.trees import plus, reduce_tree
 from .lib.units import unit as fp_unit
 
-__all__ = ["DEFAULT_STAGES", "HW_CHOICES", "HW_DEFAULTS", "OpalDot", "cut_points", "steps"]
-
-
-#: two registers; for k = 4 after "tree1" and "tree2" (``cut_points``): the integer dot
-#: (products + exact tree) beside the outlier products + one FP32 tree level | I's conversion
-#: beside the last tree level, then I_f + t and c + (I_f + t). With the conversion beside the
-#: first level instead, the integer tree and the normalizing shifter formed one cone that ABC
-#: did not map in 33 min (flattened flow 2; its cost now: docs/cost.md).
-DEFAULT_STAGES = 2
-
-HW_DEFAULTS = {"stages": DEFAULT_STAGES}
-HW_CHOICES = {}
+__all__ = ["DEFAULT_STAGES", "HW_CHOICES", "HW_DEFAULTS", "OpalDot", "cut_points",
+           "default_stages", "steps"]
 
 
 def _levels(k):
@@ -74,12 +68,28 @@ def _levels(k):
 
 def steps(k):
     """The operation steps of the lane with k outliers, in datapath order."""
-    return ("mul",) + tuple(f"tree{j}" for j in range(1, _levels(k) + 1)) + ("sum", "acc")
+    return (("sel", "mul") + tuple(p for j in range(1, _levels(k) + 1)
+                                   for p in (f"tree{j}_add", f"tree{j}"))
+            + ("sum_add", "sum", "acc_add", "acc"))
 
 
 def cut_points(k):
     """The cut points in the order ``stages`` fills them (the module docstring)."""
     return bisection_order(steps(k))
+
+
+def default_stages(k):
+    """Every step registered but the output: the fewest cuts with which the lane meets 10 ns in
+    OSU 0.18 µm (at n = 128, k = 4: 9 of 10, 9.98 ns, limited by the outlier product and its
+    rounding; ``mxforge synth opal_dot --clock-ns 10``)."""
+    return len(steps(k)) - 1
+
+
+#: the catalogue's default (k = 4)
+DEFAULT_STAGES = default_stages(DEFAULT_K)
+
+HW_DEFAULTS = {"stages": DEFAULT_STAGES}
+HW_CHOICES = {}
 
 
 def _int_dot(m, codes, w, *, n, bits, w_bits):
@@ -98,13 +108,10 @@ def _int_dot(m, codes, w, *, n, bits, w_bits):
     return reduce_tree(terms, plus)
 
 
-def _outlier_product(m, code, idx, w, w_scale, *, w_bits):
-    """FP32 code of RNE(bf16(code) * w[idx] * 2**(w_scale - 127)), with the weight an MXINT-w
-    element (exponent -(w - 2)) and IEEE specials."""
+def _outlier_product(m, code, w_sel, w_scale, *, w_bits):
+    """FP32 code of RNE(bf16(code) * w_sel * 2**(w_scale - 127)), with the selected weight
+    ``w_sel`` = w[idx] an MXINT-w element (exponent -(w - 2)) and IEEE specials."""
     s_o, sig_o, e_o, inf_o, nan_o = decode_element(code, BF16)
-    # named: the decode reads it three times, and each read would be its own shifter
-    w_sel = Signal(w_bits, name="w_sel")
-    m.d.comb += w_sel.eq(w.word_select(idx, w_bits))
     s_w, sig_w, e_w, _, _ = decode_element(w_sel, mxint(w_bits))
     w_zero = sig_w == 0
     # an Inf/NaN code's significand would read as a number; the flags decide those results
@@ -138,8 +145,9 @@ class OpalDot(StreamBlock):
         Inlier code width b, 2..8.
     w : int
         Weight code width, 2..8.
-    stages : int
-        Pipeline registers, 0..``len(steps(k))``, at ``cut_points(k)[:stages]``.
+    stages : int or None
+        Pipeline registers, 0..``len(steps(k))``, at ``cut_points(k)[:stages]``; None:
+        :func:`default_stages` (meets 10 ns).
 
     Attributes
     ----------
@@ -162,8 +170,10 @@ class OpalDot(StreamBlock):
     """
 
     def __init__(self, n=DEFAULT_N, k=DEFAULT_K, bits=DEFAULT_BITS, w=DEFAULT_W,
-                 stages=DEFAULT_STAGES):
+                 stages=None):
         check_params(n, k, bits, w=w)
+        if stages is None:
+            stages = default_stages(k)
         self._cuts = Cuts(cut_points(k), stages, f"k={k}")
         self._n, self._k, self._bits, self._w, self._stages = n, k, bits, w, stages
         # |q_i * w_i| <= 2**(b-1) * 2**(w-1) (both most negative codes), so |I| <= n * that
@@ -210,16 +220,21 @@ class OpalDot(StreamBlock):
         pay = self.i.payload
         n, k, b, wb = self._n, self._k, self._bits, self._w
 
-        def total(name, x, y):
-            return fp_unit(m, name, lambda sub, u, v: add(sub, FP32, u, v, name="add"), (x, y),
+        # an FP32 adder in two units, front (align + add) and back (normalize + round), with a
+        # cut point between them
+        def front(name, x, y):
+            return fp_unit(m, name, lambda sub, u, v: add_front(sub, FP32, u, v, name="add"),
+                           (x, y), add_layout(FP32).size)
+
+        def back(name, mid):
+            return fp_unit(m, name, lambda sub, u: add_back(sub, FP32, u, name="add"), (mid,),
                            FP32.width)
 
-        # step "mul": the outlier products; beside them the exact inlier sum I, the scale sum
-        # and the NaN-scale flag (the inputs of I's conversion)
-        prods = [fp_unit(m, f"omul{j}",
-                         lambda sub, o, i, wv, ws: _outlier_product(sub, o, i, wv, ws, w_bits=wb),
-                         (pay.outliers[j], pay.idx[j], pay.w, pay.w_scale), FP32.width)
-                 for j in range(k)]
+        # step "sel": every outlier's weight w[idx_j] (a shifter over the n weights each);
+        # beside them the exact inlier sum I, the scale sum and the NaN-scale flag (the inputs
+        # of I's conversion)
+        sels = [fp_unit(m, f"osel{j}", lambda sub, i, wv: wv.word_select(i, wb),
+                        (pay.idx[j], pay.w), wb) for j in range(k)]
         int_bits = b + wb + (n - 1).bit_length()  # the tree's width: b + w, one bit per level
         big = fp_unit(m, "int_dot",
                       lambda sub, c, wv: _int_dot(sub, c, wv, n=n, bits=b, w_bits=wb),
@@ -230,6 +245,15 @@ class OpalDot(StreamBlock):
                      nan.eq((pay.scale == E8M0.nan_code) | (pay.w_scale == E8M0.nan_code))]
         # e_I = (scale - 127) - (b - 2) + (w_scale - 127) - (w - 2)
         exp_offset = -2 * E8M0.bias - (b - 2) - (wb - 2)
+        *sels, outliers, w_scale, big, scales, nan, acc = p.cut(
+            "sel", *sels, pay.outliers.as_value(), pay.w_scale, big, scales, nan, pay.acc)
+        big = big.as_signed()
+        outliers = data.View(data.ArrayLayout(16, k), outliers)
+        # step "mul": the outlier products, BF16 x INT-w rounded to FP32
+        prods = [fp_unit(m, f"omul{j}",
+                         lambda sub, o, ws, wv: _outlier_product(sub, o, ws, wv, w_bits=wb),
+                         (outliers[j], sels[j], w_scale), FP32.width)
+                 for j in range(k)]
 
         def convert(big, scales, nan):
             return fp_unit(m, "int_cvt",
@@ -238,7 +262,6 @@ class OpalDot(StreamBlock):
                                                              exp_offset=exp_offset),
                            (big, scales, nan), FP32.width)
 
-        acc = pay.acc
         levels = _levels(k)
         if levels == 0:  # no outlier tree: the conversion joins the products' step
             i_f = convert(big, scales, nan)
@@ -253,13 +276,17 @@ class OpalDot(StreamBlock):
                 last, big, scales, nan, acc = values
                 return p.cut(f"tree{level}", last, convert(big, scales, nan), acc)
             t, (i_f, acc) = reduce_tree(
-                prods, node=lambda level, j, x, y: total(f"add{level}_{j}", x, y),
+                prods, node=lambda level, j, x, y: front(f"add{level}_{j}", x, y),
+                finish=lambda level, j, mid: back(f"norm{level}_{j}", mid),
+                mid_cut=lambda level, *values: p.cut(f"tree{level}_add", *values),
                 cut=level_cut, carry=(big, scales, nan, acc))
 
-        # steps "sum" and "acc"
-        s, acc = p.cut("sum", total("add_sum", i_f, t), acc)
+        # steps "sum_add", "sum", "acc_add" and "acc"
+        mid, acc = p.cut("sum_add", front("add_sum", i_f, t), acc)
+        s, acc = p.cut("sum", back("norm_sum", mid), acc)
+        mid = p.cut("acc_add", front("add_acc", acc, s))
         out = Signal(self.out_layout, name="out")
-        m.d.comb += out.result.eq(total("add_acc", acc, s))
+        m.d.comb += out.result.eq(back("norm_acc", mid))
         out = p.cut("acc", out)
         p.finish(out)
         return m

@@ -1017,7 +1017,9 @@ def _blocks() -> dict[str, Block]:
             workload=workloads.opal_dot,
             breakdown={"int_dot": "inlier products + integer tree",
                        "int_cvt": "integer sum to FP32", "omul": "outlier products (BF16)",
+                       "osel": "outlier weight select",
                        "add": "FP32 adds", "add_sum": "FP32 adds", "add_acc": "FP32 accumulate",
+                       "norm": "FP32 adds", "norm_sum": "FP32 adds", "norm_acc": "FP32 accumulate",
                        "top": "specials, control"},
             bare=_bare_opal_dot,
             summary="OPAL mixed lane: b-bit x INT8 inlier products (exact integer sum), k BF16 "

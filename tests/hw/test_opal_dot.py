@@ -1,12 +1,13 @@
-"""opal_dot: parameter validation, interface, cut points, every stage count on Amaranth under
-heavy back-pressure (small blocks), full throughput, the corner rows explicitly, and hand-built
-rows whose results are known facts. The catalogued configurations run on every backend in
-tests/sim/test_harness.py and are linted in tests/sim/test_lint.py."""
+"""opal_dot: parameter validation, interface, cut points, stage counts from none to all on
+Amaranth under heavy back-pressure (small blocks), full throughput, the corner rows explicitly,
+and hand-built rows whose results are known facts. The catalogued configurations run on every
+backend in tests/sim/test_harness.py and are linted in tests/sim/test_lint.py."""
 import numpy as np
 import pytest
 from amaranth.lib import data
 
-from hw.opal_dot import DEFAULT_STAGES, HW_DEFAULTS, OpalDot, cut_points, steps
+from hw.opal_dot import (DEFAULT_STAGES, HW_DEFAULTS, OpalDot, cut_points, default_stages,
+                         steps)
 from mxforge.catalogue import BLOCKS
 from sim.harness import check, run
 
@@ -39,16 +40,19 @@ def vectors(params, n, seed, corners=True):
      "not 96")),
     ({"n": 2048}, ValueError, "n must be an integer in 2..1024 and a power of two"),
     ({"n": 1}, ValueError, "n must be an integer in 2..1024 and a power of two"),
-    ({"stages": 6}, ValueError,
-     "stages must be an integer in 0..5 for k=4 (cut points tree1, tree2, mul, sum, acc), not 6"),
+    ({"stages": 11}, ValueError,
+     "stages must be an integer in 0..10 for k=4 (cut points tree2_add, mul, sum_add, tree1_add, "
+     "sum, sel, tree1, tree2, acc_add, acc), not 11"),
     ({"stages": -1}, ValueError,
-     "stages must be an integer in 0..5 for k=4 (cut points tree1, tree2, mul, sum, acc), not -1"),
-    ({"k": 1, "stages": 4}, ValueError,
-     "stages must be an integer in 0..3 for k=1 (cut points mul, sum, acc), not 4"),
+     "stages must be an integer in 0..10 for k=4 (cut points tree2_add, mul, sum_add, tree1_add, "
+     "sum, sel, tree1, tree2, acc_add, acc), not -1"),
+    ({"k": 1, "stages": 7}, ValueError,
+     "stages must be an integer in 0..6 for k=1 (cut points sum_add, sel, sum, mul, acc_add, "
+     "acc), not 7"),
     ({"n": 128.0}, TypeError, "n must be an integer in 2..1024"),
     ({"bits": "3"}, TypeError, "bits must be an integer in 2..8 (inlier code width), not '3'"),
-    ({"stages": True}, TypeError, "stages must be an integer in 0..5 for k=4"),
-    ({"stages": 1.0}, TypeError, "stages must be an integer in 0..5 for k=4"),
+    ({"stages": True}, TypeError, "stages must be an integer in 0..10 for k=4"),
+    ({"stages": 1.0}, TypeError, "stages must be an integer in 0..10 for k=4"),
 ])
 def test_bad_parameters_name_the_parameter(kwargs, exc, message):
     with pytest.raises(exc) as info:
@@ -57,11 +61,13 @@ def test_bad_parameters_name_the_parameter(kwargs, exc, message):
 
 
 def test_catalogue_entry():
-    assert BLOCK.defaults["stages"] == DEFAULT_STAGES and HW_DEFAULTS == {"stages": 2}
+    # every step registered but the output: the fewest cuts that meet 10 ns
+    assert BLOCK.defaults["stages"] == DEFAULT_STAGES == default_stages(4) == len(steps(4)) - 1
+    assert HW_DEFAULTS == {"stages": DEFAULT_STAGES}
     with pytest.raises(ValueError, match="k must be an integer in 1..15"):
         BLOCK.checked_build(n=16, k=20)
-    with pytest.raises(ValueError, match="stages must be an integer in 0..5 for k=4"):
-        BLOCK.checked_build(stages=9)
+    with pytest.raises(ValueError, match="stages must be an integer in 0..10 for k=4"):
+        BLOCK.checked_build(stages=11)
 
 
 @pytest.mark.parametrize("n, k, bits, w", [(128, 4, 3, 8), (16, 3, 8, 4), (2, 1, 2, 2)])
@@ -73,20 +79,21 @@ def test_interface(n, k, bits, w):
         "w": data.ArrayLayout(w, n), "acc": 32})
     assert d.out_layout == data.StructLayout({"result": 32})
     assert (d.n, d.k, d.bits, d.w) == (n, k, bits, w)
-    assert d.latency == d.stages == DEFAULT_STAGES and d.cuts == cut_points(k)[:DEFAULT_STAGES]
+    assert d.latency == d.stages == default_stages(k) and d.cuts == cut_points(k)[:-1]
     # |I| <= n * 2**(b-1) * 2**(w-1): the sum's magnitude width, from the extreme codes
     assert d.sum_bits == (n * 2 ** (bits - 1) * 2 ** (w - 1)).bit_length()
 
 
 def test_steps_and_cut_points():
-    assert steps(1) == ("mul", "sum", "acc")
-    assert steps(2) == ("mul", "tree1", "sum", "acc")
-    assert steps(4) == steps(3) == ("mul", "tree1", "tree2", "sum", "acc")
-    assert len(steps(5)) == 6 and len(steps(1023)) == 13
-    # the default's two registers: one before the last tree level (where I's conversion sits:
-    # it separates the integer tree from the conversion's shifter), one after it
-    assert cut_points(4) == ("tree1", "tree2", "mul", "sum", "acc")
-    assert cut_points(1) == ("mul", "sum", "acc")
+    assert steps(1) == ("sel", "mul", "sum_add", "sum", "acc_add", "acc")
+    assert steps(2) == ("sel", "mul", "tree1_add", "tree1", "sum_add", "sum", "acc_add", "acc")
+    assert steps(4) == steps(3) == ("sel", "mul", "tree1_add", "tree1", "tree2_add", "tree2",
+                                    "sum_add", "sum", "acc_add", "acc")
+    assert len(steps(5)) == 12 and len(steps(1023)) == 26
+    # bisection of the chain: the first register after the second level's significand sum
+    assert cut_points(4) == ("tree2_add", "mul", "sum_add", "tree1_add", "sum", "sel", "tree1",
+                             "tree2", "acc_add", "acc")
+    assert cut_points(1) == ("sum_add", "sel", "sum", "mul", "acc_add", "acc")
     for k in list(range(1, 40)) + [127, 1023]:
         assert sorted(cut_points(k)) == sorted(steps(k))
 
@@ -94,10 +101,10 @@ def test_steps_and_cut_points():
 # -- simulation ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("n, k, bits, w, stages", [
-    # k = 4 (two tree levels): every stage count
-    *[(8, 4, 3, 8, s) for s in range(len(steps(4)) + 1)],
-    # k = 1 (no tree: I's conversion beside the products), every stage count
-    *[(4, 1, 5, 8, s) for s in range(len(steps(1)) + 1)],
+    # k = 4 (two tree levels): none, the first few, every step
+    *[(8, 4, 3, 8, s) for s in (0, 1, 2, 3, 6, len(steps(4)))],
+    # k = 1 (no tree: I's conversion beside the products)
+    *[(4, 1, 5, 8, s) for s in (0, 1, 2, 4, len(steps(1)))],
     # k = 5 (an odd term passing through two levels): none, every other step, every step
     *[(8, 5, 8, 2, s) for s in (0, 2, 3, len(steps(5)))],
     # the smallest block, and wide codes in a block of 32
