@@ -129,12 +129,18 @@ def run(function, jobs, *, executor="local", workers=None, scheduler=None, desc=
                         yield job, blob
                     else:
                         futures[pool.submit(_call_pickled, blob)] = job
-                for future in as_completed(futures):
-                    job, result = futures[future], future.result()
-                    done(job, label(job), isinstance(result, Exception))
-                    yield job, result
+                yield from _finished(futures, as_completed, done, label)
     finally:
         bar.close()
+
+
+def _finished(futures, completed, done, label):
+    """``(job, result)`` of ``futures`` ({future: job}) in the order ``completed`` (the
+    executor's as_completed) yields them, each reported to ``done``."""
+    for future in completed(futures):
+        job, result = futures[future], future.result()
+        done(job, label(job), isinstance(result, Exception))
+        yield job, result
 
 
 def _dask(function, jobs, workers, scheduler, done, label):
@@ -150,10 +156,7 @@ def _dask(function, jobs, workers, scheduler, done, label):
     client = Client(scheduler or cluster)
     try:
         futures = {client.submit(_call, function, job, pure=False): job for job in jobs}
-        for future in dask_completed(futures):
-            job, result = futures[future], future.result()
-            done(job, label(job), isinstance(result, Exception))
-            yield job, result
+        yield from _finished(futures, dask_completed, done, label)
     finally:
         client.close()
         if cluster is not None:
