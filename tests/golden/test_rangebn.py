@@ -95,7 +95,7 @@ def _err(got, ref):
 #: 4 lanes. Measured: rne 0.042; rtz 0.08 except where the mean dwarfs the range. There
 #: truncating each of the 256 FP18 accumulations biases the mean toward zero: on uniform data
 #: around +-4 the mean is off by 0.8 of the normalized unit and the output by 0.44 of its scale
-#: (0.19 with 8 lanes, half the accumulations). The README reports this drift.
+#: (0.19 with 8 lanes, half the accumulations). docs/lightnorm.md reports this drift.
 FWD_BOUND = {"rtz": 0.125, "rne": 0.0625}
 
 
