@@ -108,7 +108,7 @@ def leading_zeros(value) -> Value:
 
 
 def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", sticky=0, inf=0,
-           nan=0, rand=None, name="enc") -> Value:
+           nan=0, rand=None, normalized=False, name="enc") -> Value:
     """Round (-1)**sign * (mag + delta) * 2**exp to a code of ``fmt`` (docs/numerics.md §2).
 
     Parameters
@@ -134,6 +134,10 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
         none); Inf gives Inf in "ieee" formats, else it overflows per ``overflow``.
     rand : Value
         R random bits for "stochastic": round up iff frac * 2**R + rand >= 2**R.
+    normalized : bool
+        The caller guarantees ``mag``'s top bit is 1 unless ``mag`` is 0 (a normalized
+        significand, e.g. after ``hw.lib.accumulate``'s normalization): the leading-zero count
+        is then left out.
 
     Returns
     -------
@@ -170,7 +174,8 @@ def encode(m, fmt, sign, mag, exp, *, rounding="rne", overflow="saturate", stick
     mag_zero = mag == 0
 
     # Exponent of the leading one and the quantum exponent q of the result.
-    lead = named(m, (n - 1) - leading_zeros(mag) + exp, f"{name}_lead")
+    lead = named(m, (n - 1) + exp if normalized else (n - 1) - leading_zeros(mag) + exp,
+                 f"{name}_lead")
     small = Const(0, 1)
     if fmt.kind == "int":
         q = Const(-fmt.frac_bits, signed(8))

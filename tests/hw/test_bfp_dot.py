@@ -30,13 +30,14 @@ BLOCK = Block(
     ({"ma": 25}, ValueError, "ma must be an integer in 2..24, not 25"),
     ({"mb": 0}, ValueError, "mb must be an integer in 2..24, not 0"),
     ({"mb": 8.0}, TypeError, "mb must be an integer in 2..24, not 8.0"),
-    ({"G": 216, "stages": 8}, ValueError,
-     "stages must be an integer in 0..7 for G=216 (cut points sum, mul, align, out, tree2, "
-     "tree4, tree6), not 8"),
-    ({"stages": -1}, ValueError, "stages must be an integer in 0..6 for G=54"),
-    ({"G": 1, "stages": 4}, ValueError,
-     "stages must be an integer in 0..3 for G=1 (cut points mul, align, out), not 4"),
-    ({"stages": "3"}, TypeError, "stages must be an integer in 0..6 for G=54"),
+    ({"G": 216, "stages": 10}, ValueError,
+     "stages must be an integer in 0..9 for G=216 (cut points sum, mul, align, shift, norm, "
+     "out, tree2, tree4, tree6), not 10"),
+    ({"stages": -1}, ValueError, "stages must be an integer in 0..8 for G=54"),
+    ({"G": 1, "stages": 6}, ValueError,
+     "stages must be an integer in 0..5 for G=1 (cut points mul, align, shift, norm, out), "
+     "not 6"),
+    ({"stages": "3"}, TypeError, "stages must be an integer in 0..8 for G=54"),
 ])
 def test_bad_parameters_name_the_parameter(kwargs, exc, message):
     with pytest.raises(exc) as info:
@@ -66,7 +67,8 @@ def test_defaults_are_flexblock_16_bit_mode():
 
 
 def test_cut_points_and_latency():
-    assert cut_points(G_MAX) == ("sum", "mul", "align", "out", "tree2", "tree4", "tree6")
+    assert cut_points(G_MAX) == ("sum", "mul", "align", "shift", "norm", "out", "tree2", "tree4",
+                                 "tree6")
     for G in (1, 2, 54, 216):
         n = len(cut_points(G))
         assert BfpDot(G=G, stages=n).latency == n

@@ -23,15 +23,16 @@ BLOCK = BLOCKS["mx_dot"]
      "elem_a must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, e2m5 (or an MXSF variant mxsf_b<bias> or mxsf_e<E>m<M>_b<bias>), not 'fp32'"),
     ({"elem_b": "e8m0"}, ValueError,
      "elem_b must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, e2m5 (or an MXSF variant mxsf_b<bias> or mxsf_e<E>m<M>_b<bias>), not 'e8m0'"),
-    ({"stages": 7}, ValueError,
-     ("stages must be an integer in 0..6 for k=32 (cut points sum, mul, align, out, tree2, "
-      "tree4), not 7")),
-    ({"stages": -1}, ValueError, "stages must be an integer in 0..6 for k=32"),
-    ({"k": 1, "stages": 4}, ValueError,
-     "stages must be an integer in 0..3 for k=1 (cut points mul, align, out), not 4"),
+    ({"stages": 9}, ValueError,
+     ("stages must be an integer in 0..8 for k=32 (cut points sum, mul, align, shift, norm, "
+      "out, tree2, tree4), not 9")),
+    ({"stages": -1}, ValueError, "stages must be an integer in 0..8 for k=32"),
+    ({"k": 1, "stages": 6}, ValueError,
+     "stages must be an integer in 0..5 for k=1 (cut points mul, align, shift, norm, out), "
+     "not 6"),
     ({"stages": 1.0}, TypeError,
-     ("stages must be an integer in 0..6 for k=32 (cut points sum, mul, align, out, tree2, "
-      "tree4), not 1.0")),
+     ("stages must be an integer in 0..8 for k=32 (cut points sum, mul, align, shift, norm, "
+      "out, tree2, tree4), not 1.0")),
 ])
 def test_bad_parameters_name_the_parameter(kwargs, exc, message):
     with pytest.raises(exc) as info:
@@ -65,11 +66,12 @@ def test_interface(elem_a, elem_b, k):
 
 
 def test_cut_points():
-    assert cut_points(1) == ("mul", "align", "out")
-    assert cut_points(2) == ("sum", "mul", "align", "out")
-    assert cut_points(32) == ("sum", "mul", "align", "out", "tree2", "tree4")
-    assert cut_points(64) == ("sum", "mul", "align", "out", "tree2", "tree4")
-    assert cut_points(K_MAX) == ("sum", "mul", "align", "out", "tree2", "tree4", "tree6")
+    step = ("align", "shift", "norm", "out")
+    assert cut_points(1) == ("mul", *step)
+    assert cut_points(2) == ("sum", "mul", *step)
+    assert cut_points(32) == ("sum", "mul", *step, "tree2", "tree4")
+    assert cut_points(64) == ("sum", "mul", *step, "tree2", "tree4")
+    assert cut_points(K_MAX) == ("sum", "mul", *step, "tree2", "tree4", "tree6")
     for k in (1, 2, 3, 32):
         assert MxDot(k=k, stages=len(cut_points(k))).latency == len(cut_points(k))
 
@@ -82,8 +84,8 @@ def test_every_element_appears_on_both_sides():
             assert "module" in rtlil.convert(MxDot(a, b, k=1, stages=1), name="dut")
 
 
-@pytest.mark.parametrize("k, stages", [(1, s) for s in range(4)] + [(3, s) for s in range(5)]
-                         + [(32, s) for s in (1, 2, 4, 5)] + [(64, 6)])
+@pytest.mark.parametrize("k, stages", [(1, s) for s in (0, 3, 5)] + [(3, s) for s in range(7)]
+                         + [(32, s) for s in (2, 5, 7)] + [(64, 8)])
 def test_every_stage_count_matches_golden(k, stages):
     params = BLOCK.params(elem_a="e4m3", elem_b="e5m2", k=k, stages=stages)
     vectors = BLOCK.vectors(seed=k * 10 + stages, n=150 if k >= 32 else 400, **params)

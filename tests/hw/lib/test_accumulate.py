@@ -9,9 +9,9 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import data
 
 from golden.accumulate import FP32_NAN, fp32_accumulate as golden_accumulate
-from hw.lib.accumulate import GUARD, cut_points, fp32_accumulate, window_bits
+from hw.lib.accumulate import GUARD, STEP_CUTS, cut_points, fp32_accumulate, window_bits
 from hw.lib.block import StreamBlock
-from hw.lib.pipeline import StreamPipeline
+from hw.lib.pipeline import Cuts, StreamPipeline
 from mxforge.catalogue import Block
 from sim.harness import check
 
@@ -20,8 +20,8 @@ ONE, FMAX = 0x3F800000, 0x7F7FFFFF
 
 
 class Accumulate(StreamBlock):
-    """``result = fp32_accumulate(total, e_s, acc, nan, pinf, ninf)``; ``stages`` = 1 registers
-    the alignment (the helper's ``stage``)."""
+    """``result = fp32_accumulate(total, e_s, acc, nan, pinf, ninf)``; ``stages`` registers the
+    first ``stages`` of the step's own cut points (``STEP_CUTS``)."""
 
     def __init__(self, sum_bits=16, stages=0):
         self.sum_bits, self.latency = sum_bits, stages
@@ -32,11 +32,11 @@ class Accumulate(StreamBlock):
 
     def elaborate(self, platform):
         m = Module()
-        p = StreamPipeline(m, self.i, self.o)
+        p = StreamPipeline(m, self.i, self.o, Cuts(STEP_CUTS, self.latency))
         pay = self.i.payload
         result = fp32_accumulate(m, pay.total, self.sum_bits, pay.e_s, pay.acc, nan=pay.nan,
                                  pinf=pay.pinf, ninf=pay.ninf,
-                                 stage=p.stage if self.latency else None)
+                                 cut=p.cut)
         p.finish({"result": result})
         return m
 
@@ -120,7 +120,7 @@ BLOCK = Block(name="accumulate", generator=Accumulate, golden=golden, stimulus=s
               exhaustive_size=lambda **p: None, defaults={"sum_bits": 16, "stages": 0})
 
 
-@pytest.mark.parametrize("sum_bits, stages", [(1, 0), (3, 1), (16, 0), (40, 1)])
+@pytest.mark.parametrize("sum_bits, stages", [(1, 0), (3, 1), (16, 3), (40, 2)])
 def test_accumulate_matches_golden(sum_bits, stages):
     params = BLOCK.params(sum_bits=sum_bits, stages=stages)
     vectors = BLOCK.vectors(seed=sum_bits, n=1500, **params)
@@ -138,9 +138,11 @@ def test_accumulate_matches_golden(sum_bits, stages):
 
 def test_window_and_cut_points():
     assert window_bits(16) == 16 + GUARD == 41
-    assert cut_points(1) == ("mul", "align", "out")
-    assert cut_points(2) == ("sum", "mul", "align", "out")
-    assert cut_points(216) == ("sum", "mul", "align", "out", "tree2", "tree4", "tree6")
+    assert STEP_CUTS == ("shift", "align", "norm")
+    assert cut_points(1) == ("mul", "align", "shift", "norm", "out")
+    assert cut_points(2) == ("sum", "mul", "align", "shift", "norm", "out")
+    assert cut_points(216) == ("sum", "mul", "align", "shift", "norm", "out", "tree2", "tree4",
+                               "tree6")
 
 
 def test_sum_bits_must_be_positive():
