@@ -31,9 +31,15 @@ host keeps the last result of each (row, col) of an output tile, or streams them
 
 No bubbles: the integer accumulators are double-buffered (the next group accumulates while the
 previous one is converted), so with ``o.ready`` high the PE accepts a beat every cycle as long
-as every group is at least ``n_a * n_b`` beats long (the conversions of one group must finish
-before the next group ends; FlexBlock's 864-bit group lines are 54 beats of 16 bits in every
-mode). A shorter group stalls the input until the conversions catch up.
+as every group is at least ``n_a * n_b`` beats long and at least ``d`` beats long (FlexBlock's
+864-bit group lines are 54 beats of 16 bits in every mode). Two reasons: the conversions of one
+group (one slot per cycle) must all have started before the next group ends, and a slot is
+converted again only after its previous conversion is written back, ``d`` cycles after it
+started (``d`` = ``hw.bfp_pe.BfpPe.conv_depth``, 1 + the conversion unit's pipeline registers:
+3 at the default ``stages``; each group's result is the next one's accumulator, so the
+conversions of a slot cannot overlap). A shorter group stalls the input until the conversions
+catch up: e.g. one-beat groups in 16 x 16 mode are accepted one per ``d`` cycles after the
+first two.
 """
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ The interface, the arithmetic and the throughput rule are in :mod:`golden.bfp_pe
 docstring is the contract). The hardware::
 
     sub-multipliers  ->  product formation  ->  integer accumulators  ==>  conversion unit
-    (w x w, all pairs)   (per mode pair)        (one per product slot,     (one, shared: a
-                                                 double-buffered)           slot per cycle)
+    (w x w, all pairs)   (per mode pair)        (one per product slot,     (one, shared,
+                                                 double-buffered)           pipelined: a slot
+                                                                            issued per cycle)
 
 1. **One array of sub-multipliers.** With w = gcd(modes) (4 for modes 16/8/4) each lane word is
    ``lane_bits / w`` digits of w bits, and the array forms every digit product
@@ -21,11 +22,44 @@ docstring is the contract). The hardware::
    ``last`` copies the final sums into a shadow bank and restarts the accumulators, so the next
    group accumulates while this one is converted.
 4. **One conversion unit** (:func:`hw.lib.accumulate.fp32_accumulate`, the same fused step as
-   ``mx_dot`` and ``bfp_dot``) walks the shadow bank, one slot per cycle:
+   ``mx_dot`` and ``bfp_dot``) walks the shadow bank, issuing one slot per cycle:
    ``acc_s <- RNE_fp32(c + S_s * 2**(exp_a + exp_b - 254 - (m_a - 1) - (m_b - 1)))`` into a
-   register file of FP32 accumulators, and each result leaves as an output beat. The input
-   stalls only when a group ends before the previous group's conversions are done (groups
-   shorter than n_a * n_b beats) or the output is back-pressured long enough.
+   register file of FP32 accumulators, and each result leaves as an output beat.
+
+The conversion pipeline. Issuing slot s reads S_s from the shadow bank and c = facc[s] from the
+FP32 register file; the step then runs through its own cut points (``STEP_CUTS``: after the
+alignment shift, the add and the normalization, where ``stages`` places registers), and in the
+cycle its result enters the output register it is also written back to facc[s]. Slot s, its
+(row, col) and ``last`` travel with it through the registers. All of these registers and the
+output register advance together, when the output register is empty or being read (a
+:class:`hw.lib.pipeline.StreamPipeline` from the issue to ``o``), so back-pressure holds the
+whole conversion pipeline. Its depth ``conv_depth`` = d = 1 + the conversion registers is the
+number of cycles from reading facc[s] to writing it back.
+
+The hazard and the interlock. A slot's FP32 accumulator is a chain of roundings, each group's
+result the next group's c, so a conversion of slot s must read the previous one's result: it
+cannot be forwarded (the result appears at the end of the very step that needs it at its start,
+and merging two groups' sums before rounding would round once instead of twice). Slot s of the
+next group is issued at least max(n_a * n_b, L) cycles after slot s of this one (L the next
+group's beats: the conversions issue in slot order from slot 0, and a group's conversion starts
+after its last beat), so the hazard exists only when that is less than d: short groups with few
+slots (a 1-beat group in 16 x 16 mode converts slot 0 every cycle). The issue therefore waits
+while a conversion register holds a valid conversion of the slot it is about to issue (one slot
+comparison per register); the pipeline keeps advancing (with a bubble) until that one is written
+back. Without the hazard (every group at least max(n_a * n_b, d) beats) nothing waits and the
+conversion unit issues one slot per cycle; the input stalls only when a group ends before the
+previous group's conversions are all issued (the shadow bank is still being read) or the output
+is back-pressured long enough, the rule of :mod:`golden.bfp_pe`.
+
+Register cuts (``CUTS``, in the order ``stages`` takes them, by measured need: OSU 0.18 um,
+``mxforge synth bfp_pe``). Unpipelined, the conversion step is the critical path (23.1 ns:
+facc read 1.3, align 5.8, add 6.7, normalize 2.5, round 6.0); ``align`` (after the add) leaves
+14.2 ns (read + align + add), ``shift`` (after the alignment shift) 9.4 ns (normalize + round +
+write-back), which meets 10 ns: ``DEFAULT_STAGES`` = 2, for the single-mode PEs too (9.0, 9.1,
+9.3 ns). Then ``norm`` (8.4 ns, the input side: sub-multipliers, product formation and the
+accumulator add), ``mul`` after the sub-multipliers (7.7 ns, the add) and ``form`` after product
+formation. Every register adds one cycle of latency; the conversion registers also deepen the
+conversion pipeline (d = 3 at the default, 4 with ``norm``).
 
 Single-mode PEs are the same generator with one mode: ``modes=(16,)`` is a plain 16 x 16
 multiplier with one accumulator (FlexBlock's 16-bit baseline), ``modes=(8,)`` four 8 x 8,
@@ -35,6 +69,7 @@ from __future__ import annotations
 
 import math
 from functools import reduce
+from types import SimpleNamespace
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
@@ -43,16 +78,18 @@ from golden import bfp_pe as spec
 from golden.bfp import EXP_NAN
 from golden.checks import check_int
 
-from .lib.accumulate import fp32_accumulate
+from .lib.accumulate import STEP_CUTS, fp32_accumulate
 from .lib.block import StreamBlock
 from .lib.pipeline import Cuts, StreamPipeline
 
 __all__ = ["BfpPe", "CUTS", "MAX_STAGES", "DEFAULT_STAGES"]
 
-#: pipeline registers before the accumulators, in the order ``stages`` takes them
-CUTS = ("mul", "form")
+#: register cuts in the order ``stages`` takes them (the module docstring says why): the
+#: conversion step's own (``hw.lib.accumulate.STEP_CUTS``), then the input side's
+CUTS = ("align", "shift", "norm", "mul", "form")
 MAX_STAGES = len(CUTS)
-DEFAULT_STAGES = 1
+#: the fewest cuts that meet 10 ns in OSU 0.18 um (``mxforge synth bfp_pe --clock-ns 10``)
+DEFAULT_STAGES = 2
 _EXP_BITS = 8
 _E_BITS = 11  # signed: exp_a + exp_b - 254 - (m_a - 1) - (m_b - 1) in -300..256
 
@@ -94,8 +131,10 @@ class BfpPe(StreamBlock):
     max_beats : int
         Longest group in beats (sizes the integer accumulators; FlexBlock's lines are 54).
     stages : int
-        Pipeline registers before the accumulators, 0..2: after the sub-multipliers (``mul``),
-        then after product formation (``form``).
+        Pipeline registers, 0..5, at ``CUTS[:stages]``: in the conversion step after the add
+        (``align``), after the alignment shift (``shift``) and after the normalization
+        (``norm``), then before the accumulators after the sub-multipliers (``mul``) and after
+        product formation (``form``).
 
     Attributes
     ----------
@@ -105,7 +144,12 @@ class BfpPe(StreamBlock):
         ``ns = lane_bits / min(modes)`` sign bits, ``mb`` mode-index bits.
     o : Out(stream.Signature(StructLayout({"result": 32, "row": rb, "col": rb, "last": 1})))
     latency : int
-        Cycles from a group's last beat to its first output beat: ``stages + 2``.
+        Cycles from a group's last beat to its first output beat (conversion unit free, output
+        ready): ``stages + 2`` (every cut, the shadow bank, the output register).
+    conv_depth : int
+        Cycles from a conversion's read of its FP32 accumulator to its write-back: 1 + the
+        conversion registers. A slot is not converted again sooner (the interlock), so groups
+        shorter than this stall the input (:mod:`golden.bfp_pe`).
     slots : int
         Product slots (integer and FP32 accumulators): ``(lane_bits / min(modes))**2``.
     acc_bits : tuple of int
@@ -169,6 +213,10 @@ class BfpPe(StreamBlock):
     @property
     def latency(self):
         return self._stages + 2
+
+    @property
+    def conv_depth(self):
+        return 1 + sum(point in self._cuts.chosen for point in STEP_CUTS)
 
     @property
     def slots(self):
@@ -274,7 +322,7 @@ class BfpPe(StreamBlock):
         g_exp_b = Signal(_EXP_BITS, name="g_exp_b")
         g_clear = Signal(name="g_clear")
 
-        # 4. the conversion sequencer
+        # 4. the conversion unit: issue slot cnt -> [conversion cuts] -> output register
         busy = Signal()
         cnt = Signal(range(max(slots, 2)))
         row = Signal(self.o.payload.row.shape())
@@ -282,7 +330,12 @@ class BfpPe(StreamBlock):
         na_1 = _table(g_mode_a, [lane // mode - 1 for mode in modes], row.shape())
         nb_1 = _table(g_mode_b, [lane // mode - 1 for mode in modes], col.shape())
         final = (row == na_1) & (col == nb_1)
-        fire = busy & (~self.o.valid | self.o.ready)
+        issue = Signal(name="conv_issue")  # slot cnt is ready to enter (busy, no hazard)
+        # the conversion pipeline: a stream pipeline from the issue (its input's valid; its
+        # input's ready is the pipeline's advance) to ``o``
+        cp = StreamPipeline(m, SimpleNamespace(valid=issue, ready=Signal(name="conv_ready")),
+                            self.o, self._cuts)
+        fire = issue & cp.en  # slot cnt enters the conversion pipeline this cycle
         load = Signal()
         blocked = valid & last & busy & ~(fire & final)
         m.d.comb += [p.en.eq(~blocked), load.eq(p.en & valid & last)]
@@ -291,7 +344,7 @@ class BfpPe(StreamBlock):
             m.d.sync += fresh.eq(last)
             m.d.sync += [acc[s].eq(nxt[s]) for s in range(slots)]
 
-        # the conversion of slot cnt
+        # the conversion of slot cnt: its operands are read at issue ...
         total = Signal(signed(max(self._acc_bits)), name="conv_sum")
         m.d.comb += total.eq(_pick(cnt, shadow))
         facc = [Signal(32, name=f"facc{s}") for s in range(slots)]
@@ -302,25 +355,45 @@ class BfpPe(StreamBlock):
         e_s = Signal(signed(_E_BITS), name="conv_exp")
         m.d.comb += e_s.eq(g_exp_a + g_exp_b - 254 - ulp_a - ulp_b)
         nan = (g_exp_a == EXP_NAN) | (g_exp_b == EXP_NAN)
-        result = fp32_accumulate(m, total, max(self._acc_bits) - 1, e_s, c, nan=nan,
-                                 pinf=Const(0, 1), ninf=Const(0, 1), name="conv")
 
-        o = self.o
-        with m.If(fire):
-            m.d.sync += [o.payload.result.eq(result), o.payload.row.eq(row),
-                         o.payload.col.eq(col), o.payload.last.eq(final), o.valid.eq(1),
-                         cnt.eq(cnt + 1)]
+        # ... and the slot, its (row, col) and ``last`` travel with it through the cuts
+        tag = (cnt, row, col, final)
+        in_flight = []  # (valid, slot) of each conversion register
+
+        def cut(point, *values):
+            nonlocal tag
+            if point not in self._cuts:
+                return values
+            *regs, = cp.stage(*values, *tag)
+            tag = tuple(regs[len(values):])
+            in_flight.append((cp.valid, tag[0]))
+            return tuple(regs[:len(values)])
+
+        result = fp32_accumulate(m, total, max(self._acc_bits) - 1, e_s, c, nan=nan,
+                                 pinf=Const(0, 1), ninf=Const(0, 1), cut=cut, name="conv")
+        # the interlock: slot cnt waits while an earlier conversion of it is in flight
+        hazard = Const(0, 1)
+        for v, s in in_flight:
+            hazard = hazard | (v & (s == cnt))
+        m.d.comb += issue.eq(busy & ~hazard)
+
+        # the write-back, in the cycle the result enters the output register
+        slot, o_row, o_col, o_last = tag
+        with m.If(cp.en & cp.valid):
             for s in range(slots):
-                with m.If(cnt == s):
+                with m.If(slot == s):
                     m.d.sync += facc[s].eq(result)
+        out = cp.stage(result, o_row, o_col, o_last)
+        cp.finish(dict(zip(("result", "row", "col", "last"), out)))
+
+        with m.If(fire):
+            m.d.sync += cnt.eq(cnt + 1)
             with m.If(col == nb_1):
                 m.d.sync += [col.eq(0), row.eq(row + 1)]
             with m.Else():
                 m.d.sync += col.eq(col + 1)
             with m.If(final):
                 m.d.sync += busy.eq(0)
-        with m.Elif(o.ready):
-            m.d.sync += o.valid.eq(0)
         with m.If(load):
             m.d.sync += [shadow[s].eq(nxt[s]) for s in range(slots)]
             m.d.sync += [busy.eq(1), cnt.eq(0), row.eq(0), col.eq(0),
