@@ -19,7 +19,7 @@ from hw.lib.block import Block, ParameterError
 from hw.lib.export import cached_verilog
 from synth import flow
 
-__all__ = ["Probe", "Closure", "cut_parameter", "close", "close_job"]
+__all__ = ["Probe", "Closure", "cut_parameter", "close", "close_job", "iso_job"]
 
 
 @dataclass(frozen=True)
@@ -101,9 +101,15 @@ def _probe(block, params, param, value, clock_ns, cache) -> Probe:
                  component.latency, r.get("critical_path"), r.get("cached", False))
 
 
-def close(block: Block, params: dict, clock_ns: float, *, cache: bool = True) -> Closure:
+def close(block: Block, params: dict, clock_ns: float, *, cache: bool = True,
+          hint=None) -> Closure:
     """The fewest register cuts with which ``block`` at ``params`` (its cut parameter ignored)
     meets ``clock_ns`` in the Liberty flow.
+
+    ``hint`` is a value of the cut parameter expected to be the answer (e.g. the catalogue's,
+    chosen for the flow's clock): the search probes it and its neighbour first, so a right
+    hint costs two syntheses and a wrong one narrows the bisection to one side of it. The
+    answer is the same with or without a hint (the delay does not grow with the cuts).
 
     Raises
     ------
@@ -130,16 +136,25 @@ def close(block: Block, params: dict, clock_ns: float, *, cache: bool = True) ->
         return probes[i]
 
     lo, hi = 0, len(values) - 1
-    if probe(hi).meets(clock_ns):
+    if hint in values:            # narrow [lo, hi] around the hint first
+        h = values.index(hint)
+        if probe(h).meets(clock_ns):
+            hi = h
+            if h > 0 and not probe(h - 1).meets(clock_ns):
+                lo = h
+        else:
+            lo = h + 1
+    met = lo <= hi and probe(hi).meets(clock_ns)
+    if met:
         while lo < hi:            # the fewest cuts that meet: the delay does not grow with them
             mid = (lo + hi) // 2
             if probe(mid).meets(clock_ns):
                 hi = mid
             else:
                 lo = mid + 1
-        best, met = hi, True
-    else:
-        best, met = min(probes, key=lambda i: probes[i].delay_ns), False
+        best = hi
+    else:                         # the fastest probe (the fewest cuts among equals)
+        best = min(probes, key=lambda i: (probes[i].delay_ns, i))
     chosen = dict(params) if param is None else {**params, param: values[best]}
     return Closure(block.name, chosen, probes[best].config, float(clock_ns), param, met,
                    probes[best], list(probes.values()))
@@ -150,3 +165,32 @@ def close_job(job) -> Closure:
     cache); module level, for a process pool or a Dask worker."""
     _, block, params, clock_ns, cache = job
     return close(block, params, clock_ns, cache=cache)
+
+
+def iso_job(job) -> dict:
+    """One row of an iso-frequency comparison (docs/cost.md "Comparisons at one clock"):
+    ``job`` = (member, block, params, clock_ns, cache). The closure of ``params`` at the clock,
+    hinted by their own cut value (the catalogue's, chosen for the flow's clock), then the
+    configuration it chose synthesized at that clock with its energy workload (on the probe's
+    cached netlist: only the energy simulation runs). Returns the synthesis result with
+    ``config``, ``block``, ``member`` (the comparison's configuration), ``clock_ns``, ``met``,
+    ``cut`` (``"stages=4"``, or None), ``latency``, ``verilog_sha256`` and ``probes`` (every
+    probe: ``{"value", "config", "delay_ns", "area_um2", "flipflops", "latency"}``)."""
+    import hashlib
+
+    from synth.report import workload_stimulus
+
+    member, block, params, clock_ns, cache = job
+    param, _ = cut_parameter(block, params)
+    c = close(block, params, clock_ns, cache=cache, hint=params.get(param))
+    verilog = cached_verilog(block, c.params, c.config)
+    row = flow.synthesize(verilog, c.config, clock_ns=clock_ns, cache=cache,
+                          stimulus=workload_stimulus(block, c.params))
+    row.update(config=c.config, block=block.name, member=member, clock_ns=float(clock_ns),
+               met=c.met, cut=f"{param}={c.chosen.value}" if param else None,
+               latency=c.chosen.latency,
+               verilog_sha256=hashlib.sha256(verilog.encode()).hexdigest(),
+               probes=[{"value": p.value, "config": p.config, "delay_ns": p.delay_ns,
+                        "area_um2": p.area_um2, "flipflops": p.flipflops,
+                        "latency": p.latency} for p in c.probes])
+    return row

@@ -56,6 +56,26 @@ def test_a_clock_no_cut_meets_reports_the_best_and_its_segment(monkeypatch):
         f"by the path from in through unit{values[-1]} {9.0 - values[-1]:.2f} ns to out")
 
 
+@pytest.mark.parametrize("clock, hint, answer, probes", [
+    (13.0, 2, 2, [2, 1]),           # a right hint: it and its neighbour, nothing else
+    (13.0, 0, 2, None),             # below the answer: bisection above it
+    (13.0, 4, 2, None),             # above the answer: bisection below it
+    (20.0, 0, 0, [0]),              # the hint is no cut at all and meets
+    (1.0, 1, None, None),           # nothing meets: the fastest probe, as without a hint
+])
+def test_a_hint_gives_the_same_answer_in_fewer_probes(monkeypatch, clock, hint, answer, probes):
+    values = closure.cut_parameter(MX_QUANTIZE, MX_QUANTIZE.defaults)[1]
+    delays = {v: 20.0 - 4 * v for v in values}        # 20, 16, 12, 8, 4
+    seen = fake_flow(monkeypatch, delays)
+    c = closure.close(MX_QUANTIZE, MX_QUANTIZE.defaults, clock, hint=hint)
+    plain = closure.close(MX_QUANTIZE, MX_QUANTIZE.defaults, clock)
+    assert c.params == plain.params and c.met == plain.met == (answer is not None)
+    if answer is not None:
+        assert c.params["stages"] == answer
+    if probes is not None:
+        assert seen[:len(probes)] == probes and len({p.value for p in c.probes}) == len(probes)
+
+
 def test_bad_clock_is_one_line(monkeypatch):
     fake_flow(monkeypatch, {})
     for bad in (0, -1.0, True, "10"):
