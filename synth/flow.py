@@ -602,19 +602,23 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
         "scripts_sha256": hashlib.sha256(
             (GENERIC_SCRIPT + LIBERTY_SCRIPT + ABC_CONSTRAINTS + STA_SCRIPT).encode()).hexdigest(),
     }
+    base_key = _cache_key(verilog, top, settings)   # the same netlist, without the energy
     if stimulus is not None:
-        settings["stimulus"] = stimulus.digest()
-        settings["activity_sha256"] = activity_mod.source_digest()
-        settings["cells_v_sha256"] = _liberty_hash(activity_mod.cells_verilog(liberty))
+        settings = {**settings, "stimulus": stimulus.digest(),
+                    "activity_sha256": activity_mod.source_digest(),
+                    "cells_v_sha256": _liberty_hash(activity_mod.cells_verilog(liberty))}
     key = _cache_key(verilog, top, settings)
-    cache_file = build_dir() / "synth" / "cache" / f"{key}.json"
-    if cache and cache_file.is_file():
-        try:
-            result = json.loads(cache_file.read_text())
+    if cache:
+        result = _cached(key)
+        if result is not None:
             result["cached"] = True
             return result
-        except ValueError:
-            pass  # a torn write: recompute
+        if stimulus is not None:
+            result = _energy_on_cached(_cached(base_key), key, settings, stimulus, liberty, sta,
+                                       clock_ns, time_limit)
+            if result is not None:
+                result["cached"] = False
+                return result
 
     start = time.monotonic()
     # a private directory per run (two processes may synthesize the same design at once); on
@@ -697,6 +701,37 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
     if cache:
         store(result)
     result["cached"] = False
+    return result
+
+
+def _cached(key):
+    """The cached result of ``key``, or None (absent or a torn write)."""
+    cache_file = build_dir() / "synth" / "cache" / f"{key}.json"
+    try:
+        return json.loads(cache_file.read_text()) if cache_file.is_file() else None
+    except ValueError:
+        return None
+
+
+def _energy_on_cached(base, key, settings, stimulus, liberty, sta, clock_ns, time_limit):
+    """The result of a synthesis with energy from ``base``, the cached result of the same
+    netlist without it (e.g. a timing-closure probe), when its work directory still holds the
+    mapped netlist: only the gate-level simulation and the power run. None otherwise."""
+    if base is None or sta is None or not base.get("workdir"):
+        return None
+    work = Path(base["workdir"])
+    if not (work / "mapped.v").is_file():
+        return None
+    start = time.monotonic()
+    shutil.copyfile(liberty, work / "cells.lib")
+    try:
+        energy = _energy(sta, base["top"], clock_ns, stimulus, liberty, work,
+                         _Budget(base["top"], time_limit))
+    finally:
+        (work / "cells.lib").unlink(missing_ok=True)
+    result = {**base, "energy": energy, "flow": settings, "cache_key": key,
+              "runtime_s": round(base["runtime_s"] + time.monotonic() - start, 3)}
+    store(result)
     return result
 
 

@@ -111,6 +111,33 @@ def test_energy_responds_to_data_and_is_stable_between_seeds():
     assert e["one"]["pj_per_op"] != e["two"]["pj_per_op"]     # different data, measured anew
 
 
+def test_energy_of_a_cached_netlist_is_the_full_runs(monkeypatch, tmp_path):
+    """A synthesis with energy after one without (a timing-closure probe of the same netlist)
+    maps nothing again: it simulates the cached mapped netlist, with the full run's figures."""
+    require_tools()
+    monkeypatch.setenv("MXFORGE_BUILD", str(tmp_path))      # an empty cache
+    from hw.lib.export import cached_verilog
+    from mxforge.catalogue import all_configurations
+    from synth import flow
+    from synth.report import workload_stimulus
+
+    name = "mx_quantize_e2m5_k4"
+    block, params = all_configurations()[name]
+    verilog = cached_verilog(block, params, name)
+    stim = workload_stimulus(block, params, beats=32, seed=3)
+    full = synthesize(verilog, name, stimulus=stim, cache=False)
+    base = synthesize(verilog, name)
+    assert base["energy"] is None
+    scripts = []
+    run = flow._run_yosys
+    monkeypatch.setattr(flow, "_run_yosys", lambda script, work, stem, budget:
+                        scripts.append(stem) or run(script, work, stem, budget))
+    reused = synthesize(verilog, name, stimulus=stim)
+    assert scripts == ["sim_netlist"]                   # no generic or Liberty mapping again
+    assert reused["energy"] == full["energy"] and reused["area_um2"] == full["area_um2"]
+    assert synthesize(verilog, name, stimulus=stim)["cached"] is True
+
+
 def test_missing_tools_keep_the_vectorless_figure(monkeypatch):
     require_tools()
     monkeypatch.setattr(activity, "missing_tools", lambda lib: ["iverilog"])
