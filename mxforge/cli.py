@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import re
 import sys
@@ -222,13 +223,42 @@ def cmd_synth(args):
     if out is None:
         print(report.render_markdown(rows), end="")  # one configuration: print it
     else:
-        paths = report.write(rows, out, comparisons=COMPARISONS, echo=False)
+        paths = report.write(rows, out, echo=False)
         print("reports: " + ", ".join(str(p) for p in paths.values()))
     if args.docs:
         from . import cost
-        written = cost.write_docs(rows)
+        iso = _iso_frequency(args, out) if args.all else None
+        written = cost.write_docs(rows, iso=iso)
         print("docs: " + ", ".join(written))
     return 1 if failures else 0
+
+
+def _iso_frequency(args, out):
+    """The iso-frequency comparisons of docs/cost.md: every configuration of every comparison
+    closed at each of the comparison's clocks (``mxforge.closure.iso_job``); their rows are
+    also written to ``<out>/iso.json`` and ``<out>/iso.md``. A configuration the flow could not
+    synthesize leaves its comparison's section as it was."""
+    from synth import report
+
+    from .closure import iso_job
+    from .cost import iso_jobs
+
+    rows = []
+    for job, result in _runner(args, label=lambda j: f"{j[0]} at {j[3]:g} ns")(
+            iso_job, iso_jobs(cache=not args.no_cache)):
+        if isinstance(result, Exception):
+            print(f"mxforge: {job[0]} at {job[3]:g} ns: synthesis failed: {result}",
+                  file=sys.stderr)
+            continue
+        rows.append(result)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "iso.json").write_text(json.dumps(
+        [{k: v for k, v in r.items() if k not in ("modules", "cell_types")} for r in rows],
+        indent=1, sort_keys=True) + "\n")
+    md = [report.render_comparisons([r for r in rows if r["clock_ns"] == clock], [c], clock)
+          for c in COMPARISONS for clock in c.clocks]
+    (out / "iso.md").write_text("# Comparisons at one clock\n\n" + "\n".join(md))
+    return rows
 
 
 def _close_timing(args, targets):

@@ -26,7 +26,7 @@ from synth.report import ENERGY_BEATS, ENERGY_SEED, render_comparisons
 from .catalogue import BLOCKS, COMPARISONS, SCALING, all_configurations
 
 __all__ = ["FILE", "SCALING_PLOT", "stamp", "stamps", "stamped_configurations", "sections",
-           "write_docs", "plot_scaling"]
+           "write_docs", "plot_scaling", "iso_jobs", "iso_configurations", "plot_iso"]
 
 REPO = Path(__file__).resolve().parents[1]
 FILE = "docs/cost.md"
@@ -60,9 +60,46 @@ def scaling_configurations() -> dict:
     return out
 
 
+def _members(c):
+    """The configurations of a comparison, composite members included, in display order."""
+    return list(dict.fromkeys([*c.configs, *(n for _, group in c.composites for n in group)]))
+
+
+def iso_configurations() -> dict:
+    """{config name: (block, params)} of every register-cut variant of every comparison's
+    configurations: what timing closure may choose for the iso-frequency tables."""
+    from .closure import cut_parameter
+
+    configs = all_configurations()
+    out = {}
+    for c in COMPARISONS:
+        for member in _members(c):
+            block, params = configs[member]
+            param, values = cut_parameter(block, params)
+            for v in values:
+                p = params if param is None else {**params, param: v}
+                out[block.config_name(**p)] = (block, p)
+    return out
+
+
+def iso_jobs(cache: bool = True) -> list:
+    """The jobs of the iso-frequency comparisons (``mxforge.closure.iso_job``): every
+    configuration of every comparison at every clock of that comparison, once."""
+    configs = all_configurations()
+    jobs = {}
+    for c in COMPARISONS:
+        for clock in c.clocks:
+            for member in _members(c):
+                block, params = configs[member]
+                jobs.setdefault((member, float(clock)),
+                                (member, block, params, float(clock), cache))
+    return list(jobs.values())
+
+
 def stamped_configurations() -> dict:
-    """Every configuration a cost table may name: the catalogue's and the scaling sweeps'."""
-    return {**all_configurations(), **scaling_configurations()}
+    """Every configuration a cost table may name: the catalogue's, the scaling sweeps' and the
+    register-cut variants the iso-frequency comparisons may choose."""
+    return {**all_configurations(), **scaling_configurations(), **iso_configurations()}
 
 
 def _n(v, spec=",.0f"):
@@ -166,11 +203,70 @@ def plot_scaling(points, path, title):
 
 #: the scaling plot, beside docs/cost.md
 SCALING_PLOT = "docs/img/scaling.png"
+#: the area-against-clock plot of each comparison
+ISO_PLOT = "docs/img/iso-{name}.png"
 
 
-def sections(rows: list[dict], root=REPO) -> dict:
+def plot_iso(c, rows, path):
+    """Area against clock period for the configurations of comparison ``c``: every register-cut
+    variant the closure searches synthesized (``rows[i]["probes"]``, at the comparison's
+    clocks), one line per configuration through its fastest-so-far points (the area–delay
+    curve: more cuts, more area, shorter period), the chosen rows marked, the clocks drawn as
+    vertical lines and the paper's area target, where it has one, as a dashed curve."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    curves = {}
+    for r in rows:
+        pts = curves.setdefault(r["member"], {})
+        for p in r["probes"]:
+            if p["delay_ns"] is not None and p["area_um2"] is not None:
+                pts[p["config"]] = (p["delay_ns"], p["area_um2"] / 1e6)
+
+    def frontier(points):
+        """The Pareto points: no other point is both faster and smaller."""
+        out = []
+        for d, a in sorted(points):
+            if not out or a < out[-1][1]:
+                out.append((d, a))
+        return out
+
+    for k, (member, pts) in enumerate(curves.items()):
+        color = f"C{k}"
+        front = frontier(pts.values())
+        ax.plot(*zip(*front), "o-", color=color, ms=4, label=member)
+        chosen = [(r["delay_ns"], r["area_um2"] / 1e6) for r in rows
+                  if r["member"] == member and r.get("area_um2")]
+        ax.plot(*zip(*chosen), "s", color=color, ms=8, mfc="none")
+    for target, factor, label in c.area_targets:
+        if target in curves:
+            front = frontier(curves[target].values())
+            ax.plot([d for d, _ in front], [a * factor for _, a in front], "--", color="gray",
+                    label=label)
+    for clock in c.clocks:
+        ax.axvline(clock, color="black", lw=0.8, ls=":")
+        ax.annotate(f"{clock:g} ns", (clock, 1), xycoords=("data", "axes fraction"),
+                    xytext=(2, -10), textcoords="offset points", fontsize=8)
+    ax.set_xlabel("clock period reached (ns, OSU 0.18 µm)")
+    ax.set_ylabel("area (mm²)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"{c.name}: area against clock period (squares: the rows of the tables)",
+                 fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    return path
+
+
+def sections(rows: list[dict], root=REPO, iso=None) -> dict:
     """{section name: Markdown} for the rows at hand (a section needs all its rows); writes
-    the scaling plot when the scaling rows are all there."""
+    the scaling plot when the scaling rows are all there. ``iso``: the rows of the
+    iso-frequency comparisons (``mxforge.closure.iso_job``), which fill the comparison
+    sections and write their plots."""
     by_name = {r["config"]: r for r in rows}
     out = {}
     catalogue = [by_name[n] for n in all_configurations() if n in by_name]
@@ -191,15 +287,28 @@ def sections(rows: list[dict], root=REPO) -> dict:
                          f"{block_name}: synthesis time against size ({key} = "
                          f"{values[0]}..{values[-1]})")
     for c in COMPARISONS:
-        members = set(c.configs) | {n for _, group in c.composites for n in group}
-        if members <= set(by_name):
-            table = render_comparisons(rows, [c]).split("\n", 3)[-1]   # without its heading
-            stamped = "\n".join(f"- {stamp(by_name[n])}" for n in sorted(members))
-            out[f"compare-{c.name}"] = table + "\nMeasured:\n\n" + stamped + "\n"
+        if iso is None:
+            continue
+        at = {clock: [r for r in iso if r["member"] in set(_members(c))
+                      and r["clock_ns"] == float(clock)] for clock in c.clocks}
+        if any({r["member"] for r in rows_} != set(_members(c)) for rows_ in at.values()):
+            continue
+        parts = []
+        for clock, rows_ in at.items():
+            table = render_comparisons(rows_, [c], clock_ns=float(clock)).split("\n", 1)[-1]
+            parts.append(f"**At {clock:g} ns** ({1000 / clock:.0f} MHz):\n" + table)
+        plot = ISO_PLOT.format(name=c.name)
+        plot_iso(c, [r for rows_ in at.values() for r in rows_], Path(root) / plot)
+        stamped = "\n".join(f"- {stamp(r)}" for r in sorted(
+            {r["config"]: r for rows_ in at.values() for r in rows_}.values(),
+            key=lambda r: r["config"]))
+        out[f"compare-{c.name}"] = ("\n".join(parts) + f"\n![area against clock period: "
+                                    f"{c.name}]({Path(plot).relative_to('docs')})\n\n"
+                                    "Measured:\n\n" + stamped + "\n")
     return out
 
 
-def write_docs(rows: list[dict], root=REPO) -> list[str]:
+def write_docs(rows: list[dict], root=REPO, iso=None) -> list[str]:
     """Rewrite the sections of :data:`FILE` that ``rows`` can fill; returns their names.
 
     Raises
@@ -214,7 +323,7 @@ def write_docs(rows: list[dict], root=REPO) -> list[str]:
     if unknown:
         raise ValueError(f"{FILE} has sections no command writes: {', '.join(unknown)} "
                          f"(known: {', '.join(sorted(known))})")
-    new = sections(rows, root)
+    new = sections(rows, root, iso)
     written = []
 
     def sub(m):

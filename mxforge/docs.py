@@ -121,6 +121,9 @@ def _block_section(block) -> list[str]:
         out += ["", f"**Pipelining**: `stages` = s registers the first s of the cut points "
                     f"{', '.join(f'`{c}`' for c in dut.cut_points)} (default "
                     f"{p.get('stages')}: {', '.join(f'`{c}`' for c in dut.cuts) or 'none'})."]
+    if block.timing_floor:
+        out += ["", f"**Timing floor**: the default does not meet the flow's 10 ns clock. "
+                    f"{block.timing_floor}"]
     configs = ", ".join(f"`{n}`" for n in block.configurations())
     out += ["", f"**Configurations** (tested and synthesized): {configs}."]
     if block.baseline:

@@ -10,7 +10,7 @@ from .flow import FLOW_VERSION, build_dir, store, synthesize
 
 __all__ = ["Comparison", "run", "synth_job", "workload_stimulus", "breakdown", "assemble",
            "with_baselines", "write", "write_json", "render_markdown", "render_comparisons",
-           "pj_per_op", "plot_area", "METRICS"]
+           "ops_per_cycle", "pj_per_op", "plot_area", "METRICS"]
 
 #: metrics that get a ratio against the baseline configuration
 METRICS = ("transistors", "nand2_eq", "flipflops", "area_um2", "delay_ns", "power_mw")
@@ -50,6 +50,12 @@ class Comparison:
         every rate name.
     rate_unit : str
         What ``rates`` count (column header), e.g. "MACs/cycle".
+    clocks : tuple of float
+        The clock periods (ns) the comparison is made at, each row closed to meet it
+        (``mxforge.closure``): the flow's 10 ns and one faster clock that the best rows reach.
+    area_targets : tuple of (configuration, factor, label)
+        The paper's area claim as a curve on the comparison's plot: ``factor`` times the
+        area–delay curve of ``configuration``.
     """
 
     name: str
@@ -60,6 +66,8 @@ class Comparison:
     composites: tuple = ()
     rates: dict | None = None
     rate_unit: str = ""
+    clocks: tuple = (10.0,)
+    area_targets: tuple = ()
 
 
 def with_baselines(configs: dict, known: dict | None = None) -> dict:
@@ -117,6 +125,7 @@ def synth_job(job) -> dict:
     result = synthesize(verilog, name, **kwargs,
                         stimulus=workload_stimulus(block, params) if energy else None)
     result["verilog_sha256"] = hashlib.sha256(verilog.encode()).hexdigest()
+    result["latency"] = block.checked_build(**params).latency
     result["breakdown"] = breakdown(result, block.breakdown)
     result["bare"] = None
     if block.bare is not None:
@@ -283,16 +292,17 @@ def render_markdown(rows: list[dict]) -> str:
 
 
 def _composite(label, members, by_name):
-    """A row for several configurations side by side: areas add, delay is the slowest
-    member's; energy per operation has no meaning for a group (None)."""
+    """A row for several configurations side by side: areas and flip-flops add, delay and
+    latency are the slowest member's; energy per operation has no meaning for a group (None)."""
     rows = [by_name[n] for n in members]
-    out = {"config": label, "energy": None}
-    for metric in ("nand2_eq", "area_um2"):
+    out = {"config": label, "energy": None, "composite": True}
+    for metric in ("nand2_eq", "area_um2", "flipflops"):
         vals = [r.get(metric) for r in rows]
         out[metric] = None if any(v is None for v in vals) else sum(vals)
-    delays = [r.get("delay_ns") for r in rows]
-    out["delay_ns"] = None if any(v is None for v in delays) else max(delays)
-    out["depth"] = max(r["depth"] for r in rows)
+    for metric in ("delay_ns", "latency"):
+        vals = [r.get(metric) for r in rows]
+        out[metric] = None if any(v is None for v in vals) else max(vals)
+    out["met"] = all(r.get("met", True) for r in rows)
     return out
 
 
@@ -301,13 +311,23 @@ def pj_per_op(row):
     return (row.get("energy") or {}).get("pj_per_op")
 
 
-def render_comparisons(rows: list[dict], comparisons) -> str:
+def ops_per_cycle(row):
+    """Operations per clock cycle of a row on its energy workload (measured: the operations of
+    the measured beats over the cycles the gate-level simulation took for them), or None."""
+    e = row.get("energy") or {}
+    return e["ops"] / e["cycles"] if e.get("ops") and e.get("cycles") else None
+
+
+def render_comparisons(rows: list[dict], comparisons, clock_ns: float | None = None) -> str:
     """Markdown tables of the ``comparisons`` (:class:`Comparison` values) whose configurations
-    are all in ``rows``: area, delay and energy per operation (on the block's workload) of each
-    configuration and their ratios to the comparison's baseline; composite rows
-    (configurations side by side); and, where the comparison gives rates, work per cycle and
-    work per cycle per area normalized to the baseline. Empty when none is complete."""
-    by_name = {r["config"]: r for r in rows}
+    are all in ``rows`` (a row stands for the comparison's configuration ``row["member"]`` if
+    it has one, e.g. the variant timing closure chose at ``clock_ns``, else ``row["config"]``):
+    per configuration its register cuts, delay (✗: misses ``clock_ns``), area, flip-flops,
+    latency in cycles, operations per cycle and energy per operation on its workload, with the
+    area and energy ratios to the comparison's baseline; composite rows (configurations side by
+    side); and, where the comparison gives rates, work per cycle and work per cycle per area
+    normalized to the baseline. Empty when none is complete."""
+    by_name = {r.get("member", r["config"]): r for r in rows}
     out = []
     for c in comparisons:
         members = set(c.configs) | {n for _, group in c.composites for n in group}
@@ -317,42 +337,50 @@ def render_comparisons(rows: list[dict], comparisons) -> str:
         table += [_composite(label, group, by_name) for label, group in c.composites]
         base = by_name[c.baseline]
         rate_names = list(next(iter(c.rates.values())).keys()) if c.rates else []
-        head = "| configuration | NAND2-eq | × | µm² | × | depth | ns | × | pJ/op | × |"
-        rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        head = ("| configuration | cuts | ns | µm² | × | FFs | latency | ops/cycle | pJ/op | × |")
+        rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         for name in rate_names:
             head += f" {c.rate_unit} {name} | per area × |"
             rule += "---:|---:|"
-        out += ["", f"### {c.title}", "",
+        at = f" — at {clock_ns:g} ns" if clock_ns is not None else ""
+        out += ["", f"### {c.title}{at}", "",
                 f"Ratios to `{c.baseline}`." + (f" Claim to read it against: {c.claim}."
                                                  if c.claim else ""), "", head, rule]
         base_area, _ = _area_of(base)
+        missed = False
         for r in table:
-            cells = []
-            for metric, spec in (("nand2_eq", ",.0f"), ("area_um2", ",.0f"), ("depth", "d"),
-                                 ("delay_ns", ".2f"), ("energy", ",.1f")):
-                v, b = r.get(metric), base.get(metric)
-                if metric == "energy":
-                    v, b = pj_per_op(r), pj_per_op(base)
-                cells.append(_fmt(v, spec, "—"))
-                if metric != "depth":
-                    cells.append("—" if v is None or not b else f"{v / b:.2f}")
             area, _ = _area_of(r)
+            ns = _fmt(r.get("delay_ns"), ".2f", "—")
+            if clock_ns is not None and not r.get("met", True):
+                ns, missed = ns + " ✗", True
+            opc = ops_per_cycle(r)
+            cells = [r.get("cut") or "—", ns, _fmt(area, ",.0f", "—"),
+                     f"{area / base_area:.2f}" if area and base_area else "—",
+                     _fmt(r.get("flipflops"), ",d", "—"), _fmt(r.get("latency"), "d", "—"),
+                     "—" if opc is None else f"{opc:.3g}", _fmt(pj_per_op(r), ",.1f", "—"),
+                     f"{pj_per_op(r) / pj_per_op(base):.2f}"
+                     if pj_per_op(r) and pj_per_op(base) else "—"]
+            key = r.get("member", r["config"])
             for name in rate_names:
-                rate, base_rate = c.rates[r["config"]][name], c.rates[c.baseline][name]
+                rate, base_rate = c.rates[key][name], c.rates[c.baseline][name]
                 cells.append(f"{rate:g}" if rate else "—")
                 cells.append(f"{(rate / area) / (base_rate / base_area):.2f}"
                              if rate and base_rate else "—")
-            label = r["config"] if r["config"] in by_name else f"{r['config']} (sum)"
+            label = f"{key} (sum)" if r.get("composite") else f"`{r['config']}`"
             out.append(f"| {label} | " + " | ".join(cells) + " |")
         ops = {r["config"]: r["energy"]["op"] for r in table if r.get("energy")}
         if ops:
             kinds = sorted(set(ops.values()))
-            out += ["", "pJ/op: energy per " + (kinds[0] if len(kinds) == 1 else "; ".join(
+            out += ["", "ops/cycle and pJ/op: per " + (kinds[0] if len(kinds) == 1 else "; ".join(
                 f"{k} ({', '.join(n for n, o in ops.items() if o == k)})" for k in kinds))
-                    + " on the block's workload, at the clock of docs/cost.md."]
+                    + " on the block's workload" + (
+                        f", at {clock_ns:g} ns." if clock_ns is not None else ".")]
+        if missed:
+            out += ["", f"✗: no register cut of the block meets {clock_ns:g} ns; the row is its "
+                        "fastest configuration (its floor)."]
         if c.composites:
-            out += ["", "(sum): the listed configurations side by side — areas added, delay "
-                        "and depth of the slowest; no energy per operation."]
+            out += ["", "(sum): the listed configurations side by side — areas and flip-flops "
+                        "added, delay and latency of the slowest; no energy per operation."]
     return "\n".join(out[1:]) + "\n" if out else ""
 
 

@@ -34,6 +34,24 @@ def test_every_stamp_matches_the_verilog_the_generators_emit_now():
                        "run make synth: " + ", ".join(stale))
 
 
+def test_every_default_meets_the_clock_or_states_its_floor():
+    """Issue 17: every block's default configuration meets the flow's 10 ns clock in the
+    committed PPA table, or its catalogue entry says why not and what it reaches."""
+    from mxforge.catalogue import BLOCKS
+
+    ppa = _sections(TEXT)["ppa"]
+    delay = {m.group(1): float(m.group(2)) for m in re.finditer(
+        r"^\| `(\w+)` \| [\d,]+ \| \d+ \| \d+ \| [\d,—]+ \| ([\d.]+) \|", ppa, re.M)}
+    assert len(delay) >= len(all_configurations()) - 3     # the parse found the rows
+    for block in BLOCKS.values():
+        name = block.config_name(**block.params())
+        if block.timing_floor:
+            assert delay[name] > 10.0, f"{name} meets 10 ns now: drop its timing_floor"
+        else:
+            assert delay[name] <= 10.0, (f"{name} misses 10 ns ({delay[name]} ns): more cuts "
+                                         f"in its default, or a timing_floor saying why not")
+
+
 def test_catalogue_tables_are_complete():
     sections = _sections(TEXT)
     assert set(sections) == cost.section_names()
@@ -62,13 +80,24 @@ def test_write_docs_fills_its_sections_only(tmp_path):
     path.write_text("intro\n<!-- synth: compare-mxsf_decode -->\nold\n<!-- end: compare-mxsf_decode"
                     " -->\n<!-- synth: ppa -->\nold\n<!-- end: ppa -->\nend\n")
     configs = all_configurations()
-    rows = [_row(n, configs[n][0].name) for n in ("mx_decode_mxsf", "mx_decode_e2m5",
-                                                    "mx_decode_e4m3")]
-    written = cost.write_docs(rows, root=tmp_path)
+    names = ("mx_decode_mxsf", "mx_decode_e2m5", "mx_decode_e4m3")
+    rows = [_row(n, configs[n][0].name) for n in names]
+    assert cost.write_docs(rows, root=tmp_path) == []    # comparisons come from the closures
+    iso = [_row(n if clock == 10 else f"{n}_pipeline", configs[n][0].name, member=n,
+                clock_ns=clock, met=clock == 10 or n != "mx_decode_e4m3",
+                cut=f"pipeline={clock != 10}", latency=int(clock != 10),
+                probes=[{"config": n, "delay_ns": 1.5, "area_um2": 90.0},
+                        {"config": f"{n}_pipeline", "delay_ns": 1.2, "area_um2": 120.0}])
+           for clock in (10.0, 2.0) for n in names]
+    written = cost.write_docs(rows, root=tmp_path, iso=iso)
     text = path.read_text()
     assert written == ["compare-mxsf_decode"]
     assert "old\n<!-- end: ppa -->" in text       # the catalogue's tables need every row
+    assert "**At 10 ns** (100 MHz)" in text and "**At 2 ns** (500 MHz)" in text
+    assert "| `mx_decode_e4m3_pipeline` | pipeline=True | 1.00 ✗ |" in text
     assert "`flow 3 · mx_decode_mxsf · abababababab`" in text
+    assert "`flow 3 · mx_decode_mxsf_pipeline · abababababab`" in text
+    assert (tmp_path / cost.ISO_PLOT.format(name="mxsf_decode")).read_bytes()[:4] == b"\x89PNG"
     assert text.startswith("intro\n") and text.endswith("end\n")
 
 

@@ -128,6 +128,9 @@ class Block:
     bare : callable or None
         ``bare(**params)`` -> a component holding the block's bare arithmetic
         (:mod:`hw.lib.bare`), for the closeness figure of docs/cost.md; None: not reported.
+    timing_floor : str
+        Empty when the default configuration meets the flow's 10 ns clock (docs/cost.md,
+        checked by a test); otherwise why it cannot and the shortest period it reaches.
     """
 
     name: str
@@ -154,6 +157,7 @@ class Block:
     workload: Callable[..., Any] | None = None
     breakdown: dict = field(default_factory=dict)
     bare: Callable[..., Any] | None = None
+    timing_floor: str = ""
 
     def params(self, **overrides) -> dict:
         """Defaults merged with ``overrides``; an unknown parameter raises ParameterError."""

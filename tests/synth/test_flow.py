@@ -244,41 +244,59 @@ def test_baseline_ratio_and_missing_tool_footnote():
 def test_comparison_table_ratios():
 
     rows = [{"config": "a", "nand2_eq": 300.0, "area_um2": 30.0, "delay_ns": 2.0,
-             "energy": {"pj_per_op": 1.5, "op": "dot product"}, "depth": 7},
+             "flipflops": 12, "latency": 3,
+             "energy": {"pj_per_op": 1.5, "op": "dot product", "ops": 10.0, "cycles": 20},
+             "depth": 7},
             {"config": "base", "nand2_eq": 100.0, "area_um2": 10.0, "delay_ns": 4.0,
              "energy": None, "depth": 9}]
     comp = Comparison(name="x", title="A against base", baseline="base", configs=("a", "base"),
                       claim="a is smaller")
     md = render_comparisons(rows, [comp])
-    assert "### A against base" in md and "Claim to read it against: a is smaller" in md
-    # no baseline energy: no ratio
-    assert "| a | 300 | 3.00 | 30 | 3.00 | 7 | 2.00 | 0.50 | 1.5 | — |" in md
-    assert "| base | 100 | 1.00 | 10 | 1.00 | 9 | 4.00 | 1.00 | — | — |" in md
-    assert "pJ/op: energy per dot product on the block's workload" in md
+    assert "### A against base\n" in md and "Claim to read it against: a is smaller" in md
+    # no baseline energy: no ratio; no latency or cuts known: dashes
+    assert "| `a` | — | 2.00 | 30 | 3.00 | 12 | 3 | 0.5 | 1.5 | — |" in md
+    assert "| `base` | — | 4.00 | 10 | 1.00 | — | — | — | — | — |" in md
+    assert "ops/cycle and pJ/op: per dot product on the block's workload." in md
     # an incomplete comparison is left out
     assert render_comparisons(rows[:1], [comp]) == ""
 
 
+def test_comparison_at_a_clock_marks_the_rows_that_miss_it():
+    """Rows closed at a clock stand for the comparison's configurations (``member``), show
+    their cuts, and a row that cannot meet the clock is marked and explained."""
+    rows = [{"config": "a_stages3", "member": "a", "cut": "stages=3", "met": True,
+             "area_um2": 30.0, "delay_ns": 7.5, "flipflops": 40, "latency": 3, "energy": None},
+            {"config": "base_stages9", "member": "base", "cut": "stages=9", "met": False,
+             "area_um2": 10.0, "delay_ns": 9.1, "flipflops": 20, "latency": 9, "energy": None}]
+    comp = Comparison(name="x", title="A against base", baseline="base", configs=("a", "base"),
+                      clocks=(10.0, 8.0))
+    md = render_comparisons(rows, [comp], clock_ns=8.0)
+    assert "### A against base — at 8 ns" in md
+    assert "| `a_stages3` | stages=3 | 7.50 | 30 | 3.00 | 40 | 3 |" in md
+    assert "| `base_stages9` | stages=9 | 9.10 ✗ | 10 | 1.00 | 20 | 9 |" in md
+    assert "✗: no register cut of the block meets 8 ns" in md
+
+
 def test_comparison_composites_and_rates():
-    """A composite row adds areas and takes the slowest delay; rates give work per cycle and
-    work per cycle per area normalized to the baseline."""
+    """A composite row adds areas and flip-flops and takes the slowest delay and latency;
+    rates give work per cycle and work per cycle per area normalized to the baseline."""
 
     rows = [{"config": "a", "nand2_eq": 300.0, "area_um2": 30.0, "delay_ns": 2.0,
-             "energy": {"pj_per_op": 1.0, "op": "MAC"}, "depth": 7},
+             "flipflops": 5, "latency": 2, "energy": {"pj_per_op": 1.0, "op": "MAC"}},
             {"config": "base", "nand2_eq": 100.0, "area_um2": 10.0, "delay_ns": 4.0,
-             "energy": {"pj_per_op": 4.0, "op": "MAC"}, "depth": 9}]
+             "flipflops": 3, "latency": 4, "energy": {"pj_per_op": 4.0, "op": "MAC"}}]
     comp = Comparison(name="y", title="T", baseline="base", configs=("a", "base"),
                       composites=(("both", ("a", "base")),),
                       rates={"a": {"x": 6, "y": 0}, "base": {"x": 1, "y": 1},
                              "both": {"x": 6, "y": 1}}, rate_unit="ops")
     md = render_comparisons(rows, [comp])
-    assert "| configuration | NAND2-eq | × | µm² | × | depth | ns | × | pJ/op | × | ops x | " \
-           "per area × | ops y | per area × |" in md
+    assert "| configuration | cuts | ns | µm² | × | FFs | latency | ops/cycle | pJ/op | × | " \
+           "ops x | per area × | ops y | per area × |" in md
     # a: 6 ops in 3x the area -> 2.00; no y rate -> dashes
-    assert "| a | 300 | 3.00 | 30 | 3.00 | 7 | 2.00 | 0.50 | 1.0 | 0.25 | 6 | 2.00 | — | — |" in md
+    assert "| `a` | — | 2.00 | 30 | 3.00 | 5 | 2 | — | 1.0 | 0.25 | 6 | 2.00 | — | — |" in md
     # a group has no energy per operation
-    assert "| both (sum) | 400 | 4.00 | 40 | 4.00 | 9 | 4.00 | 1.00 | — | — | 6 | 1.50 | 1 " \
-           "| 0.25 |" in md
+    assert "| both (sum) | — | 4.00 | 40 | 4.00 | 8 | 4 | — | — | — | 6 | 1.50 | 1 | 0.25 |" \
+        in md
 
 
 def test_catalogue_comparisons_name_real_configurations():
