@@ -4,21 +4,25 @@ are in :mod:`golden.rangebn` (its module docstring is the contract).
 
 All three share one two-pass structure (:class:`_TwoPassUnit`)::
 
-    pass 1 beats --> per-beat partials --reg--> running accumulators (+ chunk max/min)
+    pass 1 beats --> per-beat partials (pass-1 cuts) --reg--> running accumulators (+ chunk max/min)
                                                         |
                                        scalar unit (hw.lib.scalar: one adder, one multiplier,
                                        an iterative divider / square root, once per channel)
                                                         |
-    pass 2 beats --> per-lane chain (sub/mul/add, ``stages`` register cuts) --> output beats
+    pass 2 beats --> per-lane chain (sub/mul/add, pass-2 cuts) --> output beats
 
-- **Pass 1** accepts a beat every cycle (it never waits for the output). Each beat's lanes are
-  summed by a pairwise tree of rounded adders (``hw.lib.trees.reduce_tree`` order), registered, and
-  added to the running accumulators the next cycle; ``rangebn_fwd`` also tracks each chunk's
-  largest and smallest value and their indices (ties: the first).
+- **Pass 1** accepts a beat every cycle (it never waits for the output). Each beat's partials
+  (``rangebn_bwd``: p = g * (x - mu) per lane; ``bn_fwd``: x * x) are summed per beat by
+  pairwise trees of rounded adders (``hw.lib.trees.reduce_tree`` order), pass a fixed register,
+  and are added to the running accumulators; ``rangebn_fwd`` also tracks each chunk's largest
+  and smallest value and their indices (ties: the first), whose per-beat trees travel beside the
+  sums. Pass 1 is a pipeline that always advances; the scalar unit waits until the channel's
+  last beat has been accumulated.
 - **Between the passes** the input stalls while the scalar unit runs (a few cycles plus the
-  iterative divider's, and the square root's for ``bn_fwd``). It starts only after the previous
-  channel's output beats have left, so the per-channel registers the normalize pipeline reads
-  never change under it.
+  iterative divider's, and the square root's for ``bn_fwd``; ``bn_fwd``'s FP32 adds and
+  multiplies take two cycles each, a register inside each operator: ``SCALAR_CYCLES``). It
+  starts only after the previous channel's output beats have left, so the per-channel registers
+  the normalize pipeline reads never change under it.
 - **Pass 2** feeds a per-lane chain of rounded operations, one output beat per input beat; the
   per-channel outputs (``mu``, ``s``, chunk indices, ``dgamma``, ``dbeta``) are registers that
   hold for the channel's output beats. Back-pressure stalls pass 2 only.
@@ -26,6 +30,37 @@ All three share one two-pass structure (:class:`_TwoPassUnit`)::
 Per-channel inputs (gamma, beta; in ``rangebn_bwd`` also mu, s and the chunk indices) are read on
 the channel's first beat into holding registers, because pass 1 of the next channel runs while
 this channel's last outputs drain.
+
+Register cuts (``stages``, one :class:`hw.lib.pipeline.Cuts`): first the pass-2 chain's three
+points (after each rounded operation; ``stages`` 0..3 are the pass-2 registers, the output
+latency), then pass 1's, in :func:`hw.lib.pipeline.bisection_order` of its steps (each unit's
+``p1_steps``): ``p1_sub``/``p1_mul`` (``rangebn_bwd``: after x - mu and after g * (x - mu)),
+``p1_sq`` (``bn_fwd``: after the square), ``p1_sumL`` after level L of the beat trees and, in
+``bn_fwd`` only, ``p1_sumL_add`` inside each FP32 adder of level L (``fp_arith.add_front`` /
+``add_back``: one FP32 adder is about 11 ns). The last pass-1 step is followed by the register
+every configuration has, so it is no cut point. Pass-1 cuts add no output latency and cost no
+throughput: they only delay the start of the scalar unit by one cycle each. Measured in OSU
+0.18 µm (``mxforge synth NAME --clock-ns 10``, 4 lanes): one fp18_e5m12 / fp17_e6m11 adder or
+multiplier is 6-7.5 ns, two in a row 12-14 ns, so every step needs its register and the default
+(:meth:`_TwoPassUnit.default_stages`) is every cut point: ``rangebn_fwd`` 9.53 ns with 4 of 4
+(3 of 4: 13.1 ns), ``rangebn_bwd`` 9.44 ns with 6 of 6 (5 of 6: 13.8 ns).
+
+``bn_fwd`` (FP32) also cuts inside pass 2's operators, after every other cut point
+(``P2_SPLIT``: ``mul_mid``, ``sub_mid``, ``add_mid``, between ``fp_arith``'s front and back
+halves; each adds a cycle of output latency): one FP32 operator is 11.7 ns (adder) or 12.9 ns
+(multiplier) between registers, and the FP16 widening before ``sub`` and the FP16 rounding
+after ``add`` make those longer still (with ``mul_mid`` alone, 8 of 10 cuts: 15.1 ns, the
+widening and the subtraction). Its default is every cut point: 10.7 ns.
+
+The accumulators cannot be cut: each is one loop-carried rounded add per beat, and a register
+inside it would need two beats in flight, a different summation order than the golden model's
+``(..((+0 + T_0) + T_1) ..)``. In fp18 / fp17 one such add fits a cycle (the ``acc_max`` path,
+key compare + merge + add, limits ``rangebn_fwd`` at 9.53 ns). In FP32 it does not: ``bn_fwd``'s
+accumulators are ``fp_arith.add(..., structure="dual")``, the near/far dual-path adder (the
+same bits; 9.8 ns alone between registers where the single-path adder takes 11.1 ns), and
+still the floor of that unit under its contract and its critical path with every cut: the
+``acc2`` loop, the first-beat multiplexer (0.9 ns) and that adder (9.5 ns), 10.7 ns register
+to register (13.1 ns with the single-path adder).
 """
 from __future__ import annotations
 
@@ -41,43 +76,62 @@ from .lib import fp_arith
 from .bfp_quantize import BfpQuantize
 from .lib.block import StreamBlock
 from .lib.fp import convert, negate
-from .lib.units import named, unit
-from .lib.pipeline import Cuts, StreamPipeline
+from .lib.units import unit
+from .lib.pipeline import Cuts, StreamPipeline, bisection_order
 from .lib.scalar import ScalarProgram
 from .lib.trees import reduce_tree
 
-__all__ = ["RangeBnFwd", "RangeBnBwd", "BnFwd", "MAX_STAGES", "DEFAULT_STAGES"]
-
-#: register cuts in the pass-2 chain: after each of its three rounded operations
-MAX_STAGES = 3
-DEFAULT_STAGES = 3
+__all__ = ["RangeBnFwd", "RangeBnBwd", "BnFwd"]
 
 
 def _index_bits(n):
     return max(1, (n - 1).bit_length())
 
 
+def _sum_steps(lanes, split=False):
+    """The pass-1 steps of a beat's adder trees: ``p1_sumL`` after level L, and with ``split``
+    ``p1_sumL_add`` inside its adders before it (:meth:`_TwoPassUnit._beat_sums`)."""
+    return tuple(p for level in range(1, (lanes - 1).bit_length() + 1)
+                 for p in ((f"p1_sum{level}_add",) if split else ()) + (f"p1_sum{level}",))
+
+
 class _TwoPassUnit(StreamBlock):
     """The shared control of the two-pass units; subclasses supply the datapaths (hooks below).
 
-    Subclass hooks: ``_layouts()``, ``_latch(m, pay)`` (sync statements on a channel's first
-    beat), ``_partials(m, pay, beat)`` (dict of per-beat Values to register),
-    ``_accumulate(m, r, first, beat)`` (sync updates when a registered beat is valid),
-    ``_program(m)`` (a ScalarProgram), ``_on_program_start()`` (sync statements),
-    ``_chain(m, pay, beat, stage)`` (per-lane pass-2 fields; ``stage(point, values)`` is the cut
-    point ``point`` of ``CUT_POINTS`` for a dict of values) and ``_channel_outputs()`` (dict of
-    per-channel output Values).
+    Register cuts: one :class:`hw.lib.pipeline.Cuts` over the pass-2 chain's points
+    (``P2_POINTS``, datapath order) followed by the pass-1 points of :meth:`p1_steps` in
+    :func:`hw.lib.pipeline.bisection_order` (:meth:`cut_order`); ``stages = s`` registers the
+    first s. Pass 2 comes first because its chain of three rounded operations is the longest
+    segment with no cut at all, and so that ``stages`` 0..3 keep meaning the pass-2 registers.
+
+    Subclass hooks: ``p1_steps(lanes)`` (classmethod: the pass-1 steps in datapath order; the
+    last step's output goes into the register every configuration has, so it is no cut point),
+    ``_layouts()``, ``_latch(m, pay)`` (sync statements on a channel's first beat),
+    ``_partials(m, pay, beat, stage)`` (dict of per-beat Values, built through ``stage(point,
+    values)`` at every pass-1 step), ``_accumulate(m, r, first, beat)`` (sync updates when a
+    partial reaches the accumulators), ``_program(m)`` (a ScalarProgram),
+    ``_on_program_start()`` (sync statements), ``_chain(m, pay, beat, stage)`` (per-lane pass-2
+    fields through ``stage`` at every point of ``P2_POINTS``) and ``_channel_outputs()`` (dict
+    of per-channel output Values). ``stage(point, values)`` takes and returns a dict of values:
+    the cut point ``point`` registers them (and what travels beside them) or passes them.
     """
 
     #: the pass-2 chain's cut points (after each rounded operation), in the order ``stages``
     #: fills them: datapath order
-    CUT_POINTS = ("sub", "mul", "add")
+    P2_POINTS = ("sub", "mul", "add")
+    #: cut points inside the pass-2 chain's operators (``<op>_mid``: between ``fp_arith``'s
+    #: front and back halves), after every other cut point, in the order ``stages`` fills them
+    P2_SPLIT = ()
+    #: ``hw.lib.scalar.ScalarProgram``'s ``cycles`` per add / mul step
+    SCALAR_CYCLES = 1
 
     def __init__(self, n, lanes, rounding, stages, chunks):
         check_int("lanes", lanes, 1, spec.MAX_LANES)
         spec.check_params(n, lanes, chunks)
         check_choice("rounding", rounding, self.ROUNDINGS)
-        self._cuts = Cuts(self.CUT_POINTS, stages)
+        if stages is None:
+            stages = self.default_stages(lanes)
+        self._cuts = Cuts(self.cut_order(lanes), stages, f"lanes={lanes}")
         self._n, self._lanes, self._rounding = n, lanes, rounding
         self._stages, self._chunks = stages, chunks
         self._per = n // lanes
@@ -88,10 +142,35 @@ class _TwoPassUnit(StreamBlock):
     rounding = property(lambda self: self._rounding)
     stages = property(lambda self: self._stages)
 
+    @classmethod
+    def cut_order(cls, lanes):
+        """Every cut point at ``lanes``, in the order ``stages`` fills them (class docstring)."""
+        return cls.P2_POINTS + bisection_order(cls.p1_steps(lanes))[:-1] + cls.P2_SPLIT
+
+    @classmethod
+    def default_stages(cls, lanes):
+        """Every cut point: each step of either pass is one rounded operation (or half an FP32
+        adder), and no two of them fit one 10 ns cycle in OSU 0.18 µm (the module docstring)."""
+        return len(cls.cut_order(lanes))
+
     @property
     def latency(self):
         """Cycles from a pass-2 beat to its output beat (the pass-2 chain's register cuts)."""
-        return self._stages
+        return sum(p in self._cuts for p in self.P2_POINTS + self.P2_SPLIT)
+
+    def _stager(self, pipe, carry, last=None):
+        """The ``stage(point, values)`` of a pass: the cut point ``point`` of ``pipe`` for the
+        dict ``values`` and the dict ``carry`` (what travels beside them, updated in place);
+        ``last``, the pass's final step, passes through (the register after it is not a cut)."""
+        def stage(point, values):
+            if point == last:
+                return dict(values)
+            keys = list(values)
+            regs = pipe.cut(point, *values.values(), *carry.values())
+            regs = regs if isinstance(regs, tuple) else (regs,)
+            carry.update(zip(list(carry), regs[len(keys):]))
+            return dict(zip(keys, regs[: len(keys)]))
+        return stage
 
     def elaborate(self, platform):
         m = Module()
@@ -101,21 +180,27 @@ class _TwoPassUnit(StreamBlock):
         beat = Signal(range(per))
         first = beat == 0
 
-        # ---- pass 1: partials, one register, accumulate
+        # ---- pass 1: partials through the pass-1 cuts, one register, accumulate. It never
+        # stalls (the input is ready in STATS), so its pipeline always advances.
         take = Signal()
         m.d.comb += take.eq(self.i.valid & (phase == STATS))
         with m.If(take & first):
             m.d.sync += self._latch(m, pay)
-        partials = self._partials(m, pay, beat)
-        r = {k: Signal.like(v, name=f"p1_{k}") for k, v in partials.items()}
-        rvalid, rfirst = Signal(), Signal()
-        rbeat = Signal(range(per))
-        m.d.sync += rvalid.eq(take)
-        with m.If(take):
-            m.d.sync += [r[k].eq(v) for k, v in partials.items()]
-            m.d.sync += [rfirst.eq(first), rbeat.eq(beat)]
-        with m.If(rvalid):
+        p1 = StreamPipeline(m, SimpleNamespace(valid=take, ready=Signal()), None, self._cuts)
+        m.d.comb += p1.en.eq(1)
+        steps = self.p1_steps(self._lanes)
+        side = {"first": first, "beat": beat}
+        last = steps[-1] if steps else None
+        partials = self._partials(m, pay, beat, self._stager(p1, side, last))
+        regs = p1.stage(*partials.values(), *side.values())
+        r = dict(zip(partials, regs))
+        rfirst, rbeat = regs[len(partials):]
+        # set when the channel's last beat is accumulated (the accumulators are final after it)
+        stats_done = Signal()
+        with m.If(p1.valid):
             m.d.sync += self._accumulate(m, r, rfirst, rbeat)
+            with m.If(rbeat == per - 1):
+                m.d.sync += stats_done.eq(1)
         prog = self._program(m)
         start_stmts = self._on_program_start()
 
@@ -125,19 +210,11 @@ class _TwoPassUnit(StreamBlock):
         pipe = StreamPipeline(m, proxy, self.o, self._cuts)
         fire = proxy.valid & pipe.en
         m.d.comb += self.i.ready.eq(Mux(phase == STATS, 1, (phase == NORM) & pipe.en))
-        inflight = Signal(range(self._stages + 3))
+        inflight = Signal(range(self.latency + 3))
         m.d.sync += inflight.eq(inflight + fire - (self.o.valid & self.o.ready))
 
         carry = {"last": beat == per - 1}
-
-        def stage(point, values):
-            """The cut point ``point`` for the dict ``values`` and the carried ``last``."""
-            keys = list(values)
-            regs = pipe.cut(point, *values.values(), carry["last"])
-            carry["last"] = regs[-1]
-            return dict(zip(keys, regs[:-1]))
-
-        fields = self._chain(m, pay, beat, stage)
+        fields = self._chain(m, pay, beat, self._stager(pipe, carry))
         fields.update(self._channel_outputs())
         fields["last"] = carry["last"]
         pipe.finish(fields)
@@ -150,11 +227,11 @@ class _TwoPassUnit(StreamBlock):
                 with m.If(beat == per - 1):
                     m.d.sync += phase.eq(SETTLE)
         with m.Elif(phase == SETTLE):
-            # the last beat has been accumulated and the previous channel has left
-            with m.If(~rvalid & (inflight == 0)):
+            # every pass-1 beat has been accumulated and the previous channel has left
+            with m.If(stats_done & (inflight == 0)):
                 m.d.comb += prog.start.eq(1)
                 m.d.sync += start_stmts
-                m.d.sync += phase.eq(PROG)
+                m.d.sync += [phase.eq(PROG), stats_done.eq(0)]
         with m.Elif(phase == PROG):
             with m.If(prog.done):
                 m.d.sync += phase.eq(NORM)
@@ -167,11 +244,26 @@ class _TwoPassUnit(StreamBlock):
 
     # helpers for the subclasses
 
-    def _add(self, m, fmt, a, b, name):
-        """A rounded FP adder in its own submodule (``hw.lib.units.unit``)."""
-        kw = dict(rounding=self._rounding, overflow=self.OVERFLOW, name="add")
+    def _add(self, m, fmt, a, b, name, structure="single"):
+        """A rounded FP adder in its own submodule (``hw.lib.units.unit``); ``structure``
+        "dual" for the running accumulators (``fp_arith.add``'s dual-path adder: the same bits,
+        a shorter loop)."""
+        kw = dict(rounding=self._rounding, overflow=self.OVERFLOW, structure=structure,
+                  name="add")
         return unit(m, name, lambda sub, x, y: fp_arith.add(sub, fmt, x, y, **kw),
                              (a, b), fmt.width)
+
+    def _add_front(self, m, fmt, a, b, name):
+        """The first half of :meth:`_add` (order, align, add the significands): a Value of
+        ``fp_arith.add_layout(fmt)``, what a cut inside the adder registers."""
+        return unit(m, name, lambda sub, x, y: fp_arith.add_front(sub, fmt, x, y, name="add"),
+                    (a, b), fp_arith.add_layout(fmt).size)
+
+    def _add_back(self, m, fmt, mid, name):
+        """The second half of :meth:`_add` (normalize, round) on :meth:`_add_front`'s value."""
+        kw = dict(rounding=self._rounding, overflow=self.OVERFLOW, name="add")
+        return unit(m, name, lambda sub, x: fp_arith.add_back(sub, fmt, x, **kw), (mid,),
+                    fmt.width)
 
     def _mul(self, m, fmt, a, b, name, fmt_b=None):
         """A rounded FP multiplier in its own submodule."""
@@ -182,15 +274,41 @@ class _TwoPassUnit(StreamBlock):
 
     def _normalize(self, m, v, stage):
         """The pass-2 chain of the forward units: ((x - mu) * a) + beta per lane, one rounded
-        operation between cut points ``sub``, ``mul``, ``add`` (``v``: lane name -> value; the
-        program's registers exist once ``_program`` ran)."""
+        operation between cut points ``sub``, ``mul``, ``add``, and with ``P2_SPLIT`` the cut
+        point ``<op>_mid`` inside each (``v``: lane name -> value; the program's registers exist
+        once ``_program`` ran)."""
         A, regs = self.A, self._prog.regs
-        v = stage("sub", {k: self._add(m, A, x, negate(regs["mu"]), f"sub{k[1:]}")
-                          for k, x in v.items()})
-        v = stage("mul", {k: self._mul(m, A, x, regs["a"], f"mul{k[1:]}")
-                          for k, x in v.items()})
-        return stage("add", {k: self._add(m, A, x, self._beta_n, f"add{k[1:]}")
-                             for k, x in v.items()})
+
+        def add(point, v, b):
+            if f"{point}_mid" not in self.P2_SPLIT:
+                return {k: self._add(m, A, x, b, f"{point}{k[1:]}") for k, x in v.items()}
+            mid = stage(f"{point}_mid", {k: self._add_front(m, A, x, b, f"{point}{k[1:]}")
+                                         for k, x in v.items()})
+            return {k: self._add_back(m, A, x, f"{point}{k[1:]}_norm") for k, x in mid.items()}
+
+        def mul(v, b):
+            if "mul_mid" not in self.P2_SPLIT:
+                return {k: self._mul(m, A, x, b, f"mul{k[1:]}") for k, x in v.items()}
+            mid = stage("mul_mid", {k: self._mul_front(m, A, x, b, f"mul{k[1:]}")
+                                    for k, x in v.items()})
+            return {k: self._mul_back(m, A, x, f"mul{k[1:]}_norm") for k, x in mid.items()}
+
+        v = stage("sub", add("sub", v, negate(regs["mu"])))
+        v = stage("mul", mul(v, regs["a"]))
+        return stage("add", add("add", v, self._beta_n))
+
+    def _mul_front(self, m, fmt, a, b, name):
+        """The first half of :meth:`_mul` (``fmt`` x ``fmt``: the significand product): a
+        Value of ``fp_arith.mul_layout``, what a cut inside the multiplier registers."""
+        return unit(m, name, lambda sub, x, y: fp_arith.mul_front(sub, fmt, x, fmt, y, fmt,
+                                                                  name="mul"),
+                    (a, b), fp_arith.mul_layout(fmt, fmt, fmt).size)
+
+    def _mul_back(self, m, fmt, mid, name):
+        """The second half of :meth:`_mul` (normalize, round) on :meth:`_mul_front`'s value."""
+        kw = dict(rounding=self._rounding, overflow=self.OVERFLOW, name="mul")
+        return unit(m, name, lambda sub, x: fp_arith.mul_back(sub, fmt, fmt, fmt, x, **kw),
+                    (mid,), fmt.width)
 
     def _narrow(self, m, src, dst, code, name, overflow="saturate"):
         """A rounding format conversion in its own submodule."""
@@ -199,14 +317,39 @@ class _TwoPassUnit(StreamBlock):
                                                               overflow=overflow, name="cvt"),
                              (code,), dst.width)
 
-    def _beat_sum(self, m, fmt, values, name):
-        """Pairwise sum of the lane values (the tree order, ``golden.accumulate.pairwise``)."""
-        count = [0]
+    def _beat_sums(self, m, fmt, trees, stage, side=None, split=False):
+        """Each beat's pairwise lane sums (``hw.lib.trees.reduce_tree``, the order of
+        ``golden.accumulate.pairwise``) of every tree of ``trees`` (name -> lane values), the
+        trees level by level in step: after level L the pass-1 cut point ``p1_sumL`` takes every
+        tree's values and the dict ``side`` (values travelling beside them). With ``split`` each
+        adder is its two halves (``fp_arith.add_front``/``add_back``) with the cut point
+        ``p1_sumL_add`` between them. Returns the dict of the sums and ``side``'s values."""
+        names, side = list(trees), dict(side or {})
+        lanes = [tuple(trees[k][j] for k in names) for j in range(len(trees[names[0]]))]
 
-        def op(a, b):
-            count[0] += 1
-            return self._add(m, fmt, a, b, f"{name}{count[0]}")
-        return reduce_tree(values, op)
+        def level_cut(point):
+            def cut(level, *items):
+                """Items: a tuple (one value per tree) per tree node, then ``side``'s values."""
+                flat = {(i, j): v for i, it in enumerate(items)
+                        for j, v in enumerate(it if isinstance(it, tuple) else (it,))}
+                out = stage(point.format(level), flat)
+                return tuple(tuple(out[i, j] for j in range(len(it))) if isinstance(it, tuple)
+                             else out[i, 0] for i, it in enumerate(items))
+            return cut
+
+        def node(level, j, a, b):
+            part = self._add_front if split else self._add
+            return tuple(part(m, fmt, x, y, f"{k}_l{level}_{j}") for k, x, y in zip(names, a, b))
+
+        def finish(level, j, mids):
+            return tuple(self._add_back(m, fmt, mid, f"{k}_l{level}_{j}_norm")
+                         for k, mid in zip(names, mids))
+
+        sums, extra = reduce_tree(lanes, node=node, cut=level_cut("p1_sum{}"),
+                                  carry=tuple(side.values()),
+                                  finish=finish if split else None,
+                                  mid_cut=level_cut("p1_sum{}_add") if split else None)
+        return {**dict(zip(names, sums)), **dict(zip(side, extra))}
 
     def _consts(self, fmt):
         return spec.constants(self._n, self._chunks, fmt)
@@ -214,7 +357,8 @@ class _TwoPassUnit(StreamBlock):
     def _scalar_program(self, m, steps, inputs):
         """The scalar unit running ``steps`` in the accumulator format (``hw.lib.scalar``)."""
         self._prog = ScalarProgram(m, self.A, steps, inputs=inputs, consts=self._consts(self.A),
-                                   rounding=self._rounding, overflow=self.OVERFLOW, name="scalar")
+                                   rounding=self._rounding, overflow=self.OVERFLOW,
+                                   cycles=self.SCALAR_CYCLES, name="scalar")
         return self._prog
 
     def _hold_chunk_indices(self):
@@ -265,8 +409,11 @@ class RangeBnFwd(_TwoPassUnit):
         Values per beat (1..32).
     rounding : {"rtz", "rne"}
         Every rounded operation's mode (the lab's bit masking is "rtz").
-    stages : int
-        Register cuts in the normalize chain, 0..3 (after sub, mul, add): the output latency.
+    stages : int or None
+        Register cuts: the first ``stages`` of :meth:`cut_order` (``lanes``), the normalize
+        chain's ``sub``, ``mul``, ``add`` (the output latency is how many of those three), then
+        pass 1's ``p1_sumL`` after each level of the beat's adder tree but the last. None:
+        every cut (:meth:`default_stages`, which meets 10 ns).
     chunks : int
         K, the number of chunks of a channel (8).
     bfp : bool
@@ -279,7 +426,7 @@ class RangeBnFwd(_TwoPassUnit):
     V, A = spec.FWD_VALUE, spec.FWD_ACC
 
     def __init__(self, n=spec.DEFAULT_N, lanes=spec.DEFAULT_LANES, rounding="rtz",
-                 stages=DEFAULT_STAGES, chunks=spec.CHUNKS, bfp=False):
+                 stages=None, chunks=spec.CHUNKS, bfp=False):
         check_bool("bfp", bfp)
         self._bfp = bfp
         super().__init__(n, lanes, rounding, stages, chunks)
@@ -312,10 +459,12 @@ class RangeBnFwd(_TwoPassUnit):
         self._beta_in = Signal(V.width, name="beta_in")
         return [self._gamma_in.eq(pay.gamma), self._beta_in.eq(pay.beta)]
 
-    def _partials(self, m, pay, beat):
+    @classmethod
+    def p1_steps(cls, lanes):
+        return _sum_steps(lanes)
+
+    def _partials(self, m, pay, beat, stage):
         L, A = self._lanes, self.A
-        xs = [self._widen(pay.x[j]) for j in range(L)]
-        out = {"t": self._beat_sum(m, A, xs, "bsum")}
         lanes = [(self._key(pay.x[j]), pay.x[j], Const(j, max(1, (L - 1).bit_length())))
                  for j in range(L)]
 
@@ -326,8 +475,9 @@ class RangeBnFwd(_TwoPassUnit):
             return op
         mx = reduce_tree(lanes, pick(lambda b, a: b > a))
         mn = reduce_tree(lanes, pick(lambda b, a: b < a))
-        out.update(maxc=mx[1], maxl=mx[2], minc=mn[1], minl=mn[2])
-        return out
+        # the beat's extremes (a few ns) travel beside its sum through the tree's cuts
+        return self._beat_sums(m, A, {"t": [self._widen(pay.x[j]) for j in range(L)]}, stage,
+                               side=dict(maxc=mx[1], maxl=mx[2], minc=mn[1], minl=mn[2]))
 
     def _accumulate(self, m, r, first, beat):
         A, V, L, K = self.A, self.V, self._lanes, self._chunks
@@ -341,8 +491,9 @@ class RangeBnFwd(_TwoPassUnit):
         self._S, self._smax, self._smin = S, smax, smin
         self._amax_in = [Signal(ib, name=f"amax_in{k}") for k in range(K)]
         self._amin_in = [Signal(ib, name=f"amin_in{k}") for k in range(K)]
-        pos = lambda lane: (Cat(lane, beat) if L > 1 and (L & (L - 1)) == 0
-                            else beat * L + lane)[:ib]
+
+        def pos(lane):
+            return (Cat(lane, beat) if L > 1 and (L & (L - 1)) == 0 else beat * L + lane)[:ib]
         start = ci.starts(beat)
         new_max = Signal(V.width, name="merged_max")
         new_min = Signal(V.width, name="merged_min")
@@ -415,17 +566,18 @@ class RangeBnBwd(_TwoPassUnit):
 
     Pass 1 forms p = g * (x - mu) per lane and sums g and p; pass 2 is
     dx = V((sg * g + c0) + e) with e = -cc / +cc at the chunk's argmax / argmin. Parameters as
-    :class:`RangeBnFwd` (``stages`` cuts after the mul and the two adds).
+    :class:`RangeBnFwd`; ``stages`` cuts after pass 2's mul and two adds (``mul``, ``addc``,
+    ``adde``), then pass 1's ``p1_sub``, ``p1_mul`` and ``p1_sumL`` in bisection order.
     """
 
     ROUNDINGS = spec.ROUNDINGS
     OVERFLOW = "saturate"
-    CUT_POINTS = ("mul", "addc", "adde")
+    P2_POINTS = ("mul", "addc", "adde")
     X, XACC = spec.FWD_VALUE, spec.FWD_ACC
     V, A = spec.BWD_VALUE, spec.BWD_ACC
 
     def __init__(self, n=spec.DEFAULT_N, lanes=spec.DEFAULT_LANES, rounding="rtz",
-                 stages=DEFAULT_STAGES, chunks=spec.CHUNKS):
+                 stages=None, chunks=spec.CHUNKS):
         super().__init__(n, lanes, rounding, stages, chunks)
 
     def _layouts(self):
@@ -450,17 +602,27 @@ class RangeBnBwd(_TwoPassUnit):
                 + [a.eq(pay.amax[k]) for k, a in enumerate(self._amax_in)]
                 + [a.eq(pay.amin[k]) for k, a in enumerate(self._amin_in)])
 
-    def _partials(self, m, pay, beat):
+    @classmethod
+    def p1_steps(cls, lanes):
+        return ("p1_sub", "p1_mul") + _sum_steps(lanes)
+
+    def _partials(self, m, pay, beat, stage):
         A, L = self.A, self._lanes
         # mu is read on the channel's first beat: that beat uses the payload's directly
         mu_code = Mux(beat == 0, pay.mu, self._mu_in)
         mu = self._narrow(m, self.XACC, A, mu_code, "mu_cvt")
-        gs = [named(m, convert(None, self.V, A, pay.g[j]), f"g{j}") for j in range(L)]
-        ps = []
-        for j in range(L):
-            d = self._add(m, A, convert(None, self.X, A, pay.x[j]), negate(mu), f"p1sub{j}")
-            ps.append(self._mul(m, A, gs[j], d, f"p1mul{j}"))
-        return {"ta": self._beat_sum(m, A, gs, "suma"), "tb": self._beat_sum(m, A, ps, "sumb")}
+        # g travels as its code: its widening to A is exact (wiring)
+        def widened_g(v):
+            return [convert(None, self.V, A, v[f"g{j}"]) for j in range(L)]
+
+        v = stage("p1_sub", {**{f"d{j}": self._add(m, A, convert(None, self.X, A, pay.x[j]),
+                                                     negate(mu), f"p1sub{j}") for j in range(L)},
+                             **{f"g{j}": pay.g[j] for j in range(L)}})
+        v = stage("p1_mul", {**{f"p{j}": self._mul(m, A, g, v[f"d{j}"], f"p1mul{j}")
+                                for j, g in enumerate(widened_g(v))},
+                             **{f"g{j}": v[f"g{j}"] for j in range(L)}})
+        gs = widened_g(v)
+        return self._beat_sums(m, A, {"ta": gs, "tb": [v[f"p{j}"] for j in range(L)]}, stage)
 
     def _accumulate(self, m, r, first, beat):
         A = self.A
@@ -523,20 +685,27 @@ class BnFwd(_TwoPassUnit):
     root and divider, pass 2 is y = FP16((x - mu) * a + beta).
 
     Parameters: ``n``, ``lanes``, ``stages`` as :class:`RangeBnFwd` (``n`` a multiple of
-    ``lanes``; no chunks).
+    ``lanes``; no chunks); pass 1's cut points are ``p1_sq`` and, per tree level, ``p1_sumL_add``
+    (inside the FP32 adders) and ``p1_sumL``; after them come ``mul_mid``, ``sub_mid`` and
+    ``add_mid`` inside pass 2's operators (output latency up to 6). The scalar unit's adds and
+    multiplies take two cycles. Its default, every cut, does not meet 10 ns (10.7 ns): see the
+    module docstring for the floor, the FP32 accumulator loop.
     """
 
     ROUNDINGS = ("rne",)
     OVERFLOW = "nonsat"
     V, A = spec.FP16, spec.FP32
+    P2_SPLIT = ("mul_mid", "sub_mid", "add_mid")
+    SCALAR_CYCLES = 2
 
-    def __init__(self, n=spec.DEFAULT_N, lanes=spec.DEFAULT_LANES, stages=DEFAULT_STAGES):
+    def __init__(self, n=spec.DEFAULT_N, lanes=spec.DEFAULT_LANES, stages=None):
         super().__init__(n, lanes, "rne", stages, 1)
 
     def _consts(self, fmt):
         import numpy as np
-        f32 = np.float32
-        bits = lambda v: int(np.asarray(f32(v)).view(np.uint32))
+
+        def bits(v):
+            return int(np.asarray(np.float32(v)).view(np.uint32))
         return {"inv_n": bits(1.0 / self._n), "eps": bits(spec.BN_EPS), "one": bits(1.0)}
 
     def _layouts(self):
@@ -554,20 +723,26 @@ class BnFwd(_TwoPassUnit):
     def _widen(self, m, code, name):
         return self._narrow(m, self.V, self.A, code, name)
 
-    def _partials(self, m, pay, beat):
+    @classmethod
+    def p1_steps(cls, lanes):
+        return ("p1_sq",) + _sum_steps(lanes, split=True)
+
+    def _partials(self, m, pay, beat, stage):
         A, V, L = self.A, self.V, self._lanes
-        xs = [self._widen(m, pay.x[j], f"x{j}") for j in range(L)]
-        sq = [unit(m, f"sq{j}", lambda sub, x: fp_arith.mul(
+        v = stage("p1_sq", {
+            **{f"x{j}": self._widen(m, pay.x[j], f"x{j}") for j in range(L)},
+            **{f"q{j}": unit(m, f"sq{j}", lambda sub, x: fp_arith.mul(
                   sub, V, x, V, x, A, rounding="rne", overflow="nonsat", name="mul"),
-                  (pay.x[j],), A.width) for j in range(L)]
-        return {"t1": self._beat_sum(m, A, xs, "sum1"), "t2": self._beat_sum(m, A, sq, "sum2")}
+                  (pay.x[j],), A.width) for j in range(L)}})
+        return self._beat_sums(m, A, {"t1": [v[f"x{j}"] for j in range(L)],
+                                      "t2": [v[f"q{j}"] for j in range(L)]}, stage, split=True)
 
     def _accumulate(self, m, r, first, beat):
         A = self.A
         self._S1 = Signal(A.width, name="acc_1")
         self._S2 = Signal(A.width, name="acc_2")
-        return [self._S1.eq(self._add(m, A, Mux(first, 0, self._S1), r["t1"], "acc1")),
-                self._S2.eq(self._add(m, A, Mux(first, 0, self._S2), r["t2"], "acc2"))]
+        return [self._S1.eq(self._add(m, A, Mux(first, 0, self._S1), r["t1"], "acc1", "dual")),
+                self._S2.eq(self._add(m, A, Mux(first, 0, self._S2), r["t2"], "acc2", "dual"))]
 
     def _program(self, m):
         steps = [("mul", "mu", "S1", "inv_n"),

@@ -18,10 +18,15 @@ bits for the adder's 27-bit sum). Measured on the FP32 adder alone (``synth.flow
 11,996 transistors, depth 154, 12.3 ns with ``encode`` rounding the normalized sum; 10,556, 145,
 11.7 ns with ``round_normalized``; the former adder, which left all normalization to ``encode``:
 13,094, 193, 14.9 ns. The other multiplier combinations (a product wider than the output
-significand) still hand the exact product to ``encode``. Either way the rules are docs/numerics.md
-§2, and ``tests/hw/test_fp_arith`` checks both units against NumPy float32 arithmetic and
-``golden.formats.add``/``mul``, exhaustively for 8-bit formats of every kind of specials and
-subnormal handling.
+significand, FP32 x FP32) are two parts, :func:`mul_front` (the significand product, and beside
+it the shift amounts and sticky from the operands' leading and trailing zero counts) and
+:func:`mul_back` (one normalizing shift, :func:`hw.lib.fp.round_normalized`), with
+:func:`mul_layout` the register a cut between them holds, as the adder's
+:func:`add_front`/:func:`add_back`. FP32 in OSU 0.18 between registers: 12.9 ns whole (15.6 ns
+when the product went to ``encode``), 7.5 ns front (the 24 x 24 product alone: 6.8 ns), 5.8 ns
+back. The rules are docs/numerics.md §2, and ``tests/hw/test_fp_arith`` checks both units
+against NumPy float32 arithmetic and ``golden.formats.add``/``mul``, exhaustively for 8-bit
+formats of every kind of specials and subnormal handling.
 
 Semantics (IEEE 754 where the format has the codes): the exact result rounded once; NaN if an
 operand is NaN, for 0 x Inf and for Inf - Inf (the canonical NaN of the output format); Inf of
@@ -34,10 +39,12 @@ from amaranth.lib import data
 from golden.checks import check_choice
 from golden.formats import OVERFLOWS, PLAIN_ROUNDINGS, get_format
 
-from .fp import biased_exponent, decode_element, encode, leading_zeros, round_normalized
+from .fp import (biased_exponent, decode_element, leading_zeros, pack, round_normalized,
+                 round_up)
 from .units import named
 
-__all__ = ["mul", "add", "add_front", "add_back", "add_layout", "GUARD"]
+__all__ = ["mul", "mul_front", "mul_back", "mul_layout", "add", "add_front", "add_back",
+           "add_layout", "trailing_zeros", "GUARD"]
 
 #: bits the adder keeps below the larger operand's LSB (see :func:`add` for why 2 is the least)
 GUARD = 2
@@ -104,8 +111,8 @@ def mul(m, fmt_a, a, fmt_b, b, out_fmt, *, rounding="rne", overflow="nonsat", na
     and shifts right by 1 - E_top (clamped) into the output's subnormal significand, the bits
     shifted out forming sticky, and :func:`hw.lib.fp.round_normalized` rounds it (gradual underflow,
     or 0 / the smallest normal in a format without subnormals). Overflow (±Inf with "nonsat") is
-    judged there too. Otherwise the exact product goes to :func:`hw.lib.fp.encode`, which rounds it
-    once (no sticky needed).
+    judged there too. Otherwise the result is ``mul_back(mul_front(...))`` (see
+    :func:`mul_front`), a datapath that also serves the formats above when split by a register.
 
     Raises
     ------
@@ -119,20 +126,12 @@ def mul(m, fmt_a, a, fmt_b, b, out_fmt, *, rounding="rne", overflow="nonsat", na
     a, b = Value.cast(a), Value.cast(b)
     # the exact product fits the output significand (BF16 x BF16 -> FP32): see "Datapath"
     fast = fa.sig_bits + fb.sig_bits <= fo.sig_bits
-    sa, ga, ea, ia, na = _operand(m, fa, a, f"{name}_a", zero_special=not fast)
-    sb, gb, eb, ib, nb = _operand(m, fb, b, f"{name}_b", zero_special=not fast)
-    zero_a = (ga == 0) & ~ia & ~na
-    zero_b = (gb == 0) & ~ib & ~nb
-    specials = fa.specials != "none" or fb.specials != "none"
-    nan = (na | nb | (ia & zero_b) | (zero_a & ib)) if specials else 0
-    if specials and not fo.has_nan:
-        raise ValueError(f"out_fmt {fo.name} has no NaN for the NaN and 0 x Inf results of "
-                         f"{fa.name} x {fb.name}")
     if not fast:
-        mag = named(m, ga * gb, f"{name}_mag")
-        exp = named(m, ea + eb, f"{name}_exp")
-        return encode(m, fo, sa ^ sb, mag, exp, rounding=rounding, overflow=overflow,
-                      inf=ia | ib, nan=nan, name=f"{name}_round")
+        return mul_back(m, fa, fb, fo, mul_front(m, fa, a, fb, b, fo, name=name),
+                        rounding=rounding, overflow=overflow, name=name)
+    sa, ga, ea, ia, na = _operand(m, fa, a, f"{name}_a", zero_special=False)
+    sb, gb, eb, ib, nb = _operand(m, fb, b, f"{name}_b", zero_special=False)
+    nan = _mul_nan(fa, fb, fo, ga, ia, na, gb, ib, nb)
 
     def normalized(f, code, g, what):
         """Significand shifted to put its leading one at the top, and its biased exponent."""
@@ -163,7 +162,117 @@ def mul(m, fmt_a, a, fmt_b, b, out_fmt, *, rounding="rne", overflow="nonsat", na
                        name=f"{name}_round")
 
 
-def add(m, fmt, a, b, *, rounding="rne", overflow="nonsat", name="add"):
+def _mul_nan(fa, fb, fo, ga, ia, na, gb, ib, nb):
+    """The multiplier's NaN flag (a NaN operand, 0 x Inf); checks that ``fo`` has a NaN."""
+    if fa.specials == "none" and fb.specials == "none":
+        return 0
+    if not fo.has_nan:
+        raise ValueError(f"out_fmt {fo.name} has no NaN for the NaN and 0 x Inf results of "
+                         f"{fa.name} x {fb.name}")
+    zero_a = (ga == 0) & ~ia & ~na
+    zero_b = (gb == 0) & ~ib & ~nb
+    return na | nb | (ia & zero_b) | (zero_a & ib)
+
+
+def trailing_zeros(value):
+    """Count of trailing zero bits of ``value`` (``len(value)`` when it is zero)."""
+    value = Value.cast(value)
+    return leading_zeros(Cat(*(value[i] for i in reversed(range(len(value))))))
+
+
+def _mul_widths(fa, fb, fo):
+    """n (product bits), w (window bits: the product, zero-padded below to at least P + 1),
+    the exponent field's width and the constant C of E' = Ea + Eb + C (:func:`mul_front`)."""
+    n = fa.sig_bits + fb.sig_bits
+    P = fo.sig_bits
+    c = 1 + fo.bias - fa.bias - fb.bias
+    e_max = max((1 << fa.ebits) - 1 + (1 << fb.ebits) - 1 + c, 1)
+    return n, max(n, P + 1), e_max.bit_length(), c
+
+
+def mul_layout(fmt_a, fmt_b, out_fmt):
+    """The multiplier's state between its two parts (:func:`mul_front`, :func:`mul_back`): what
+    a register cut inside it holds, after the significand product and before its normalizing
+    shift and rounding. ``mag``: the exact product of the integer significands
+    (``sig_bits_a + sig_bits_b`` bits, not normalized); ``tiny``: the result lies below
+    2**emin (a right shift); ``shift``: the shift amount; ``e_top``: the output's biased
+    exponent of the window's top bit after that shift (>= 1 unless ``tiny``); ``may_norm``: a
+    one-bit left fix-up shift is allowed (``e_top`` > 1, not ``tiny``); ``sticky0``/``sticky1``:
+    sticky without / with that fix-up; ``sign``, ``inf``, ``nan``. 70 bits for FP32."""
+    fa, fb = _float_format("fmt_a", fmt_a), _float_format("fmt_b", fmt_b)
+    fo = _float_format("out_fmt", out_fmt)
+    n, w, ew, _ = _mul_widths(fa, fb, fo)
+    return data.StructLayout({
+        "mag": n, "tiny": 1, "shift": max(n, fo.sig_bits + 1).bit_length(), "e_top": ew,
+        "may_norm": 1, "sticky0": 1, "sticky1": 1, "sign": 1, "inf": 1, "nan": 1})
+
+
+def mul_front(m, fmt_a, a, fmt_b, b, out_fmt, *, name="mul"):
+    """The first part of the multiplier (:func:`mul`'s datapath for a product wider than the
+    output significand; any float formats): the significand product, and beside it everything
+    the normalization needs, so that :func:`mul_back` is a shift and the rounding. A Value of
+    :func:`mul_layout`.
+
+    With E the operands' biased exponents (max(field, 1)) and lz their significands' leading
+    zero counts, the product ``mag`` = ga * gb has its leading one at bit n - 1 - lz or one
+    below (lz = lz_a + lz_b), and E' = E_a + E_b + 1 + bias_out - bias_a - bias_b is the
+    output's biased exponent of its bit n - 1. For E' >= 1 it shifts left by k = min(lz,
+    E' - 1): the leading one reaches bit n - 1 (or n - 2, which the back's one-bit fix-up
+    shifts when the exponent allows), or the shift stops at the exponent E = 1, a subnormal
+    result. For E' <= 0 it lies below 2**emin and shifts right by 1 - E' (clamped at P + 1:
+    beyond, every bit is below the round bit). The bits below the round bit make sticky; as
+    trailing zeros of a product are those of its factors, sticky is formed here from
+    tz_a + tz_b and the shift, for both outcomes of the fix-up, instead of ORing the shifted
+    value's low bits in the back."""
+    fa, fb = _float_format("fmt_a", fmt_a), _float_format("fmt_b", fmt_b)
+    fo = _float_format("out_fmt", out_fmt)
+    a, b = Value.cast(a), Value.cast(b)
+    P = fo.sig_bits
+    n, w, ew, c = _mul_widths(fa, fb, fo)
+    sa, ga, _, ia, na = _operand(m, fa, a, f"{name}_a")
+    sb, gb, _, ib, nb = _operand(m, fb, b, f"{name}_b")
+    nan = _mul_nan(fa, fb, fo, ga, ia, na, gb, ib, nb)
+    mag = named(m, ga * gb, f"{name}_mag")
+    lz = named(m, leading_zeros(ga) + leading_zeros(gb), f"{name}_lz")
+    tz = named(m, trailing_zeros(ga) + trailing_zeros(gb), f"{name}_tz")
+    esum = biased_exponent(fa, a) + biased_exponent(fb, b)
+    e1 = named(m, Cat(esum, Const(0, 1)).as_signed() + c, f"{name}_e")  # E', signed
+    tiny = e1 < 1
+    k = Mux(lz < e1 - 1, lz, e1 - 1)
+    r = Mux(e1 < -P, P + 1, 1 - e1)
+    # sticky: a set bit of mag below n - 1 - P - K after a total left shift K (signed)
+    thr = named(m, (n - 1 - P) - Mux(tiny, -r, k), f"{name}_thr")
+    nonzero = (ga != 0) & (gb != 0)
+    e_top = e1 - k
+    mid = Signal(mul_layout(fa, fb, fo), name=f"{name}_mid")
+    m.d.comb += [mid.mag.eq(mag), mid.tiny.eq(tiny), mid.shift.eq(Mux(tiny, r, k)),
+                 mid.e_top.eq(e_top), mid.may_norm.eq(~tiny & (e_top > 1)),
+                 mid.sticky0.eq(nonzero & (tz < thr)), mid.sticky1.eq(nonzero & (tz + 1 < thr)),
+                 mid.sign.eq(sa ^ sb), mid.inf.eq(ia | ib), mid.nan.eq(nan)]
+    return mid.as_value()
+
+
+def mul_back(m, fmt_a, fmt_b, out_fmt, mid, *, rounding="rne", overflow="nonsat", name="mul"):
+    """The second part of the multiplier on ``mid``, a Value of :func:`mul_layout` (its
+    formats): the normalizing shift, the one-bit fix-up and :func:`hw.lib.fp.round_normalized`.
+    Returns the result code."""
+    fa, fb = _float_format("fmt_a", fmt_a), _float_format("fmt_b", fmt_b)
+    fo = _float_format("out_fmt", out_fmt)
+    _check_modes(rounding, overflow)
+    P = fo.sig_bits
+    n, w, ew, _ = _mul_widths(fa, fb, fo)
+    mid = data.View(mul_layout(fa, fb, fo), Value.cast(mid))
+    win = Cat(Const(0, w - n), mid.mag)
+    x = named(m, Mux(mid.tiny, win >> mid.shift, (win << mid.shift)[:w]), f"{name}_shifted")
+    s1 = ~x[w - 1] & mid.may_norm
+    norm = named(m, Mux(s1, x << 1, x)[w - 1 - P: w], f"{name}_norm")
+    e_res = Mux(s1, mid.e_top - 1, mid.e_top)[:ew]
+    sticky = Mux(s1, mid.sticky1, mid.sticky0)
+    return round_normalized(m, fo, mid.sign, norm, e_res, sticky, rounding=rounding,
+                            overflow=overflow, inf=mid.inf, nan=mid.nan, name=f"{name}_round")
+
+
+def add(m, fmt, a, b, *, rounding="rne", overflow="nonsat", structure="single", name="add"):
     """Code of ``round(a + b)`` for two codes ``a``, ``b`` of the float format ``fmt``.
 
     Parameters
@@ -176,6 +285,12 @@ def add(m, fmt, a, b, *, rounding="rne", overflow="nonsat", name="add"):
     rounding : {"rne", "rna", "rtz"}
     overflow : {"saturate", "nonsat"}
         "nonsat" (the default, IEEE): a sum above max finite becomes ±Inf.
+    structure : {"single", "dual"}
+        The datapath; both give the same bits for every input. "single" (the default): the
+        single-path adder below, also available as two parts (:func:`add_front`,
+        :func:`add_back`) for a register cut inside it. "dual": the near/far dual-path adder
+        (:func:`_add_dual`), shorter but larger, for a loop-carried add that cannot be cut
+        (a running accumulator).
     name : str
 
     Returns
@@ -239,8 +354,135 @@ def add(m, fmt, a, b, *, rounding="rne", overflow="nonsat", name="add"):
         A non-float format, a rounding other than rne/rna/rtz, or a bad overflow.
     """
     _check_modes(rounding, overflow)
+    check_choice("structure", structure, ("single", "dual"))
+    if structure == "dual":
+        return _add_dual(m, fmt, a, b, rounding=rounding, overflow=overflow, name=name)
     return add_back(m, fmt, add_front(m, fmt, a, b, name=name), rounding=rounding,
                     overflow=overflow, name=name)
+
+
+def _fast_add(x, y, cin=0):
+    """``x + y + cin`` (unsigned, one bit wider than the wider operand) as a Kogge-Stone
+    parallel-prefix adder written out in gates, so that the synthesis keeps its log depth (a
+    ``+`` maps to a ripple-like carry chain). For :func:`_add_dual`'s paths and rounding."""
+    x, y = Value.cast(x), Value.cast(y)
+    n = max(len(x), len(y))
+    x, y = x.as_unsigned(), y.as_unsigned()
+    xs = [x[i] if i < len(x) else Const(0, 1) for i in range(n)]
+    ys = [y[i] if i < len(y) else Const(0, 1) for i in range(n)]
+    p = [xi ^ yi for xi, yi in zip(xs, ys)]
+    # position 0 is the carry-in; positions 1..n the bits
+    g = [Value.cast(cin)[0] if not isinstance(cin, int) else Const(cin, 1)] + \
+        [xi & yi for xi, yi in zip(xs, ys)]
+    q = [Const(0, 1)] + list(p)
+    d = 1
+    while d < n + 1:
+        g = [g[i] | (q[i] & g[i - d]) if i >= d else g[i] for i in range(n + 1)]
+        q = [q[i] & q[i - d] if i >= d else q[i] for i in range(n + 1)]
+        d *= 2
+    # g[i]: carry out of bit i - 1 (into bit i)
+    return Cat(*(p[i] ^ g[i] for i in range(n)), g[n])
+
+
+def _round_fast(m, f, sign, n, e_res, sticky, *, rounding, overflow, inf, nan, name):
+    """:func:`hw.lib.fp.round_normalized` with the 0/1 increment of the truncated code as a
+    parallel-prefix incrementer (:func:`_fast_add`): the same bits, a shorter path."""
+    P, mb = f.sig_bits, f.mbits
+    hidden, rbit = n[P], n[0]
+    trunc = named(m, Cat(n[1:P], Mux(hidden, e_res, 0)), f"{name}_trunc")
+    c = _fast_add(trunc, 0, round_up(rounding, rbit, sticky, n[1]))
+    if not f.subnormals:
+        r_t, s_t = n[P - 1], (n[: P - 1] != 0) | sticky
+        up_t = {"rne": r_t & s_t, "rna": r_t}.get(rounding, Const(0, 1))
+        c = Mux(hidden, c, Mux(up_t, 1 << mb, 0))
+    return pack(m, f, sign, c, rounding=rounding, overflow=overflow, inf=inf, nan=nan, name=name)
+
+
+def _add_dual(m, fmt, a, b, *, rounding, overflow, name):
+    """``add(..., structure="dual")``: the classic near/far dual-path adder, bit-identical to
+    the single path (same window of W = P + G bits, same normalized significand, exponent and
+    sticky into :func:`hw.lib.fp.round_normalized`), with the single path's serial
+    align -> add -> leading-zero count -> normalize split into two shorter paths computed side
+    by side and selected before the rounding.
+
+    - Far path (an effective addition, or an exponent difference d >= 2): the operands are
+      ordered by their exponents alone (with equal exponents the sum is symmetric), small is
+      aligned and the window sum formed as in :func:`add_front` (steps 2-3, sticky included).
+      Its leading one is then at bit W, W - 1 or (a subtraction with d >= 2: the exact result
+      exceeds 2**(W - 2) window LSBs, see :func:`add`) W - 2, or the larger operand is
+      subnormal (E = 1, an addition): the normalizing shift min(lz, E_big) is 0, 1 or 2, read
+      off the top two bits and E_big == 1, with no leading-zero count.
+    - Near path (an effective subtraction with d <= 1): the difference is exact in P + 1 bits
+      (LSB: the larger exponent's LSB - 1), so there is no alignment shifter (a one-bit shift
+      chosen by the exponent comparison) and no sticky. Both X - Y and Y - X are formed, the
+      one without borrow is the magnitude (its sign: the larger operand's; X == Y, an exact
+      zero, is compared beside them), then the leading-zero count and the shift of
+      :func:`add_back` step 4 (limited at E = 1 the same way).
+
+    The far path's exponent differences and the near path's one-bit alignment both come from
+    the two exponent subtractions, beside which the single path needed a full-width magnitude
+    comparison before its shifter. Specials and the sign of zero are those of :func:`add`."""
+    f = _float_format("fmt", fmt)
+    a, b = Value.cast(a), Value.cast(b)
+    P, G = f.sig_bits, GUARD
+    W = P + G
+    if G < 1:
+        raise ValueError("the dual-path adder needs GUARD >= 1")
+    sa, ga, _, ia, na = _operand(m, f, a, f"{name}_a")
+    sb, gb, _, ib, nb = _operand(m, f, b, f"{name}_b")
+    ea = named(m, biased_exponent(f, a), f"{name}_a_e")
+    eb = named(m, biased_exponent(f, b), f"{name}_b_e")
+    sub = sa ^ sb
+    dab = named(m, ea - eb, f"{name}_dab")       # signed: ea - eb
+    dba = named(m, eb - ea, f"{name}_dba")
+    a_ge = ~dab[-1]                                # ea >= eb
+    b_ge = ~dba[-1]
+    e_big = named(m, Mux(a_ge, ea, eb), f"{name}_exp_big")
+    d = named(m, Mux(a_ge, dab, dba)[: f.ebits], f"{name}_diff")   # |ea - eb|
+    near = named(m, sub & (d <= 1), f"{name}_near")
+
+    # far path: order by exponent, align, add (add_front steps 2-3)
+    g_big = named(m, Mux(a_ge, ga, gb), f"{name}_far_big")
+    g_small = named(m, Mux(a_ge, gb, ga), f"{name}_far_small")
+    amt = named(m, Mux(d > W, W, d)[: W.bit_length()], f"{name}_shift")
+    small_w = named(m, Cat(Const(0, G), g_small) >> amt, f"{name}_small_al")
+    sticky = named(m, Cat(*(g_small[i] & (d > i + G) for i in range(P))) != 0,
+                    f"{name}_sticky")
+    sx = Cat(small_w, Const(0, 1)) ^ sub.replicate(W + 1)
+    cin = sub & ~sticky
+    mag_f = named(m, _fast_add(Cat(Const(0, G), g_big, Const(0, 1)), sx, cin)[: W + 1],
+                  f"{name}_far_mag")
+    # normalizing shift min(lz, E_big) in {0, 1, 2}
+    one_f = mag_f[W - 1] | (e_big == 1)
+    norm_f = named(m, Mux(mag_f[W], mag_f, Mux(one_f, mag_f << 1, mag_f << 2))[: W + 1],
+                   f"{name}_far_norm")
+    s_f = Mux(mag_f[W], 0, Mux(one_f, 1, 2))
+
+    # near path: exact difference in P + 1 bits, LSB at the larger exponent's LSB - 1
+    x = named(m, Mux(a_ge, Cat(Const(0, 1), ga), ga), f"{name}_near_x")
+    y = named(m, Mux(b_ge, Cat(Const(0, 1), gb), gb), f"{name}_near_y")
+    # x - y and y - x: P + 1 bits and the carry out (1: no borrow)
+    xy = named(m, _fast_add(x, ~y, 1), f"{name}_near_xy")
+    yx = named(m, _fast_add(y, ~x, 1), f"{name}_near_yx")
+    x_lt = ~xy[P + 1]
+    diff = named(m, Mux(x_lt, yx, xy)[: P + 1], f"{name}_near_diff")
+    mag_n = Cat(Const(0, G - 1), diff, Const(0, 1))
+    limit = Cat(*(e_big == W - j for j in range(W + 1)))
+    s_n = named(m, leading_zeros(named(m, mag_n | limit, f"{name}_near_lz_in")),
+                f"{name}_near_lz")
+    norm_n = named(m, (mag_n << s_n)[: W + 1], f"{name}_near_norm")
+
+    norm = named(m, Mux(near, norm_n, norm_f), f"{name}_norm")
+    s = Mux(near, s_n, s_f)
+    e_res = (e_big + 1 - s).as_unsigned()[: f.ebits + 1]
+    zero = Mux(near, x == y, (ga == 0) & (gb == 0))
+    s_big = Mux(near, Mux(x_lt, sb, sa), Mux(a_ge, sa, sb))
+    inf = ia | ib
+    nan = (na | nb | (ia & ib & (sa ^ sb))) if f.has_nan else 0
+    sign = Mux(inf, Mux(ia, sa, sb), Mux(zero, sa & sb, s_big))
+    st = (norm[:G] != 0) | (~near & sticky)
+    return _round_fast(m, f, sign, norm[G:], e_res, st, rounding=rounding,
+                       overflow=overflow, inf=inf, nan=nan, name=f"{name}_round")
 
 
 def add_layout(fmt):

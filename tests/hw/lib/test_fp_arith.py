@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 import hw.lib.fp_arith
 from golden import formats as F
 from golden.formats import FloatFormat, get_format
-from hw.lib.fp_arith import add, mul
+from hw.lib.fp_arith import add, mul, mul_back, mul_front, mul_layout
 from hw.lib.pipeline import StreamPipeline
 from mxforge.catalogue import Block
 from sim.harness import check
@@ -22,7 +22,9 @@ FP32_NAN = 0x7FC00000
 
 
 class ArithUnit(wiring.Component):
-    """Test wrapper: one ``add`` (fmt_b, out_fmt = fmt_a) or ``mul`` per beat."""
+    """Test wrapper: one ``add`` (fmt_b, out_fmt = fmt_a) or ``mul`` per beat; ``add_dual`` is
+    ``add(..., structure="dual")``; ``mul_split`` is ``mul_back(mul_front(...))`` with a
+    pipeline register between the two."""
 
     def __init__(self, op="add", fmt_a="fp32", fmt_b="fp32", out_fmt="fp32", rounding="rne",
                  overflow="nonsat"):
@@ -33,14 +35,21 @@ class ArithUnit(wiring.Component):
             "o": Out(stream.Signature(data.StructLayout({"r": self.fo.width}))),
         })
 
-    latency = 0
+    @property
+    def latency(self):
+        return int(self.op == "mul_split")
 
     def elaborate(self, platform):
         m = Module()
         p = StreamPipeline(m, self.i, self.o)
         a, b = self.i.payload.a, self.i.payload.b
-        if self.op == "add":
-            r = add(m, self.fa, a, b, rounding=self.rounding, overflow=self.overflow)
+        if self.op in ("add", "add_dual"):
+            r = add(m, self.fa, a, b, rounding=self.rounding, overflow=self.overflow,
+                    structure="dual" if self.op == "add_dual" else "single")
+        elif self.op == "mul_split":
+            mid = p.stage(mul_front(m, self.fa, a, self.fb, b, self.fo))
+            r = mul_back(m, self.fa, self.fb, self.fo, mid, rounding=self.rounding,
+                         overflow=self.overflow)
         else:
             r = mul(m, self.fa, a, self.fb, b, self.fo, rounding=self.rounding,
                     overflow=self.overflow)
@@ -50,12 +59,18 @@ class ArithUnit(wiring.Component):
 
 def _golden(inputs, op, fmt_a, fmt_b, out_fmt, rounding, overflow):
     a, b = inputs["a"], inputs["b"]
+    op = "add" if op == "add_dual" else op
     if op == "add" and fmt_a == "fp32" and rounding == "rne" and overflow == "nonsat":
         with np.errstate(all="ignore"):
             s = a.astype(np.uint32).view(np.float32) + b.astype(np.uint32).view(np.float32)
         r = np.where(np.isnan(s), FP32_NAN, s.view(np.uint32).astype(np.int64))
     elif op == "add":
         r = F.add(a, b, fmt_a, rounding, overflow)
+    elif fmt_a == fmt_b == "fp32" and out_fmt == "fp32" and rounding == "rne" \
+            and overflow == "nonsat":
+        with np.errstate(all="ignore"):
+            p = a.astype(np.uint32).view(np.float32) * b.astype(np.uint32).view(np.float32)
+        r = np.where(np.isnan(p), FP32_NAN, p.view(np.uint32).astype(np.int64))
     elif fmt_a == fmt_b == "bf16" and out_fmt == "fp32" and rounding == "rne" \
             and overflow == "nonsat":
         with np.errstate(all="ignore"):
@@ -149,28 +164,42 @@ def both_orders(a, b):
 
 # -- FP32 adder against NumPy ------------------------------------------------------------------
 
-def test_fp32_adder_specials_cross_product():
+# every FP32 adder test also runs the dual-path structure (``add(..., structure="dual")``)
+ADD_OPS = pytest.mark.parametrize("op", ["add", "add_dual"])
+
+
+def _backend(op):
+    """The dual-path adder's prefix adders are gates, which Amaranth's simulator evaluates one
+    by one (~30x the single-path adder's time per vector): it runs compiled."""
+    return "verilator" if op == "add_dual" else "amaranth"
+
+
+@ADD_OPS
+def test_fp32_adder_specials_cross_product(op):
     s = special_codes("fp32")
     a, b = np.meshgrid(s, s)
-    params = UNIT.params(op="add")
-    check(UNIT, params, {"a": a.ravel(), "b": b.ravel()}, backend="amaranth", stalls=False)
+    params = UNIT.params(op=op)
+    check(UNIT, params, {"a": a.ravel(), "b": b.ravel()}, backend=_backend(op), stalls=False)
 
 
-def test_fp32_adder_ties():
-    params = UNIT.params(op="add")
-    check(UNIT, params, both_orders(*tie_pairs()), backend="amaranth", stalls=False)
+@ADD_OPS
+def test_fp32_adder_ties(op):
+    params = UNIT.params(op=op)
+    check(UNIT, params, both_orders(*tie_pairs()), backend=_backend(op), stalls=False)
 
 
-def test_fp32_adder_random():
-    a, b = fp32_pairs(np.random.default_rng(11), 10000)
-    check(UNIT, UNIT.params(op="add"), both_orders(a, b), backend="amaranth", stalls=True)
+@pytest.mark.parametrize("op, n", [("add", 10000), ("add_dual", 10000)])
+def test_fp32_adder_random(op, n):
+    a, b = fp32_pairs(np.random.default_rng(11), n)
+    check(UNIT, UNIT.params(op=op), both_orders(a, b), backend=_backend(op), stalls=True)
 
 
-def test_fp32_adder_signed_zeros():
+@ADD_OPS
+def test_fp32_adder_signed_zeros(op):
     one, mone = 0x3F800000, 0xBF800000
     v = {"a": np.array([0, 1 << 31, 0, 1 << 31, one, mone, 1, 0x80000001]),
          "b": np.array([0, 1 << 31, 1 << 31, 0, mone, one, 0x80000001, 1])}
-    out = check(UNIT, UNIT.params(op="add"), v, backend="amaranth", stalls=False)
+    out = check(UNIT, UNIT.params(op=op), v, backend=_backend(op), stalls=False)
     assert list(out.outputs["r"]) == [0, 1 << 31, 0, 0, 0, 0, 0, 0]
 
 
@@ -186,16 +215,18 @@ def test_guard_bits_are_needed(monkeypatch):
 
 # -- other formats, rounding modes and overflow policies against golden.formats.add ---------------
 
-@pytest.mark.parametrize("fmt, rounding, overflow", [
-    ("e5m2", "rne", "nonsat"), ("e4m3", "rne", "saturate"),
-    ("e3m2", "rne", "saturate"), ("e3m2", "rna", "saturate"), ("e2m3", "rtz", "saturate"),
-    ("e2m3", "rne", "nonsat"), ("e2m1", "rne", "saturate"), ("e2m1", "rna", "nonsat")])
-def test_small_format_adder_exhaustive(fmt, rounding, overflow):
+@pytest.mark.parametrize("op, fmt, rounding, overflow", [
+    ("add", "e5m2", "rne", "nonsat"), ("add", "e4m3", "rne", "saturate"),
+    ("add", "e3m2", "rne", "saturate"), ("add", "e3m2", "rna", "saturate"),
+    ("add", "e2m3", "rtz", "saturate"), ("add", "e2m3", "rne", "nonsat"),
+    ("add", "e2m1", "rne", "saturate"), ("add", "e2m1", "rna", "nonsat"),
+    ("add_dual", "e5m2", "rna", "nonsat"), ("add_dual", "e3m2", "rne", "saturate")])
+def test_small_format_adder_exhaustive(op, fmt, rounding, overflow):
     n = 1 << get_format(fmt).width
     a, b = np.meshgrid(np.arange(n), np.arange(n))
-    params = UNIT.params(op="add", fmt_a=fmt, fmt_b=fmt, out_fmt=fmt, rounding=rounding,
+    params = UNIT.params(op=op, fmt_a=fmt, fmt_b=fmt, out_fmt=fmt, rounding=rounding,
                          overflow=overflow)
-    check(UNIT, params, {"a": a.ravel(), "b": b.ravel()}, backend="amaranth", stalls=False)
+    check(UNIT, params, {"a": a.ravel(), "b": b.ravel()}, backend=_backend(op), stalls=False)
 
 
 # 8-bit formats outside the catalogue, so that every kind of specials and subnormal handling gets
@@ -208,15 +239,16 @@ E3M4_IEEE = FloatFormat("e3m4_ieee", 3, 4, 3, "ieee")
 E4M3_FTZ = FloatFormat("e4m3_ftz", 4, 3, 7, "none", subnormals=False)
 
 
+@ADD_OPS
 @pytest.mark.parametrize("fmt, rounding, overflow", [
     (E4M3_IEEE, "rne", "nonsat"), (E3M4_IEEE, "rtz", "saturate"), (E4M3_FTZ, "rna", "nonsat")],
     ids=["e4m3_ieee-rne-nonsat", "e3m4_ieee-rtz-saturate", "e4m3_ftz-rna-nonsat"])
-def test_ieee_like_adder_exhaustive(fmt, rounding, overflow):
-    """All 65,536 pairs against ``golden.formats.add``."""
+def test_ieee_like_adder_exhaustive(fmt, rounding, overflow, op):
+    """All 65,536 pairs against ``golden.formats.add``, both adder structures."""
     a, b = np.meshgrid(np.arange(256), np.arange(256))
-    params = UNIT.params(op="add", fmt_a=fmt, fmt_b=fmt, out_fmt=fmt, rounding=rounding,
+    params = UNIT.params(op=op, fmt_a=fmt, fmt_b=fmt, out_fmt=fmt, rounding=rounding,
                          overflow=overflow)
-    check(UNIT, params, {"a": a.ravel(), "b": b.ravel()}, backend="amaranth", stalls=False)
+    check(UNIT, params, {"a": a.ravel(), "b": b.ravel()}, backend=_backend(op), stalls=False)
 
 
 @pytest.mark.parametrize("rounding", ["rne", "rtz"])
@@ -237,9 +269,9 @@ def test_fn_format_adder_nonsat(rounding):
 @pytest.mark.parametrize("fmt", ["bf16", "fp16", "fp10_e5m4", "fp18_e5m12", "fp17_e6m11"])
 @pytest.mark.parametrize("rounding", ["rne", "rtz"])
 def test_wide_format_adder(fmt, rounding):
+    n = 6000
     f = get_format(fmt)
     rng = np.random.default_rng(f.width)
-    n = 6000
     a = rng.integers(0, 1 << f.width, n)
     b = rng.integers(0, 1 << f.width, n)
     e = (a >> f.mbits) & ((1 << f.ebits) - 1)   # half the pairs with close exponents
@@ -303,9 +335,14 @@ def test_bf16_multiplier_against_numpy():
      "nonsat"),
 ], ids=lambda v: v.name if isinstance(v, FloatFormat) else None)
 def test_small_format_multiplier_exhaustive(fmt_a, fmt_b, out_fmt, rounding, overflow):
+    _every_pair("mul", fmt_a, fmt_b, out_fmt, rounding, overflow)
+
+
+def _every_pair(op, fmt_a, fmt_b, out_fmt, rounding, overflow):
+    """``op`` on every pair of codes of two small formats, against the golden model."""
     na, nb = (1 << get_format(f).width for f in (fmt_a, fmt_b))
     a, b = np.meshgrid(np.arange(na), np.arange(nb))
-    params = UNIT.params(op="mul", fmt_a=fmt_a, fmt_b=fmt_b, out_fmt=out_fmt,
+    params = UNIT.params(op=op, fmt_a=fmt_a, fmt_b=fmt_b, out_fmt=out_fmt,
                          rounding=rounding, overflow=overflow)
     check(UNIT, params, {"a": a.ravel(), "b": b.ravel()}, backend="amaranth", stalls=False)
 
@@ -318,6 +355,53 @@ def test_wide_output_multiplier_exhaustive():
     params = UNIT.params(op="mul", fmt_a="e5m2", fmt_b="e5m2", out_fmt=out, rounding="rna",
                          overflow="nonsat")
     check(UNIT, params, {"a": a.ravel(), "b": b.ravel()}, backend="amaranth", stalls=False)
+
+
+def fp32_mul_pairs(rng, n):
+    """Random FP32 pairs, half with product exponents around FP32's underflow and overflow
+    edges (subnormal operands and results, gradual underflow's rounding, overflow)."""
+    a = rng.integers(0, 1 << 32, n)
+    b = rng.integers(0, 1 << 32, n)
+    t = rng.choice([-170, -152, -150, -149, -148, -140, -127, -126, -125, 126, 127, 128], n) + 254
+    ea = np.clip(rng.integers(0, 255, n), np.maximum(t - 254, 0), np.minimum(t, 254))
+    eb = np.clip(t - ea, 0, 254)
+    edge = rng.random(n) < 0.5
+    a = np.where(edge, (a & 0x807FFFFF) | (ea << 23), a)
+    b = np.where(edge, (b & 0x807FFFFF) | (eb << 23), b)
+    sub = rng.random(n) < 0.1                       # a subnormal times a large normal
+    a = np.where(sub, a & 0x807FFFFF, a)
+    return a, b
+
+
+@pytest.mark.parametrize("op", ["mul", "mul_split"])
+def test_fp32_multiplier_against_numpy(op):
+    """FP32 x FP32 (a product wider than the output significand: ``mul_front``/``mul_back``,
+    as one unit and with the register between them) against NumPy, with back-pressure."""
+    a, b = fp32_mul_pairs(np.random.default_rng(17), 6000)
+    s = special_codes("fp32")
+    sa, sb = np.meshgrid(s, s)
+    v = both_orders(np.concatenate([a, sa.ravel()]), np.concatenate([b, sb.ravel()]))
+    out = check(UNIT, UNIT.params(op=op, fmt_a="fp32"), v, backend="amaranth",
+                stalls=True).outputs["r"]
+    r, fin = out[: len(a)], ((a >> 23) & 0xFF != 0xFF) & ((b >> 23) & 0xFF != 0xFF)
+    assert np.any(fin & (r & 0x7F800000 == 0) & (r & 0x7FFFFF != 0))      # subnormal results
+    assert np.any(fin & (r & 0x7FFFFFFF == 0x7F800000))                   # overflow
+
+
+@pytest.mark.parametrize("fmt_a, fmt_b, out_fmt, rounding, overflow", [
+    ("e4m3", "e5m2", "e4m3", "rne", "nonsat"),
+    ("e2m1", "e3m2", FloatFormat("e3m4_ftz", 3, 4, 3, "none", subnormals=False), "rna",
+     "saturate"),
+    (E4M3_IEEE, "e2m1", E3M4_IEEE, "rtz", "nonsat"),
+], ids=lambda v: v.name if isinstance(v, FloatFormat) else None)
+def test_split_multiplier_exhaustive(fmt_a, fmt_b, out_fmt, rounding, overflow):
+    """``mul_front`` | register | ``mul_back`` for every pair, also where the product fits the
+    output significand (``mul`` itself keeps its own datapath there)."""
+    _every_pair("mul_split", fmt_a, fmt_b, out_fmt, rounding, overflow)
+
+
+def test_mul_layout_width():
+    assert mul_layout("fp32", "fp32", "fp32").size == 70
 
 
 def test_bad_arguments():
@@ -334,3 +418,5 @@ def test_bad_arguments():
         mul(Module(), "bf16", s16, "bf16", s16, "e2m1")
     with pytest.raises(ValueError, match="format must be one of"):
         add(Module(), "fp64", Signal(64), Signal(64))
+    with pytest.raises(ValueError, match="structure must be one of single, dual"):
+        add(Module(), "fp32", Signal(32), Signal(32), structure="near")
