@@ -217,4 +217,6 @@ def _spell(v) -> str:
         return "on" if v else "off"
     if isinstance(v, (tuple, list)):
         return "x".join(_spell(x) for x in v)
+    if isinstance(getattr(v, "name", None), str):   # a format descriptor: its name
+        return v.name
     return str(v)
