@@ -74,7 +74,8 @@ def _bare_opal_dot(n, bits, w, **_):
 
 
 #: the area breakdown's names for the functions of the shared FP32 accumulate step
-_ACCUMULATE = {"acc_align": "align with c + add", "acc_round": "normalize + round"}
+_ACCUMULATE = {"acc_align": "align with c + add", "acc_add": "align with c + add",
+               "acc_norm": "normalize + round", "acc_round": "normalize + round"}
 
 
 def _blocks() -> dict[str, Block]:
@@ -326,12 +327,16 @@ def _blocks() -> dict[str, Block]:
                       "stages": mx_dot.DEFAULT_STAGES},
             choices={"elem_a": _ELEMENT_CHOICES, "elem_b": _ELEMENT_CHOICES},
             name_params=("elem_a", "elem_b"),
-            configs=tuple({"elem_a": e, "elem_b": e} for e in (
-                "e4m3", "e5m2", "e2m1", "mxint8", "e3m2", "e2m3", "mxsf")) + (
+            # e5m2 operands (the widest windows) meet 10 ns only with every cut but the
+            # innermost tree one: 7 stages (mxforge synth NAME --clock-ns 10)
+            configs=({"elem_a": "e4m3", "elem_b": "e4m3"},
+                     {"elem_a": "e5m2", "elem_b": "e5m2", "stages": 7}) + tuple(
+                {"elem_a": e, "elem_b": e} for e in (
+                    "e2m1", "mxint8", "e3m2", "e2m3", "mxsf")) + (
                 {"elem_a": "e2m5", "elem_b": "e2m5"},
                 {"elem_a": "mxsf_b6", "elem_b": "mxsf_b6", "k": 4},
                 {"elem_a": "mxsf_b10", "elem_b": "mxsf_b10", "k": 4},
-                {"elem_a": "e4m3", "elem_b": "e5m2"},
+                {"elem_a": "e4m3", "elem_b": "e5m2", "stages": 7},
                 {"stages": 0},
                 {"stages": len(mx_dot.cut_points(32))},
                 {"elem_a": "e5m2", "elem_b": "e2m1", "k": 5, "stages": 2},
@@ -344,10 +349,10 @@ def _blocks() -> dict[str, Block]:
             # mx_decode on every backend) at the same datapath
             backend_configs={
                 "verilator": ("mx_dot_e4m3_e4m3", "mx_dot_mxsf_mxsf", "mx_dot_e2m5_e2m5",
-                              "mx_dot_e4m3_e5m2", "mx_dot_e4m3_e4m3_stages0",
-                              "mx_dot_e4m3_e4m3_stages6", "mx_dot_e5m2_e2m1_k5_stages2",
+                              "mx_dot_e4m3_e5m2_stages7", "mx_dot_e4m3_e4m3_stages0",
+                              "mx_dot_e4m3_e4m3_stages8", "mx_dot_e5m2_e2m1_k5_stages2",
                               "mx_dot_mxsf_b10_mxsf_b10_k4"),
-                "icarus": ("mx_dot_e4m3_e4m3", "mx_dot_e5m2_e5m2", "mx_dot_e2m1_e2m1",
+                "icarus": ("mx_dot_e4m3_e4m3", "mx_dot_e5m2_e5m2_stages7", "mx_dot_e2m1_e2m1",
                            "mx_dot_mxint8_mxint8", "mx_dot_e3m2_e3m2", "mx_dot_e2m3_e2m3",
                            "mx_dot_mxsf_b6_mxsf_b6_k4", "mx_dot_mxint8_mxint8_k128")},
             amaranth_full=("mx_dot_mxsf_mxsf",),
@@ -594,7 +599,7 @@ def _blocks() -> dict[str, Block]:
             # ~1-1.6 ms per vector in Amaranth's simulator (G = 54 .. 216), ~430 corners on top
             interp_vectors=500,
             backend_configs={
-                "verilator": ("bfp_dot", "bfp_dot_G216_ma4_mb4", "bfp_dot_mb8_stages6",
+                "verilator": ("bfp_dot", "bfp_dot_G216_ma4_mb4", "bfp_dot_mb8_stages8",
                               "bfp_dot_G16_ma8_mb8_stages0"),
                 "icarus": ("bfp_dot", "bfp_dot_G108_ma8_mb8", "bfp_dot_G16_ma8_mb8_stages0")},
             workload=workloads.bfp_dot,
@@ -618,17 +623,25 @@ def _blocks() -> dict[str, Block]:
                 "integer accumulators move to a shadow bank and one shared conversion unit turns "
                 "one slot per cycle into RNE_fp32(c + 2^(exp_a + exp_b − 254 − (m_a − 1) − (m_b "
                 "− 1)) · S_s), exactly `bfp_dot` of the two sub-word streams (§5.5), kept in a "
-                "file of FP32 accumulators. It accepts one beat per cycle without bubbles as "
-                "long as every group is at least n_a · n_b beats long (a shorter group holds the "
-                "input until the conversions catch up) and emits n_a · n_b output beats per "
+                "file of FP32 accumulators. The conversion unit is pipelined (registers inside "
+                "the FP32 step, after the add and the alignment shift at the default); a slot is "
+                "converted again only after its previous result is written back (an interlock: "
+                "each group's result is the next one's accumulator), 3 cycles at the default. It "
+                "accepts one beat per cycle without bubbles as long as every group is at least "
+                "n_a · n_b and at least that conversion depth beats long (a shorter group holds "
+                "the input until the conversions catch up) and emits n_a · n_b output beats per "
                 "group, so with both sides in 8-bit mode it does 4× and in 4-bit mode 16× the "
                 "MACs per cycle of 16-bit mode. `modes=(16,)`, `(8,)` and `(4,)` build the "
                 "single-mode baseline PEs from the same generator."),
             latency_note=(
                 "Cycles from a group's last input beat to that group's first output beat "
-                "(conversion unit free, output ready): `stages + 2`, `stages` counting the "
-                "registers before the accumulators. The group's other n_a · n_b − 1 results "
-                "follow one per cycle."),
+                "(conversion unit free, output ready): `stages + 2`, every register cut adding "
+                "one (the first three inside the FP32 conversion step, after the add, the "
+                "alignment shift and the normalization; then after the sub-multipliers and "
+                "after product formation). The group's other n_a · n_b − 1 results follow one "
+                "per cycle. The default, 2 cuts, is the fewest that meet 10 ns in OSU 0.18 µm "
+                "(9.4 ns; the single-mode PEs 9.0-9.3 ns): unpipelined, the conversion step "
+                "took 23 ns."),
             fields={
                 "a": (
                     "Side a's lane word (`lane_bits` = 16 bits) holding n_a = 16 / m_a "
@@ -685,7 +698,8 @@ def _blocks() -> dict[str, Block]:
             backend_configs={"verilator": ("bfp_pe", "bfp_pe_modes16")},
             baseline="bfp_pe_modes16",
             workload=workloads.bfp_pe,
-            breakdown={"conv_align": "align with c + add", "conv_round": "normalize + round",
+            breakdown={"conv_align": "conversion: align with c", "conv_add": "conversion: add",
+                       "conv_norm": "conversion: normalize", "conv_round": "conversion: round",
                        "top": "sub-word products, group accumulators, control"},
             summary="FlexBlock multi-mode BFP PE: 16-bit lanes as 1x16, 2x8 or 4x4-bit "
                     "sub-words per side, every cross product per cycle, exact group "
@@ -714,8 +728,12 @@ def _blocks() -> dict[str, Block]:
                 "its `lanes` values (m = 5, `rtz`, FlexBlock's converter) instead of grouping 8 "
                 "channels."),
             latency_note=(
-                "Cycles from an accepted pass-2 (normalize) beat to its output beat: `stages`, "
-                "the registers of the pass-2 chain. Pass-1 beats produce no output, and the wait "
+                "Cycles from an accepted pass-2 (normalize) beat to its output beat: the "
+                "registers of the pass-2 chain, min(`stages`, 3) (its cut points come first; "
+                "the later ones cut pass 1, after each adder level of the beat tree but the last, "
+                "which only delays the scalar unit's start; the default, every cut, meets 10 ns: "
+                "9.5 ns in OSU 0.18 µm, the chunk-sum accumulator's one rounded add per beat). "
+                "Pass-1 beats produce no output, and the wait "
                 "for the scalar unit between the passes is not part of it."),
             fields={
                 "x": (
@@ -757,10 +775,10 @@ def _blocks() -> dict[str, Block]:
             stimulus=rangebn_golden.fwd_stimulus,
             exhaustive_size=rangebn_golden.stream_space,
             defaults={"n": rangebn_golden.DEFAULT_N, "lanes": rangebn_golden.DEFAULT_LANES,
-                      "rounding": "rtz", "stages": rangebn.DEFAULT_STAGES,
+                      "rounding": "rtz",
+                      "stages": rangebn.RangeBnFwd.default_stages(rangebn_golden.DEFAULT_LANES),
                       "chunks": rangebn_golden.CHUNKS, "bfp": False},
-            choices={"rounding": rangebn_golden.ROUNDINGS,
-                     "stages": tuple(range(rangebn.MAX_STAGES + 1)), "bfp": (False, True)},
+            choices={"rounding": rangebn_golden.ROUNDINGS, "bfp": (False, True)},
             # n = 1024 and 64 (32 and 4 beats per chunk), rtz and rne, 4 and 2 lanes; the BFP
             # output in LightNorm's groups of 8 (here the 8 lanes of a beat)
             configs=({}, {"n": 64, "lanes": 2, "rounding": "rne", "stages": 1},
@@ -794,8 +812,11 @@ def _blocks() -> dict[str, Block]:
                 "a beat per cycle and the input stalls between the passes while the scalar unit "
                 "runs."),
             latency_note=(
-                "Cycles from an accepted pass-2 (dx) beat to its output beat: `stages`, the "
-                "registers of the pass-2 chain. Pass-1 beats produce no output."),
+                "Cycles from an accepted pass-2 (dx) beat to its output beat: the registers of "
+                "the pass-2 chain, min(`stages`, 3) (its cut points come first; the later ones cut "
+                "pass 1 after x − mu, after g · (x − mu) and after each adder level of the beat "
+                "trees but the last, which only delays the scalar unit's start; the default, every "
+                "cut, meets 10 ns: 9.4 ns in OSU 0.18 µm). Pass-1 beats produce no output."),
             fields={
                 "x": (
                     "`lanes` fp10_e5m4 codes of the forward's input values (element j = value "
@@ -832,10 +853,10 @@ def _blocks() -> dict[str, Block]:
             stimulus=rangebn_golden.bwd_stimulus,
             exhaustive_size=rangebn_golden.stream_space,
             defaults={"n": rangebn_golden.DEFAULT_N, "lanes": rangebn_golden.DEFAULT_LANES,
-                      "rounding": "rtz", "stages": rangebn.DEFAULT_STAGES,
+                      "rounding": "rtz",
+                      "stages": rangebn.RangeBnBwd.default_stages(rangebn_golden.DEFAULT_LANES),
                       "chunks": rangebn_golden.CHUNKS},
-            choices={"rounding": rangebn_golden.ROUNDINGS,
-                     "stages": tuple(range(rangebn.MAX_STAGES + 1))},
+            choices={"rounding": rangebn_golden.ROUNDINGS},
             configs=({}, {"n": 64, "lanes": 2, "rounding": "rne", "stages": 1}),
             random_vectors=1200,
             interp_vectors=1024,
@@ -860,8 +881,21 @@ def _blocks() -> dict[str, Block]:
                 "input beats and n/lanes output beats; the input stalls between the passes while "
                 "the scalar unit, square root and division included, runs."),
             latency_note=(
-                "Cycles from an accepted pass-2 beat to its output beat: `stages`, the registers "
-                "of the pass-2 chain. Pass-1 beats produce no output."),
+                "Cycles from an accepted pass-2 beat to its output beat: the registers of the "
+                "pass-2 chain, 0..6: min(`stages`, 3) after its sub, mul and add (its cut points "
+                "come first; the next ones cut pass 1 after the square, inside each FP32 adder "
+                "of the beat trees and after each level but the last), plus one for each of the "
+                "last three cut points, inside pass 2's FP32 mul, sub and add (6 with the "
+                "default, every cut). Pass-1 beats produce no output; the scalar unit's FP32 "
+                "adds and multiplies take two cycles each between the passes."),
+            timing_floor=(
+                "Its floor is the pass-1 running FP32 sums: each is one loop-carried rounded add "
+                "per beat, which a register cannot split without changing the summation order "
+                "(docs/numerics.md: BN statistics are sequential FP32 sums). The loop (`acc2`: "
+                "the first-beat multiplexer and one FP32 dual-path adder) is the critical path "
+                "at every cut count; docs/cost.md has its delay. Every other segment meets "
+                "10 ns, so the LightNorm comparison is also made at the slowest clock all its "
+                "rows meet."),
             fields={
                 "x": (
                     "`lanes` FP16 codes; element j is value beat · lanes + j of the channel, "
@@ -882,8 +916,7 @@ def _blocks() -> dict[str, Block]:
             stimulus=rangebn_golden.bn_stimulus,
             exhaustive_size=rangebn_golden.stream_space,
             defaults={"n": rangebn_golden.DEFAULT_N, "lanes": rangebn_golden.DEFAULT_LANES,
-                      "stages": rangebn.DEFAULT_STAGES},
-            choices={"stages": tuple(range(rangebn.MAX_STAGES + 1))},
+                      "stages": rangebn.BnFwd.default_stages(rangebn_golden.DEFAULT_LANES)},
             configs=({}, {"n": 64, "lanes": 2, "stages": 1}),
             random_vectors=1200,
             interp_vectors=1024,
@@ -1126,19 +1159,22 @@ COMPARISONS: tuple[Comparison, ...] = (
               "cycle, against a BF16 dot product with an FP32 adder tree",
         baseline="bf16_dot",
         configs=("mx_dot_mxsf_mxsf", "mx_dot_e4m3_e4m3", "mx_dot_e2m5_e2m5", "bf16_dot"),
+        clocks=(10.0, 8.0),
         claim="MX-SAFE: an MXSF training-inference accelerator reaches BF16 accuracy with "
               "24.9 % less total energy than BF16 (accelerator level, not a single unit)"),
     Comparison(
         name="mxsf_decode",
         title="MX-SAFE: MXSF element decoder beside the MXFP8 E4M3 and E2M5 ones",
         baseline="mx_decode_e4m3",
-        configs=("mx_decode_mxsf", "mx_decode_e2m5", "mx_decode_e4m3")),
+        configs=("mx_decode_mxsf", "mx_decode_e2m5", "mx_decode_e4m3"),
+        clocks=(10.0, 2.0)),
     Comparison(
         name="mxsf_quantize",
         title="MX-SAFE: FP32 -> MXSF block quantizer (k = 32, mode allocation on the fly) "
               "beside the MXFP8 E4M3 one",
         baseline="mx_quantize_e4m3",
-        configs=("mxsf_quantize", "mx_quantize_e4m3")),
+        configs=("mxsf_quantize", "mx_quantize_e4m3"),
+        clocks=(10.0, 9.0)),
 )
 
 
@@ -1166,6 +1202,8 @@ COMPARISONS += (
                                                "bfp_pe_modes4")),),
         rates=_pe_rates(),
         rate_unit="MACs/cycle",
+        clocks=(10.0, 8.0),
+        area_targets=(("bfp_pe_modes16", 1.25, "FlexBlock target: 1.25 × the 16-bit PE"),),
         claim="FlexBlock: 4x (8-bit) and 16x (4-bit) MACs per cycle over 16-bit mode on the "
               "same core; target here: multi-mode PE <= 1.25x the single-mode 16-bit PE's area"),
 )
@@ -1180,6 +1218,9 @@ COMPARISONS += (
               "same lanes, same two-pass streaming structure; and the range-BN backward unit",
         baseline="bn_fwd",
         configs=("rangebn_fwd", "bn_fwd", "rangebn_bwd"),
+        # bn_fwd cannot meet 10 ns (its timing_floor): the second clock is the one every row
+        # meets, not a faster one
+        clocks=(10.0, 11.0),
         claim="LightNorm: significant area and energy savings over conventional BN hardware "
               "without hurting training accuracy (no numbers public)"),
     Comparison(
@@ -1190,6 +1231,9 @@ COMPARISONS += (
         baseline="bf16_dot_k128_stages16",
         configs=("opal_dot", "opal_dot_bits5", "mx_dot_mxint8_mxint8_k128",
                  "bf16_dot_k128_stages16"),
+        clocks=(10.0, 8.0),
+        area_targets=(("bf16_dot_k128_stages16", 1 / 2.4,
+                       "OPAL claim: 2.4 × less than BF16 (accelerator level)"),),
         claim="OPAL: 2.4-3.1x less area and 1.6-2.2x better energy efficiency than its "
               "baselines (whole accelerator, its own baselines and technology)"),
     Comparison(
@@ -1199,6 +1243,7 @@ COMPARISONS += (
               "fixed-point widths",
         baseline="exp_softmax",
         configs=("log2_softmax", "exp_softmax"),
+        clocks=(10.0, 5.0),
         claim="OPAL: a log2-based softmax that needs only shifts and subtractions, for power "
               "efficiency (part of the accelerator-level claim above)"),
 )
