@@ -894,8 +894,8 @@ def _blocks() -> dict[str, Block]:
                 "(docs/numerics.md: BN statistics are sequential FP32 sums). The loop (`acc2`: "
                 "the first-beat multiplexer and one FP32 dual-path adder) is the critical path "
                 "at every cut count; docs/cost.md has its delay. Every other segment meets "
-                "10 ns, so the LightNorm comparison is also made at the slowest clock all its "
-                "rows meet."),
+                "10 ns. The LightNorm comparison is therefore also made at a second clock that "
+                "every row meets."),
             fields={
                 "x": (
                     "`lanes` FP16 codes; element j is value beat · lanes + j of the channel, "
