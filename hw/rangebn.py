@@ -50,17 +50,18 @@ multiplier is 6-7.5 ns, two in a row 12-14 ns, so every step needs its register 
 halves; each adds a cycle of output latency): one FP32 operator is 11.7 ns (adder) or 12.9 ns
 (multiplier) between registers, and the FP16 widening before ``sub`` and the FP16 rounding
 after ``add`` make those longer still (with ``mul_mid`` alone, 8 of 10 cuts: 15.1 ns, the
-widening and the subtraction). Its default is every cut point: 10.7 ns.
+widening and the subtraction). Its default is every cut point: 13.1 ns.
 
 The accumulators cannot be cut: each is one loop-carried rounded add per beat, and a register
 inside it would need two beats in flight, a different summation order than the golden model's
 ``(..((+0 + T_0) + T_1) ..)``. In fp18 / fp17 one such add fits a cycle (the ``acc_max`` path,
-key compare + merge + add, limits ``rangebn_fwd`` at 9.53 ns). In FP32 it does not: ``bn_fwd``'s
-accumulators are ``fp_arith.add(..., structure="dual")``, the near/far dual-path adder (the
-same bits; 9.8 ns alone between registers where the single-path adder takes 11.1 ns), and
-still the floor of that unit under its contract and its critical path with every cut: the
-``acc2`` loop, the first-beat multiplexer (0.9 ns) and that adder (9.5 ns), 10.7 ns register
-to register (13.1 ns with the single-path adder).
+key compare + merge + add, limits ``rangebn_fwd`` at 9.53 ns). In FP32 it does not: the
+``acc2`` loop, the first-beat multiplexer and one FP32 adder, is the floor of ``bn_fwd`` under
+its contract and its critical path with every cut (13.1 ns register to register in OSU 0.18 um).
+``fp_arith.add(..., structure="dual")``, the near/far dual-path adder with prefix adders, gives
+the same bits in 9.8 ns alone (single path: 11.1 ns) and brought the loop to 10.7 ns, but its
+gate-level prefix adders made Amaranth's and Icarus' simulation of this unit several times
+slower than the test budget allows, for a unit that misses 10 ns either way; it is not used here.
 """
 from __future__ import annotations
 
@@ -244,12 +245,9 @@ class _TwoPassUnit(StreamBlock):
 
     # helpers for the subclasses
 
-    def _add(self, m, fmt, a, b, name, structure="single"):
-        """A rounded FP adder in its own submodule (``hw.lib.units.unit``); ``structure``
-        "dual" for the running accumulators (``fp_arith.add``'s dual-path adder: the same bits,
-        a shorter loop)."""
-        kw = dict(rounding=self._rounding, overflow=self.OVERFLOW, structure=structure,
-                  name="add")
+    def _add(self, m, fmt, a, b, name):
+        """A rounded FP adder in its own submodule (``hw.lib.units.unit``)."""
+        kw = dict(rounding=self._rounding, overflow=self.OVERFLOW, name="add")
         return unit(m, name, lambda sub, x, y: fp_arith.add(sub, fmt, x, y, **kw),
                              (a, b), fmt.width)
 
@@ -688,7 +686,7 @@ class BnFwd(_TwoPassUnit):
     ``lanes``; no chunks); pass 1's cut points are ``p1_sq`` and, per tree level, ``p1_sumL_add``
     (inside the FP32 adders) and ``p1_sumL``; after them come ``mul_mid``, ``sub_mid`` and
     ``add_mid`` inside pass 2's operators (output latency up to 6). The scalar unit's adds and
-    multiplies take two cycles. Its default, every cut, does not meet 10 ns (10.7 ns): see the
+    multiplies take two cycles. Its default, every cut, does not meet 10 ns (13.1 ns): see the
     module docstring for the floor, the FP32 accumulator loop.
     """
 
@@ -741,8 +739,8 @@ class BnFwd(_TwoPassUnit):
         A = self.A
         self._S1 = Signal(A.width, name="acc_1")
         self._S2 = Signal(A.width, name="acc_2")
-        return [self._S1.eq(self._add(m, A, Mux(first, 0, self._S1), r["t1"], "acc1", "dual")),
-                self._S2.eq(self._add(m, A, Mux(first, 0, self._S2), r["t2"], "acc2", "dual"))]
+        return [self._S1.eq(self._add(m, A, Mux(first, 0, self._S1), r["t1"], "acc1")),
+                self._S2.eq(self._add(m, A, Mux(first, 0, self._S2), r["t2"], "acc2"))]
 
     def _program(self, m):
         steps = [("mul", "mu", "S1", "inv_n"),

@@ -290,7 +290,9 @@ def add(m, fmt, a, b, *, rounding="rne", overflow="nonsat", structure="single", 
         single-path adder below, also available as two parts (:func:`add_front`,
         :func:`add_back`) for a register cut inside it. "dual": the near/far dual-path adder
         (:func:`_add_dual`), shorter but larger, for a loop-carried add that cannot be cut
-        (a running accumulator).
+        (a running accumulator): FP32 9.8 ns alone against 11.1 in OSU 0.18 um. No catalogue
+        block uses it yet: its gate-level prefix adders simulate slowly in Amaranth and Icarus
+        (hw/rangebn.py says why bn_fwd keeps the single path).
     name : str
 
     Returns
