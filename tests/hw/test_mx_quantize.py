@@ -43,13 +43,13 @@ def test_cut_points():
      "scale_rounding must be one of floor, ceil, not 'round'"),
     ({"stages": 5}, ValueError,
      "stages must be an integer in 0..4"
-     " (cut points tree, encode, exponent, unpack), not 5"),
+     " (cut points exponent, encode, tree, unpack), not 5"),
     ({"stages": -1}, ValueError,
      "stages must be an integer in 0..4"
-     " (cut points tree, encode, exponent, unpack), not -1"),
+     " (cut points exponent, encode, tree, unpack), not -1"),
     ({"stages": "2"}, TypeError,
      "stages must be an integer in 0..4"
-     " (cut points tree, encode, exponent, unpack), not '2'"),
+     " (cut points exponent, encode, tree, unpack), not '2'"),
     ({"elem": "bf16"}, ValueError,
      "elem must be one of e5m2, e4m3, e3m2, e2m3, e2m1, mxint8, mxsf, e2m5 (or an MXSF variant mxsf_b<bias> or mxsf_e<E>m<M>_b<bias>), not 'bf16'"),
     ({"elem": "fp7"}, ValueError, "elem must be one of .*, not 'fp7'"),

@@ -164,38 +164,44 @@ def both_orders(a, b):
 
 # -- FP32 adder against NumPy ------------------------------------------------------------------
 
-# every FP32 adder test also runs the dual-path structure (``add(..., structure="dual")``)
-ADD_OPS = pytest.mark.parametrize("op", ["add", "add_dual"])
-
-
 def _backend(op):
     """The dual-path adder's prefix adders are gates, which Amaranth's simulator evaluates one
     by one (~30x the single-path adder's time per vector): it runs compiled."""
     return "verilator" if op == "add_dual" else "amaranth"
 
 
-@ADD_OPS
-def test_fp32_adder_specials_cross_product(op):
+def test_fp32_adder_specials_cross_product(op="add"):
     s = special_codes("fp32")
     a, b = np.meshgrid(s, s)
     params = UNIT.params(op=op)
     check(UNIT, params, {"a": a.ravel(), "b": b.ravel()}, backend=_backend(op), stalls=False)
 
 
-@ADD_OPS
-def test_fp32_adder_ties(op):
+def test_fp32_adder_ties(op="add"):
     params = UNIT.params(op=op)
     check(UNIT, params, both_orders(*tie_pairs()), backend=_backend(op), stalls=False)
 
 
-@pytest.mark.parametrize("op, n", [("add", 10000), ("add_dual", 5000)])
+def test_fp32_dual_adder():
+    """The dual-path adder in one compiled build: random pairs, the ties, every pair of special
+    codes and the signed zeros, against NumPy with back-pressure."""
+    a, b = fp32_pairs(np.random.default_rng(12), 3000)
+    ta, tb = tie_pairs()
+    sa, sb = np.meshgrid(special_codes("fp32"), special_codes("fp32"))
+    za = np.array([0, 1 << 31, 0, 1 << 31, 0x3F800000, 1])
+    zb = np.array([0, 1 << 31, 1 << 31, 0, 0xBF800000, 0x80000001])
+    v = both_orders(np.concatenate([a, ta, sa.ravel(), za]),
+                    np.concatenate([b, tb, sb.ravel(), zb]))
+    check(UNIT, UNIT.params(op="add_dual"), v, backend="verilator", stalls=True)
+
+
+@pytest.mark.parametrize("op, n", [("add", 10000)])
 def test_fp32_adder_random(op, n):
     a, b = fp32_pairs(np.random.default_rng(11), n)
     check(UNIT, UNIT.params(op=op), both_orders(a, b), backend=_backend(op), stalls=True)
 
 
-@ADD_OPS
-def test_fp32_adder_signed_zeros(op):
+def test_fp32_adder_signed_zeros(op="add"):
     one, mone = 0x3F800000, 0xBF800000
     v = {"a": np.array([0, 1 << 31, 0, 1 << 31, one, mone, 1, 0x80000001]),
          "b": np.array([0, 1 << 31, 1 << 31, 0, mone, one, 0x80000001, 1])}
