@@ -312,7 +312,8 @@ def biased_exponent(fmt, code):
     return Mux(e == 0, 1, e)
 
 
-def round_normalized(m, f, sign, n, e_res, sticky, *, rounding, overflow, inf, nan, name):
+def round_normalized(m, f, sign, n, e_res, sticky, *, rounding, overflow, inf, nan, name,
+                     increment=None):
     """Code of a normalized significand, rounded once: the rounding of the FP operators
     (``hw.lib.fp_arith``, ``hw.lib.fp_iter``), which normalize their exact result themselves.
 
@@ -326,11 +327,14 @@ def round_normalized(m, f, sign, n, e_res, sticky, *, rounding, overflow, inf, n
     normal) by itself; :func:`pack` judges overflow after rounding. A format without
     subnormals rounds a result below 2**emin to 0 or the smallest normal (the tie to 0 under
     "rne"). These are the rules of :func:`encode` for the values this input form can express.
+    ``increment(trunc, up)`` builds the 0/1 increment (default ``trunc + up``; the dual-path
+    adder passes a parallel-prefix one).
     """
     P, mb = f.sig_bits, f.mbits
     hidden, rbit = n[P], n[0]
     trunc = named(m, Cat(n[1:P], Mux(hidden, e_res, 0)), f"{name}_trunc")
-    c = trunc + round_up(rounding, rbit, sticky, n[1])
+    up = round_up(rounding, rbit, sticky, n[1])
+    c = trunc + up if increment is None else increment(trunc, up)
     if not f.subnormals:
         # neighbours 0 and the smallest normal; the round bit is half of that normal
         r_t, s_t = n[P - 1], (n[: P - 1] != 0) | sticky

@@ -39,8 +39,7 @@ from amaranth.lib import data
 from golden.checks import check_choice
 from golden.formats import OVERFLOWS, PLAIN_ROUNDINGS, get_format
 
-from .fp import (biased_exponent, decode_element, leading_zeros, pack, round_normalized,
-                 round_up)
+from .fp import (biased_exponent, decode_element, leading_zeros, round_normalized)
 from .units import named
 
 __all__ = ["mul", "mul_front", "mul_back", "mul_layout", "add", "add_front", "add_back",
@@ -386,20 +385,6 @@ def _fast_add(x, y, cin=0):
     return Cat(*(p[i] ^ g[i] for i in range(n)), g[n])
 
 
-def _round_fast(m, f, sign, n, e_res, sticky, *, rounding, overflow, inf, nan, name):
-    """:func:`hw.lib.fp.round_normalized` with the 0/1 increment of the truncated code as a
-    parallel-prefix incrementer (:func:`_fast_add`): the same bits, a shorter path."""
-    P, mb = f.sig_bits, f.mbits
-    hidden, rbit = n[P], n[0]
-    trunc = named(m, Cat(n[1:P], Mux(hidden, e_res, 0)), f"{name}_trunc")
-    c = _fast_add(trunc, 0, round_up(rounding, rbit, sticky, n[1]))
-    if not f.subnormals:
-        r_t, s_t = n[P - 1], (n[: P - 1] != 0) | sticky
-        up_t = {"rne": r_t & s_t, "rna": r_t}.get(rounding, Const(0, 1))
-        c = Mux(hidden, c, Mux(up_t, 1 << mb, 0))
-    return pack(m, f, sign, c, rounding=rounding, overflow=overflow, inf=inf, nan=nan, name=name)
-
-
 def _add_dual(m, fmt, a, b, *, rounding, overflow, name):
     """``add(..., structure="dual")``: the classic near/far dual-path adder, bit-identical to
     the single path (same window of W = P + G bits, same normalized significand, exponent and
@@ -483,8 +468,9 @@ def _add_dual(m, fmt, a, b, *, rounding, overflow, name):
     nan = (na | nb | (ia & ib & (sa ^ sb))) if f.has_nan else 0
     sign = Mux(inf, Mux(ia, sa, sb), Mux(zero, sa & sb, s_big))
     st = (norm[:G] != 0) | (~near & sticky)
-    return _round_fast(m, f, sign, norm[G:], e_res, st, rounding=rounding,
-                       overflow=overflow, inf=inf, nan=nan, name=f"{name}_round")
+    return round_normalized(m, f, sign, norm[G:], e_res, st, rounding=rounding,
+                            overflow=overflow, inf=inf, nan=nan, name=f"{name}_round",
+                            increment=lambda trunc, up: _fast_add(trunc, 0, up))
 
 
 def add_layout(fmt):
