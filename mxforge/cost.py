@@ -60,11 +60,6 @@ def scaling_configurations() -> dict:
     return out
 
 
-def _members(c):
-    """The configurations of a comparison, composite members included, in display order."""
-    return list(dict.fromkeys([*c.configs, *(n for _, group in c.composites for n in group)]))
-
-
 def iso_configurations() -> dict:
     """{config name: (block, params)} of every register-cut variant of every comparison's
     configurations: what timing closure may choose for the iso-frequency tables."""
@@ -73,7 +68,7 @@ def iso_configurations() -> dict:
     configs = all_configurations()
     out = {}
     for c in COMPARISONS:
-        for member in _members(c):
+        for member in c.members():
             block, params = configs[member]
             param, values = cut_parameter(block, params)
             for v in values:
@@ -89,7 +84,7 @@ def iso_jobs(cache: bool = True) -> list:
     jobs = {}
     for c in COMPARISONS:
         for clock in c.clocks:
-            for member in _members(c):
+            for member in c.members():
                 block, params = configs[member]
                 jobs.setdefault((member, float(clock)),
                                 (member, block, params, float(clock), cache))
@@ -289,9 +284,9 @@ def sections(rows: list[dict], root=REPO, iso=None) -> dict:
     for c in COMPARISONS:
         if iso is None:
             continue
-        at = {clock: [r for r in iso if r["member"] in set(_members(c))
+        at = {clock: [r for r in iso if r["member"] in set(c.members())
                       and r["clock_ns"] == float(clock)] for clock in c.clocks}
-        if any({r["member"] for r in rows_} != set(_members(c)) for rows_ in at.values()):
+        if any({r["member"] for r in rows_} != set(c.members()) for rows_ in at.values()):
             continue
         parts = []
         for clock, rows_ in at.items():

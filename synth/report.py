@@ -69,6 +69,12 @@ class Comparison:
     clocks: tuple = (10.0,)
     area_targets: tuple = ()
 
+    def members(self) -> list:
+        """Every configuration the comparison needs, composite members included, in display
+        order."""
+        return list(dict.fromkeys([*self.configs,
+                                   *(n for _, group in self.composites for n in group)]))
+
 
 def with_baselines(configs: dict, known: dict | None = None) -> dict:
     """``configs`` (config name -> (block, params)) and every block's baseline configuration
@@ -330,8 +336,7 @@ def render_comparisons(rows: list[dict], comparisons, clock_ns: float | None = N
     by_name = {r.get("member", r["config"]): r for r in rows}
     out = []
     for c in comparisons:
-        members = set(c.configs) | {n for _, group in c.composites for n in group}
-        if not all(n in by_name for n in members):
+        if not all(n in by_name for n in c.members()):
             continue
         table = [by_name[n] for n in c.configs]
         table += [_composite(label, group, by_name) for label, group in c.composites]
