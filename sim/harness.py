@@ -36,12 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from hw.lib.export import build_root, cached_verilog
-from hw.lib.payload import pack, unpack
+from hw.lib.payload import flat_fields, pack, unpack
 
 from .tools import BACKENDS, available, setup_verilator_env, verilator_root
 
 __all__ = ["simulate", "run", "check", "build",
-           "SimResult", "SimulationError", "DEFAULT_STALL"]
+           "SimResult", "SimulationError", "GoldenMismatch", "DEFAULT_STALL"]
 
 #: stall probability per cycle on each side when ``stalls=True``
 DEFAULT_STALL = 0.25
@@ -66,6 +66,54 @@ _LARGE_DESIGN_ARGS = ("-CFLAGS", "-O0")
 
 class SimulationError(AssertionError):
     """The simulation itself went wrong (tool failure, hang, protocol violation, X/Z)."""
+
+
+class GoldenMismatch(AssertionError):
+    """The hardware's outputs differ from the golden model's (raised by :func:`check`).
+
+    The message is the report (configuration, backend, how many vectors mismatch, the first
+    few with their inputs, expected and actual fields); the attributes hold what a replay of
+    the failure needs (docs/verification.md, "When a simulation fails").
+
+    Attributes
+    ----------
+    report : str
+        The message.
+    config, block : str
+        Configuration and block names.
+    params : dict
+        Every parameter of the configuration.
+    backend : str
+    seed : int
+    stalls : bool, float or (float, float)
+        As given to :func:`check`.
+    inputs : dict
+        Input fields of the replay vectors: every input vector that has a mismatching output
+        (whole records for a block whose stream is made of multi-beat records), or the whole
+        input when the failing vectors cannot be run on their own (``whole`` says why).
+    vectors : numpy.ndarray
+        Indices of the replay vectors in the input of the failing run.
+    mismatching : numpy.ndarray
+        Indices of the mismatching output beats (vectors, for a one-beat-per-vector block).
+    total : int
+        Input vectors of the failing run.
+    whole : str
+        Empty, or why ``inputs`` is the whole input of the run.
+    """
+
+    def __init__(self, report, *, config="", block="", params=None, backend="", seed=0,
+                 stalls=True, inputs=None, vectors=None, mismatching=None, total=0, whole=""):
+        # keyword arguments only: a pickled exception (a sweep worker's) is rebuilt from the
+        # message, then its attributes are restored
+        super().__init__(report)
+        self.report, self.config, self.block = report, config, block
+        self.params = dict(params or {})
+        self.backend, self.seed, self.stalls = backend, seed, stalls
+        self.inputs = inputs if inputs is not None else {}
+        self.vectors = np.asarray(vectors if vectors is not None else [], dtype=np.int64)
+        self.mismatching = np.asarray(mismatching if mismatching is not None else [],
+                                      dtype=np.int64)
+        self.total, self.whole = int(total), whole
 
 
 @dataclass
@@ -578,12 +626,51 @@ def _row(fields, k) -> dict:
             for name, v in fields.items()}
 
 
-def _flat(fields, prefix=""):
-    for name, v in fields.items():
-        if isinstance(v, dict):
-            yield from _flat(v, f"{prefix}{name}.")
-        else:
-            yield prefix + name, np.asarray(v)
+def _take(fields, idx):
+    return {name: (_take(v, idx) if isinstance(v, dict) else np.asarray(v)[idx])
+            for name, v in fields.items()}
+
+
+def _replay_vectors(block, params, inputs, expected, bad, n_in):
+    """The input vectors a replay of a mismatch needs: ``(input indices, why the whole input)``.
+
+    Every input vector with a mismatching output (``bad``: a flag per output beat); for a
+    block whose stream is made of multi-beat records (``Block.record_beats``), the whole
+    records holding them, as :mod:`sim.plan` keeps whole records when it subsamples. The
+    subset stands alone only if the golden model gives it the same outputs as it had in the
+    whole run; otherwise (a stateful stream: tile stores, accumulators carried across groups)
+    or when output beats do not map to input vectors, the whole input is kept and the second
+    element says why."""
+    everything = np.arange(n_in)
+    idx = np.flatnonzero(bad)
+    n_out = len(bad)
+    if block.record_beats is not None:
+        rb = int(block.record_beats(**params))
+        records = n_in // rb if rb > 0 and n_in % rb == 0 else 0
+        if not records or n_out % records:
+            return everything, (f"its {n_out} output beats do not map to whole records of "
+                                f"{rb} input beats")
+        per = n_out // records
+        hit = np.unique(idx // per)
+        keep = (hit[:, None] * rb + np.arange(rb)).reshape(-1)
+        out_keep = (hit[:, None] * per + np.arange(per)).reshape(-1)
+    elif n_out == n_in:
+        keep = out_keep = idx
+    else:
+        return everything, (f"its {n_out} output beats for {n_in} input vectors do not map "
+                            f"to input vectors")
+    if len(keep) == n_in:
+        return everything, ""
+    try:
+        alone = dict(flat_fields(block.golden(_take(inputs, keep), **params)))
+        same = all(np.array_equal(np.asarray(alone[name]), e[out_keep])
+                   for name, e in flat_fields(expected))
+    except Exception:   # noqa: BLE001 - the subset is not a valid stream: keep everything
+        same = False
+    if not same:
+        return everything, ("the golden model gives the failing vectors other outputs without "
+                            "the vectors around them (the block keeps state across vectors)")
+    return keep, ""
 
 
 def check(block, params, inputs, backend="amaranth", stalls=True, seed=0,
@@ -594,18 +681,22 @@ def check(block, params, inputs, backend="amaranth", stalls=True, seed=0,
 
     Raises
     ------
+    GoldenMismatch
+        On a mismatch (an ``AssertionError``): the message names the configuration, the
+        backend, how many vectors mismatch, and for the first few the vector index, the
+        inputs, and the expected and actual outputs; the attributes hold every failing
+        vector's inputs for a replay.
     AssertionError
-        On a mismatch: the message names the configuration, the backend, how many vectors
-        mismatch, and for the first few the vector index, the inputs, and the expected and
-        actual outputs. :class:`SimulationError` (a subclass) for simulation failures.
+        The golden model and the hardware give different fields or field shapes.
+        :class:`SimulationError` (a subclass) for simulation failures.
     """
     params = block.params(**params)
     config = block.config_name(**params)
     expected = block.golden(inputs, **params)
-    n_out = len(next(_flat(expected))[1])
+    n_out = len(next(flat_fields(expected))[1])
     result = run(block, params, inputs, backend, stalls, seed, workdir, n_out, dut)
-    got = dict(_flat(result.outputs))
-    exp = dict(_flat(expected))
+    got = dict(flat_fields(result.outputs))
+    exp = dict(flat_fields(expected))
     if set(got) != set(exp):
         raise AssertionError(f"{config} on {backend}: the golden model gives fields "
                              f"{sorted(exp)} but the hardware {sorted(got)}")
@@ -637,5 +728,10 @@ def check(block, params, inputs, backend="amaranth", stalls=True, seed=0,
             lines.append(f"    actual   {_row(result.outputs, k)}")
         if len(idx) > REPORT_FIRST:
             lines.append(f"  ... and {len(idx) - REPORT_FIRST} more")
-        raise AssertionError("\n".join(lines))
+        n_in = result.stats["vectors"]
+        keep, whole = _replay_vectors(block, params, inputs, expected, bad, n_in)
+        raise GoldenMismatch(
+            "\n".join(lines), config=config, block=block.name, params=params, backend=backend,
+            seed=seed, stalls=stalls, inputs=_take(inputs, keep), vectors=keep,
+            mismatching=idx, total=n_in, whole=whole)
     return result

@@ -71,13 +71,18 @@ _LOG_TAIL = 20
 
 
 class SynthesisError(RuntimeError):
-    """A tool of the flow failed (the message carries its log tail and the work directory), or
-    a design hit its time limit (``limited``; the message is one line)."""
+    """A tool of the flow failed, or a design hit its time limit (``limited``).
 
-    def __init__(self, message, limited=False, crashed=False):
+    The message is one line: for a tool failure the tool, its exit status, its first error
+    line and the path of its log (kept in the run's work directory); ``log`` is that path and
+    ``tail`` the log's last lines."""
+
+    def __init__(self, message, limited=False, crashed=False, log=None, tail=""):
         super().__init__(message)
         self.limited = limited
         self.crashed = crashed
+        self.log = log
+        self.tail = tail
 
 
 def liberty_path() -> str | None:
@@ -241,6 +246,26 @@ def _tail(text: str, n: int = _LOG_TAIL) -> str:
     return "\n".join(text.rstrip().splitlines()[-n:])
 
 
+def _first_error(text: str, marker: str) -> str:
+    """The first line of a tool's output that holds ``marker:`` (Yosys ``ERROR``, OpenSTA
+    ``Error``; an empty marker: the first line), else its last non-empty line, shortened to fit
+    one message line."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    line = next((ln for ln in lines if f"{marker}:" in ln or not marker),
+                lines[-1] if lines else "")
+    line = line.rstrip(":.")
+    return line if len(line) <= 160 else line[:157] + "..."
+
+
+def _tool_error(what: str, log: Path, text: str, marker: str, crashed=False):
+    """The one-line :class:`SynthesisError` of a failed tool run whose output ``text`` is in
+    ``log``."""
+    first = _first_error(text, marker)
+    return SynthesisError(f"{what}{': ' + first if first else ''}; log {log} (its work "
+                          f"directory keeps the design and scripts)", crashed=crashed,
+                          log=str(log), tail=_tail(text))
+
+
 class _Budget:
     """The seconds left of a design's time limit (:data:`DEFAULT_LIMIT_S`)."""
 
@@ -266,6 +291,9 @@ def _run(argv, work, budget, stage, **kwargs):
                               timeout=budget.left(stage), **kwargs)
     except subprocess.TimeoutExpired:
         budget.exceeded(stage)
+    except OSError as e:        # not found, not executable
+        raise SynthesisError(f"{stage} could not be started: {argv[0]}: "
+                             f"{e.strerror or e}") from None
 
 
 def _run_yosys(script: str, work: Path, stem: str, budget: _Budget) -> str:
@@ -281,9 +309,10 @@ def _run_yosys(script: str, work: Path, stem: str, budget: _Budget) -> str:
     log_file = work / f"{stem}.log"
     log = log_file.read_text(errors="replace") if log_file.exists() else ""
     if proc.returncode != 0:
-        raise SynthesisError(
-            f"yosys ({stem}) failed with exit status {proc.returncode}; work directory {work}\n"
-            + _tail(log + proc.stdout + proc.stderr))
+        if not log:             # it stopped before writing a log: keep what it printed
+            log_file.write_text(proc.stdout + proc.stderr)
+        raise _tool_error(f"yosys ({stem}) failed with exit status {proc.returncode}",
+                          log_file, log + proc.stdout + proc.stderr, "ERROR")
     return log
 
 
@@ -294,9 +323,8 @@ def _run_sta(sta: str, script: str, work: Path, budget: _Budget, stem: str = "st
     out = proc.stdout + proc.stderr
     (work / f"{stem}.log").write_text(out)
     if proc.returncode != 0 or re.search(r"^Error", out, re.M):
-        raise SynthesisError(
-            f"OpenSTA failed (exit status {proc.returncode}); work directory {work}\n"
-            + _tail(out), crashed=proc.returncode < 0)
+        raise _tool_error(f"OpenSTA failed (exit status {proc.returncode})",
+                          work / f"{stem}.log", out, "Error", crashed=proc.returncode < 0)
     return out
 
 
@@ -506,7 +534,10 @@ def _energy(sta, top, clock_ns, stimulus, liberty, work, budget) -> dict:
     except subprocess.TimeoutExpired:
         budget.exceeded("gate-level simulation")
     except activity_mod.ActivityError as e:
-        raise SynthesisError(f"{top}: {e}; work directory {work}") from None
+        log = work / "gate_sim.log"     # the message may carry the tool's output: keep it
+        log.write_text(f"{e}\n")
+        raise _tool_error("the gate-level simulation (Icarus) failed", log, str(e),
+                          "") from None
     setup = STA_SETUP.format(top=top, period=clock_ns)
     _run_sta(sta, setup + activity_mod.POWER_SCRIPT, work, budget, stem="sta_power")
     power = activity_mod.workload_power((work / "power0.txt").read_text(),
@@ -570,7 +601,8 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
     Raises
     ------
     SynthesisError
-        A tool failed (the message has the tool's last log lines and the work directory), or
+        A tool failed (one line: the tool, its first error line and its log's path; the
+        exception's ``tail`` holds the log's last lines), or
         the design hit its time limit (one line; ``limited`` is set).
     """
     if time_limit is None:
@@ -641,8 +673,9 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
                                (work / "ltp.txt").read_text())
         local = _module_stats(work / "generic_local.json", work)
     except (OSError, ValueError) as e:
-        raise SynthesisError(f"cannot parse the generic Yosys results ({e}); work directory "
-                             f"{work}\n" + _tail(log)) from None
+        raise SynthesisError(f"cannot parse the generic Yosys results ({e}); log "
+                             f"{work / 'generic.log'} (work directory {work})",
+                             log=str(work / "generic.log"), tail=_tail(log)) from None
     result.update(area_um2=None, sequential_um2=None, delay_ns=None, fmax_mhz=None,
                   power_mw=None, energy=None, notes=[])
     local_area = None
@@ -663,8 +696,9 @@ def synthesize(verilog: str, top: str, *, liberty=_AUTO, sta=_AUTO, clock_ns: fl
                 result["sequential_um2"] = float(stat.get("sequential_area") or 0.0)
                 local_area = _module_stats(work / "liberty_local.json", work)
             except (OSError, ValueError) as e:
-                raise SynthesisError(f"cannot parse the Liberty area ({e}); work directory "
-                                     f"{work}\n" + _tail(log)) from None
+                raise SynthesisError(f"cannot parse the Liberty area ({e}); log "
+                                     f"{work / 'liberty.log'} (work directory {work})",
+                                     log=str(work / "liberty.log"), tail=_tail(log)) from None
             if sta is not None:
                 try:
                     out = _run_sta(sta, STA_SCRIPT.format(top=top, period=clock_ns,

@@ -18,7 +18,7 @@ import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-__all__ = ["pack", "unpack", "leaves", "Leaf"]
+__all__ = ["pack", "unpack", "leaves", "Leaf", "flat_fields"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,16 @@ def leaves(layout) -> list[Leaf]:
     out: list[Leaf] = []
     _walk(layout, (), (), np.zeros((), dtype=np.int64), out)
     return out
+
+
+def flat_fields(fields: dict, prefix: str = ""):
+    """``(dotted name, array)`` of every leaf of a nested field dict (``"a.b"`` for field ``b``
+    of struct field ``a``), in dict order."""
+    for name, v in fields.items():
+        if isinstance(v, dict):
+            yield from flat_fields(v, f"{prefix}{name}.")
+        else:
+            yield prefix + name, np.asarray(v)
 
 
 def _total_width(layout) -> int:
