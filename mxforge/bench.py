@@ -2,7 +2,8 @@
 
 Runs the exhaustive ``mx_decode_e4m3`` sweep (65,536 vectors) on every available backend, without
 and with random stalls, and prints vectors per second as a Markdown table (also written to
-``build/reports/bench.md``). cocotb backends are built first in a fresh build directory so the
+``build/reports/bench.md``; a default run also rewrites the stamped table of
+docs/verification.md). cocotb backends are built first in a fresh build directory so the
 build time is measured on its own (``--cached`` reuses the normal build cache instead).
 """
 from __future__ import annotations
@@ -20,6 +21,9 @@ from hw.lib.export import build_root
 from sim import harness, tools
 
 from .catalogue import BLOCKS
+
+#: the page whose throughput section a default run rewrites
+DOCS_PAGE = "docs/verification.md"
 
 
 def _bench(block, params, backend, cached):
@@ -98,7 +102,37 @@ def main(argv=None) -> int:
     print(text)
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "bench.md").write_text(text)
+    if not args.backend and not args.cached and not skipped:   # the default run: make bench
+        _write_docs(lines[2:])
     return 0
+
+
+def _write_docs(lines) -> None:
+    """The throughput table of docs/verification.md (``<!-- bench: throughput -->``), stamped
+    with the command, the date and the commit it measured; only a default run (every backend,
+    fresh builds) writes it, and only in a source checkout."""
+    import datetime
+    import subprocess
+
+    from . import markers
+    from .docs import REPO
+
+    page = REPO / DOCS_PAGE
+    if not page.is_file():
+        return
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO,
+                                capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    stamp = (f"<!-- written by `make bench` (python -m mxforge.bench) on "
+             f"{datetime.date.today().isoformat()}{' at commit ' + commit if commit else ''}; "
+             f"rerun it, do not edit this section -->\n")
+    text = page.read_text()
+    new, _ = markers.replace(text, "bench", {"throughput": stamp + "\n".join(lines) + "\n"},
+                             exactly_once=True)
+    markers.write_atomic(page, new)
+    print(f"wrote {DOCS_PAGE}: throughput")
 
 
 if __name__ == "__main__":

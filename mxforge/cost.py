@@ -23,6 +23,7 @@ from synth.flow import FLOW_VERSION, short_path
 from golden.workloads import WARM
 from synth.report import ENERGY_BEATS, ENERGY_SEED, render_comparisons
 
+from . import markers
 from .catalogue import BLOCKS, COMPARISONS, SCALING, all_configurations
 
 __all__ = ["FILE", "SCALING_PLOT", "stamp", "stamps", "stamped_configurations", "sections",
@@ -30,8 +31,7 @@ __all__ = ["FILE", "SCALING_PLOT", "stamp", "stamps", "stamped_configurations", 
 
 REPO = Path(__file__).resolve().parents[1]
 FILE = "docs/cost.md"
-_SECTION = re.compile(
-    r"(<!-- synth: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.S)
+_SECTION = markers.pattern("synth")
 _STAMP = re.compile(r"`(?P<flow>flow \d+) · (?P<config>\w+) · (?P<hash>[0-9a-f]{12})`")
 
 
@@ -314,24 +314,14 @@ def write_docs(rows: list[dict], root=REPO, iso=None) -> list[str]:
     path = Path(root) / FILE
     text = path.read_text()
     known = section_names()
-    unknown = [m.group("name") for m in _SECTION.finditer(text) if m.group("name") not in known]
-    if unknown:
-        raise ValueError(f"{FILE} has sections no command writes: {', '.join(unknown)} "
-                         f"(known: {', '.join(sorted(known))})")
-    new = sections(rows, root, iso)
-    written = []
-
-    def sub(m):
-        name = m.group("name")
-        if name not in new:
-            return m.group(0)
-        written.append(name)
-        return m.group(1) + new[name] + m.group(4)
-
-    text = _SECTION.sub(sub, text)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    try:                         # an unknown marker fails before any synthesis result is used
+        markers.replace(text, "synth", {}, known=known)
+    except ValueError as e:
+        raise ValueError(f"{FILE} has {e}") from None
+    bodies = sections(rows, root, iso)
+    new, _ = markers.replace(text, "synth", bodies, known=known)
+    written = [n for n in markers.sections(text, "synth") if n in bodies]
+    markers.write_atomic(path, new)
     return written
 
 

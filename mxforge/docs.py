@@ -13,7 +13,6 @@ a committed table cannot drift from the catalogue it describes.
 """
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from hw.lib.block import StreamBlock
 from sim import plan
 from sim.tools import BACKENDS
 
+from . import markers
 from .catalogue import BLOCKS, COMPARISONS
 
 __all__ = ["GENERATORS", "FILES", "update", "render_catalogue", "render_blocks", "render_plan"]
@@ -29,8 +29,6 @@ __all__ = ["GENERATORS", "FILES", "update", "render_catalogue", "render_blocks",
 REPO = Path(__file__).resolve().parents[1]
 #: the files that hold generated sections (relative to the repository)
 FILES = ("README.md", "docs/blocks.md", "docs/verification.md")
-_SECTION = re.compile(
-    r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.S)
 
 
 def _stamp(what):
@@ -46,18 +44,17 @@ def _show(v):
 # -- the block table (README) -----------------------------------------------------------------
 
 def catalogue_table() -> str:
-    """The Markdown table of every block: summary, parameters, configurations (also
-    ``mxforge list --markdown``)."""
-    lines = ["| block | what it is | parameters (default; allowed) | configurations |",
+    """The Markdown table of every block: family, summary, parameters (also ``mxforge list
+    --markdown``). The named configurations are in docs/blocks.md and ``mxforge list``."""
+    lines = ["| block | family | what it is | parameters (default; allowed) |",
              "|---|---|---|---|"]
     for b in BLOCKS.values():
         params = "; ".join(
             f"`{k}` = {_show(v)}" + (f" ({', '.join(_show(c) for c in b.choices[k])})"
                                       if k in b.choices else "")
             for k, v in b.defaults.items())
-        configs = ", ".join(f"`{n}`" for n in b.configurations())
-        lines.append(f"| [`{b.name}`](docs/blocks.md#{b.name}) | {b.summary} | {params} "
-                     f"| {configs} |")
+        lines.append(f"| [`{b.name}`](docs/blocks.md#{b.name}) | {b.family} | {b.summary} "
+                     f"| {params} |")
     return "\n".join(lines) + "\n"
 
 
@@ -233,18 +230,14 @@ def update(check=False, root=REPO, files=FILES) -> list[str]:
     for rel in files:
         path = Path(root) / rel
         text = path.read_text()
-
-        def sub(m):
-            name = m.group("name")
-            if name not in GENERATORS:
-                raise ValueError(f"{rel}: unknown generated section {name!r}; known: "
-                                 f"{', '.join(GENERATORS)}")
-            body = _generated(name)
-            if m.group("body") != body:
-                changed.append(f"{rel}: {name}")
-            return m.group(1) + body + m.group(4)
-
-        new = _SECTION.sub(sub, text)
+        names = markers.sections(text, "generated")
+        try:
+            new, names_changed = markers.replace(
+                text, "generated", {n: _generated(n) for n in names if n in GENERATORS},
+                known=GENERATORS)
+        except ValueError as e:
+            raise ValueError(f"{rel}: {e}") from None
+        changed += [f"{rel}: {n}" for n in names_changed]
         if not check and new != text:
-            path.write_text(new)
+            markers.write_atomic(path, new)
     return changed

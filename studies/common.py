@@ -4,7 +4,8 @@
   :func:`mismatch_fraction`, and :func:`block_max` to select elements relative to their block;
 - seeded tensor generators (:data:`DISTRIBUTIONS`, :func:`make_tensor`): Gaussian, Laplace,
   Student-t and a gradient-like block mixture, as float32 (the golden quantizers' input type);
-- report writing: :func:`markdown_table`, number formatting, :func:`write_json`,
+- report writing: :func:`markdown_table`, number formatting (:func:`span`, :func:`percent` for
+  the findings sentences), :func:`write_json`,
   :func:`new_figure` / :func:`grouped_bars` / :func:`save_figure` (matplotlib's Agg canvas, no
   pyplot state), :func:`report_dir`;
 - :class:`ArgumentParser`, whose errors are one line.
@@ -25,7 +26,8 @@ import numpy as np
 
 __all__ = ["BLOCK", "sqnr_db", "max_rel_err", "flush_fraction", "mismatch_fraction",
            "block_max", "DISTRIBUTIONS", "make_tensor", "gaussian", "laplace", "student_t",
-           "gradient_mixture", "markdown_table", "fmt_db", "fmt_rel", "fmt_pct", "write_json",
+           "gradient_mixture", "markdown_table", "fmt_db", "fmt_rel", "fmt_pct", "span",
+           "percent", "write_json",
            "new_figure", "grouped_bars", "save_figure", "report_dir", "ArgumentParser"]
 
 #: the OCP MX block size the studies use by default
@@ -34,55 +36,8 @@ BLOCK = 32
 
 # -- error metrics -------------------------------------------------------------------------------
 
-def _pair(x, q, where):
-    x = np.asarray(x, dtype=np.float64)
-    q = np.asarray(q, dtype=np.float64)
-    if x.shape != q.shape:
-        raise ValueError(f"reference and quantized arrays differ in shape: {x.shape} vs {q.shape}")
-    if where is not None:
-        where = np.broadcast_to(np.asarray(where, dtype=bool), x.shape)
-        x, q = x[where], q[where]
-    return x.ravel(), q.ravel()
-
-
-def sqnr_db(x, q, where=None) -> float:
-    """Signal-to-quantization-noise ratio 10 log10(sum x^2 / sum (x - q)^2) in dB.
-
-    The sums are float64 over the elements selected by ``where`` (default all). ``x`` and ``q``
-    are FP32 and golden (at most 24-bit) values, so each difference is exact in float64 and only
-    the squares and sums round. Returns ``inf`` when q == x on the selection, ``nan`` when the
-    selection is empty or all zero.
-    """
-    x, q = _pair(x, q, where)
-    sig = float(np.sum(x * x))
-    err = float(np.sum((x - q) ** 2))
-    if x.size == 0 or sig == 0.0:
-        return math.nan
-    if err == 0.0:
-        return math.inf
-    return 10.0 * math.log10(sig / err)
-
-
-def max_rel_err(x, q, where=None) -> float:
-    """max |x - q| / |x| over the nonzero ``x`` selected by ``where``; ``nan`` if there are none.
-
-    A value flushed to zero counts with relative error 1; callers that want the error of the
-    values a format is meant to hold select them with ``where`` (e.g. ``|x| >= t * block_max``).
-    """
-    x, q = _pair(x, q, where)
-    nz = x != 0
-    if not np.any(nz):
-        return math.nan
-    return float(np.max(np.abs(x[nz] - q[nz]) / np.abs(x[nz])))
-
-
-def flush_fraction(x, q, where=None) -> float:
-    """Fraction of the nonzero ``x`` (selected by ``where``) whose quantized value is zero."""
-    x, q = _pair(x, q, where)
-    nz = x != 0
-    if not np.any(nz):
-        return math.nan
-    return float(np.mean(q[nz] == 0))
+# one definition, shared with the tensor API's summary (docs/quantize.md)
+from golden.metrics import flush_fraction, max_rel_err, pair as _pair, sqnr_db  # noqa: E402,F401
 
 
 def mismatch_fraction(a, b) -> float:
@@ -207,6 +162,21 @@ def fmt_pct(v, digits=2) -> str:
     if v is None or math.isnan(v):
         return "—"
     return f"{100 * v:.{digits}f} %"
+
+
+def span(values, fmt=fmt_rel, unit="") -> str:
+    """The range of ``values`` for a findings sentence: "lo–hi" + ``unit``, each end formatted
+    by ``fmt`` (the tables' formatter, so the sentence quotes what the tables print); one value
+    when both ends print alike; "lo to hi" when the ends carry signs."""
+    lo, hi = fmt(min(values)), fmt(max(values))
+    if lo == hi:
+        return lo + unit
+    return f"{lo} to {hi}{unit}" if "+" in lo + hi else f"{lo}–{hi}{unit}"
+
+
+def percent(digits=1):
+    """A formatter of shares as bare percentages (for :func:`span` with ``unit=" %"``)."""
+    return lambda v: f"{100 * v:.{digits}f}"
 
 
 def _jsonable(v):

@@ -74,10 +74,12 @@ after the network rescales each channel; raw errors are reported as well.
        fitted. For scale, the float64 range-BN gradient against the same BN gradient (fitted),
        the part of (b) that is the range approximation, not the arithmetic.
 
-Outputs in ``--out`` (default ``build/reports``): ``study_lightnorm.md`` (the tables, also
-printed), ``study_lightnorm.json`` (every number) and ``study_lightnorm.png`` (errors against n,
-one panel per distribution, forward and backward, rtz and rne). The default run takes about
-20 s of CPU.
+Outputs in ``--out`` (default ``build/reports``): ``study_lightnorm.md`` (the tables and the
+findings, also printed), ``study_lightnorm.json`` (every number) and ``study_lightnorm.png``
+(errors against n, one panel per distribution, forward and backward, rtz and rne). Run with the
+default parameters (``make study-lightnorm``) it also rewrites the ``lightnorm-*`` sections of
+docs/lightnorm.md (:mod:`studies.docs`); with any other parameters it never touches docs/. The
+default run takes about 20 s.
 """
 from __future__ import annotations
 
@@ -93,8 +95,8 @@ import numpy as np
 from golden import rangebn as R
 from golden.formats import decode, encode
 
-from . import common
-from .common import fmt_rel, markdown_table
+from . import common, docs
+from .common import fmt_pct, fmt_rel, markdown_table, percent, span
 
 DEFAULT_NS = (64, 256, 1024, 4096)
 DEFAULT_CHANNELS = 16
@@ -312,12 +314,10 @@ def _cells(res):
             yield lab, n, res["results"][str(n)][d]
 
 
-def render_markdown(res) -> str:
-    p = res["params"]
-    fm = p["formats"]
-    ns = p["n"]
+def _summary_table(res) -> str:
+    """The summary table: per n, means over the distributions (pairs rtz / rne)."""
     t0 = []
-    for n in ns:
+    for n in res["params"]["n"]:
         s = res["summary"][str(n)]
         t0.append([n, f"{s['ratio']:.3f}", _pair(s["rtz"]["fwd_arith"], s["rne"]["fwd_arith"]),
                    _pair(s["rtz"]["mu_err"], s["rne"]["mu_err"]),
@@ -326,6 +326,24 @@ def render_markdown(res) -> str:
                    _pair(s["rtz"]["bwd_vs_range"], s["rne"]["bwd_vs_range"]),
                    _pair(s["rtz"]["bwd_vs_bn_fitted"], s["rne"]["bwd_vs_bn_fitted"]),
                    fmt_rel(s["bwd_range_vs_bn_fitted"])])
+    return markdown_table(["n", "ρ", "fwd FP10 arith", "μ err / σ", "fwd vs BN, fitted",
+                           "FP16 BN", "bwd vs range-BN grad", "bwd vs BN grad, fitted",
+                           "float64 range-BN grad vs BN, fitted"], t0)
+
+
+def _setup(res) -> str:
+    p = res["params"]
+    fm = p["formats"]
+    return (f"n = {', '.join(map(str, p['n']))} values per channel, {p['channels']} channels "
+            f"per cell, seed {p['seed']}; K = {p['chunks']} chunks, {p['lanes']} lanes, γ = 1, "
+            f"β = 0. Range BN forward in {fm['fwd_value']} / {fm['fwd_acc']}, backward in "
+            f"{fm['bwd_value']} / {fm['bwd_acc']}, roundings {' and '.join(p['roundings'])} "
+            "(`golden.rangebn`). Errors are relative RMS per channel (‖ŷ − y‖ / ‖y‖, float64)")
+
+
+def render_markdown(res) -> str:
+    p = res["params"]
+    fm = p["formats"]
     t1, t2, t3, t4, t5 = [], [], [], [], []
     for lab, n, c in _cells(res):
         r = c["ratio"]
@@ -345,22 +363,16 @@ def render_markdown(res) -> str:
     return "\n".join([
         "# LightNorm numerics study",
         "",
-        f"`python -m studies.lightnorm`: n = {', '.join(map(str, ns))} values per channel, "
-        f"{p['channels']} channels per cell, seed {p['seed']}; K = {p['chunks']} chunks, "
-        f"{p['lanes']} lanes, γ = 1, β = 0. Range BN forward in {fm['fwd_value']} / "
-        f"{fm['fwd_acc']}, backward in {fm['bwd_value']} / {fm['bwd_acc']}, roundings "
-        f"{' and '.join(p['roundings'])} (`golden.rangebn`). Errors are relative RMS per channel "
-        "(‖ŷ − y‖ / ‖y‖, float64); cells give the mean / max over the channels. *Fitted*: after "
-        "the best per-channel scale (sin∠(ŷ, y)). ρ = σ / (C(m)·range) = s_RBN / s_BN, the "
-        "scale range BN puts on BN's output. Method: the docstring of `studies/lightnorm.py`.",
+        f"`python -m studies.lightnorm`: {_setup(res)}; cells give the mean / max over the "
+        "channels. *Fitted*: after the best per-channel scale (sin∠(ŷ, y)). "
+        "ρ = σ / (C(m)·range) = s_RBN / s_BN, the scale range BN puts on BN's output. Method: "
+        "the docstring of `studies/lightnorm.py`.",
         "",
         "## Summary",
         "",
         "Means over the five distributions of the per-channel means; pairs are rtz / rne.",
         "",
-        markdown_table(["n", "ρ", "fwd FP10 arith", "μ err / σ", "fwd vs BN, fitted", "FP16 BN",
-                        "bwd vs range-BN grad", "bwd vs BN grad, fitted",
-                        "float64 range-BN grad vs BN, fitted"], t0),
+        _summary_table(res),
         "## 1. Forward",
         "",
         "Error sources. (a) the range approximation, float64 range BN vs BN: ρ (mean ± std "
@@ -393,7 +405,103 @@ def render_markdown(res) -> str:
         "",
         markdown_table(dn + ["raw rtz", "raw rne", "fitted rtz", "fitted rne",
                              "float64 range-BN"], t5),
+        "## Findings",
+        "",
+        *(f"- {f}" for f in findings(res)),
+        "",
     ])
+
+
+# -- findings and the docs page ------------------------------------------------------------------
+
+MODULE = "studies.lightnorm"
+#: the docs page whose ``lightnorm-*`` sections a run with :data:`DEFAULTS` rewrites
+PAGE = "docs/lightnorm.md"
+#: the page's sections, in page order
+SECTIONS = ("lightnorm-summary", "lightnorm-findings")
+#: the default parameters (what ``make study-lightnorm`` runs), as parse_args normalizes them
+DEFAULTS = {"n": list(DEFAULT_NS), "channels": DEFAULT_CHANNELS, "seed": 0}
+
+
+def findings(res) -> list[str]:
+    """What the tables say, as sentences with the measured numbers filled in (the summary
+    table's means; per-distribution extremes where named). Each qualitative claim is decided
+    by the numbers."""
+    p = res["params"]
+    ns = p["n"]
+    fm = p["formats"]
+    dl = res["distributions"]
+    sm = {n: res["summary"][str(n)] for n in ns}
+    cells = {n: list(res["results"][str(n)].values()) for n in ns}
+    floor = {n: {rd: _mean_over(cells[n], rd, "fwd_floor", "mean") for rd in ROUNDINGS}
+             for n in ns}
+    out = []
+
+    # 1. the forward's FP10 arithmetic against rounding the exact output once
+    near = {rd: [n for n in ns if sm[n][rd]["fwd_arith"] <= 1.1 * floor[n][rd]]
+            for rd in ROUNDINGS}
+    parts = [f"{span([sm[n][rd]['fwd_arith'] for n in near[rd]])} ({rd}) against a floor of "
+             f"{span([floor[n][rd] for n in near[rd]])}" for rd in ROUNDINGS if near[rd]]
+    s = (f"The FP10 forward arithmetic costs what rounding the exact range-BN output once to "
+         f"{fm['fwd_value']} costs, within 10 %: relative RMS error " + ", ".join(parts))
+    far = [(rd, n) for rd in ROUNDINGS for n in ns if n not in near[rd]]
+    if far:
+        s += (" — except " + ", ".join(f"{rd} at n = {n} ({fmt_rel(sm[n][rd]['fwd_arith'])} "
+                                        f"against {fmt_rel(floor[n][rd])})" for rd, n in far))
+    mu = {rd: [sm[n][rd]["mu_err"] for n in ns] for rd in ROUNDINGS}
+    if "rtz" in mu:
+        grows = all(b > a for a, b in zip(mu["rtz"], mu["rtz"][1:]))
+        s += (f". rtz's truncated running sums {'drift' if grows else 'move'} the mean "
+              f"towards zero by {fmt_rel(mu['rtz'][0])}σ at n = {ns[0]}"
+              + (f" to {fmt_rel(mu['rtz'][-1])}σ at n = {ns[-1]}" if len(ns) > 1 else "")
+              + (f" (rne: {span(mu['rne'])}σ)" if "rne" in mu else ""))
+    out.append(s + ".")
+
+    # 2. the range approximation: a per-channel scale
+    rho = [sm[n]["ratio"] for n in ns]
+    last = {d: res["results"][str(ns[-1])][d]["ratio"]["mean"] for d in dl}
+    lo, hi = min(last, key=last.get), max(last, key=last.get)
+    trend = "falling" if all(b < a for a, b in zip(rho, rho[1:])) else "going"
+    fitted = {rd: max(sm[n][rd]["fwd_total_fitted"] for n in ns) for rd in ROUNDINGS}
+    out.append(
+        f"Range BN's output is BN's times a per-channel ρ = σ / (C(m)·range): {rho[0]:.3f} at "
+        f"n = {ns[0]}" + (f" {trend} to {rho[-1]:.3f} at n = {ns[-1]}" if len(ns) > 1 else "")
+        + f" (means over the distributions); at n = {ns[-1]} from {last[lo]:.3f} ({dl[lo]}) to "
+        f"{last[hi]:.3f} ({dl[hi]}). After the best per-channel scale, which a learned γ "
+        "absorbs only if ρ is stable, FP10 range BN is within "
+        + " / ".join(f"{fmt_pct(fitted[rd], 1)} ({rd})" for rd in ROUNDINGS)
+        + " of exact BN (relative RMS, mean over the channels and distributions, worst n).")
+
+    # 3. the backward
+    back = {rd: [sm[n][rd]["bwd_vs_range"] for n in ns] for rd in ROUNDINGS}
+    total = [sm[n][rd]["bwd_vs_bn_fitted"] for n in ns for rd in ROUNDINGS]
+    share = [sm[n]["bwd_range_vs_bn_fitted"] for n in ns]
+    frac = min(sm[n]["bwd_range_vs_bn_fitted"] / sm[n][rd]["bwd_vs_bn_fitted"]
+               for n in ns for rd in ROUNDINGS)
+    out.append(
+        f"In {fm['bwd_value']} the backward's relative RMS error against the exact range-BN "
+        "gradient is " + " / ".join(f"{span(back[rd])} ({rd})" for rd in ROUNDINGS)
+        + ". Against the exact BN gradient it differs by "
+        f"{span(total, percent(1), ' %')} after the scale fit, and the float64 range-BN "
+        f"gradient alone by {span(share, percent(1), ' %')}: "
+        + ("almost all of the difference is the range approximation, not the low precision."
+           if frac >= 0.8 else
+           f"the range approximation is at least {fmt_pct(frac, 0)} of the difference."))
+    return out
+
+
+def doc_sections(res) -> dict:
+    """{section: body} of docs/lightnorm.md (without the stamps)."""
+    dl = ", ".join(res["distributions"].values())
+    return {
+        "lightnorm-summary": "\n".join([
+            f"{_setup(res)}. Cells: means over the distributions ({dl}) of the per-channel "
+            "means; pairs are rtz / rne. *Fitted*: after the best per-channel scale. "
+            "ρ = σ / (C(m)·range), the scale range BN puts on BN's output.",
+            "",
+            _summary_table(res)]),
+        "lightnorm-findings": "".join(f"- {f}\n" for f in findings(res)),
+    }
 
 
 def plot(res, path):
@@ -444,8 +552,9 @@ def plot(res, path):
 
 
 def parse_args(argv=None):
-    ap = common.ArgumentParser(prog="python -m studies.lightnorm",
-                               description=__doc__.splitlines()[0])
+    ap = common.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.splitlines()[0],
+                               epilog=docs.docs_rule(MODULE, PAGE,
+                                                     "--n, --channels or --seed"))
     ap.add_argument("--out", type=Path, default=None,
                     help="report directory (default: build/reports)")
     ap.add_argument("--n", type=int, nargs="+", default=list(DEFAULT_NS), metavar="N",
@@ -473,7 +582,11 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     res = run(args.n, args.channels, args.seed)
     out = args.out if args.out is not None else common.report_dir()
-    return common.write_reports("lightnorm", out, render_markdown(res), res, plot, t0)
+    status = common.write_reports("lightnorm", out, render_markdown(res), res, plot, t0)
+    if status:
+        return status
+    return docs.publish(MODULE, PAGE, {k: getattr(args, k) for k in DEFAULTS}, DEFAULTS,
+                        lambda: doc_sections(res))
 
 
 if __name__ == "__main__":

@@ -47,12 +47,15 @@ are exact float64; errors are summed in float64.
    inconsistency = the fraction of elements whose forward and backward quantized values differ
    (0 for (c) by construction; the weight update then sees the same W both ways).
 
-Outputs in ``--out`` (default ``build/reports``): ``study_mxsf.md`` (the tables, also printed),
-``study_mxsf.png`` (SQNR per format per distribution; backward SQNR per scheme) and
-``study_mxsf.json`` (every number). The default run takes about 5 s of CPU.
+Outputs in ``--out`` (default ``build/reports``): ``study_mxsf.md`` (the tables and the
+findings, also printed), ``study_mxsf.png`` (SQNR per format per distribution; backward SQNR per
+scheme) and ``study_mxsf.json`` (every number). Run with the default parameters (``make
+study-mxsf``) it also rewrites the ``mxsf-*`` sections of docs/mx-safe.md (:mod:`studies.docs`);
+with any other parameters it never touches docs/. The default run takes about 10 s.
 """
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -62,9 +65,10 @@ import numpy as np
 from golden import mx
 from golden.formats import MxsfFormat, decode, encode
 
-from . import common
+from . import common, docs
 from .common import (BLOCK, DISTRIBUTIONS, block_max, flush_fraction, fmt_db, fmt_pct,
-                     fmt_rel, markdown_table, max_rel_err, mismatch_fraction, sqnr_db)
+                     fmt_rel, markdown_table, max_rel_err, mismatch_fraction, percent, span,
+                     sqnr_db)
 
 #: element rounding and scale rounding of every MX format in the study
 ROUNDING, SCALE_ROUNDING = "rne", "floor"
@@ -167,7 +171,9 @@ def run(rows=DEFAULT_ROWS, cols=DEFAULT_COLS, seed=0, sub_biases=DEFAULT_SUB_BIA
 
 # -- report --------------------------------------------------------------------------------------
 
-def render_markdown(res) -> str:
+def _quant_tables(res) -> list[str]:
+    """Item 1: the SQNR / max relative error table and the small-element table, each with its
+    caption (Markdown lines)."""
     p = res["params"]
     dists = res["distributions"]
     head = ["format"] + list(dists.values())
@@ -177,24 +183,7 @@ def render_markdown(res) -> str:
     t2 = [[lab] + [f"{fmt_db(res['quant'][n][d]['small_sqnr_db'])} / "
                    f"{fmt_pct(res['quant'][n][d]['flushed'])}" for d in dists]
           for n, lab in res["formats"].items()]
-    t3 = []
-    for n, per in res["transposed"].items():
-        for key, scheme in res["schemes"].items():
-            t3.append([res["formats"][n], scheme] + [
-                f"{fmt_db(per[d][key]['fwd_sqnr_db'])} / {fmt_db(per[d][key]['bwd_sqnr_db'])} / "
-                f"{fmt_pct(per[d][key]['inconsistency'], 1)}" for d in dists])
-    tile = "×".join(map(str, p["tile"]))
-    return "\n".join([
-        "# MX-SAFE numerics study",
-        "",
-        f"`python -m studies.mxsf`: {p['rows']}×{p['cols']} float32 tensors, seed {p['seed']}; "
-        f"MX formats with k = {p['block']} blocks along the last axis, {p['rounding']} elements, "
-        f"{p['scale_rounding']} scale; BF16 element-wise. All quantization by the golden models "
-        "(`golden.mx`, `golden.formats`); errors summed in float64. Method: the docstring of "
-        "`studies/mxsf.py`.",
-        "",
-        "## 1. Quantization error",
-        "",
+    return [
         "Cells: SQNR (dB) / max relative error over the elements with "
         f"|x| ≥ 2^{int(np.log2(p['rel_floor']))} · their 1×{p['block']} block's maximum "
         "(a value flushed to zero counts 1).",
@@ -204,8 +193,23 @@ def render_markdown(res) -> str:
         "them / share of all nonzero values flushed to zero.",
         "",
         markdown_table(head, t2),
-        "## 2. Transposed use (training)",
-        "",
+    ]
+
+
+def _transposed_table(res, formats=None) -> list[str]:
+    """Item 2's caption and table, for the MX ``formats`` (default all; Markdown lines)."""
+    p = res["params"]
+    dists = res["distributions"]
+    formats = list(res["transposed"]) if formats is None else formats
+    t3 = []
+    for n in formats:
+        per = res["transposed"][n]
+        for key, scheme in res["schemes"].items():
+            t3.append([res["formats"][n], scheme] + [
+                f"{fmt_db(per[d][key]['fwd_sqnr_db'])} / {fmt_db(per[d][key]['bwd_sqnr_db'])} / "
+                f"{fmt_pct(per[d][key]['inconsistency'], 1)}" for d in dists])
+    tile = "×".join(map(str, p["tile"]))
+    return [
         "W is each tensor above; the forward operand is W with blocks along its rows, the "
         "backward operand Wᵀ with blocks along Wᵀ's rows. Cells: forward SQNR (dB) / backward "
         "SQNR vs the FP32 Wᵀ (dB) / share of elements whose forward and backward quantized "
@@ -213,7 +217,164 @@ def render_markdown(res) -> str:
         f"transpose, checked equal to `quantize_tiled(Wᵀ, ({p['tile'][1]}, {p['tile'][0]}))`.",
         "",
         markdown_table(["format", "scheme"] + list(dists.values()), t3, "ll" + "r" * len(dists)),
+    ]
+
+
+def _setup(res) -> str:
+    p = res["params"]
+    return (f"{p['rows']}×{p['cols']} float32 tensors, seed {p['seed']}; MX formats with "
+            f"k = {p['block']} blocks along the last axis, {p['rounding']} elements, "
+            f"{p['scale_rounding']} scale; BF16 element-wise")
+
+
+def render_markdown(res) -> str:
+    return "\n".join([
+        "# MX-SAFE numerics study",
+        "",
+        f"`python -m studies.mxsf`: {_setup(res)}. All quantization by the golden models "
+        "(`golden.mx`, `golden.formats`); errors summed in float64. Method: the docstring of "
+        "`studies/mxsf.py`.",
+        "",
+        "## 1. Quantization error",
+        "",
+        *_quant_tables(res),
+        "## 2. Transposed use (training)",
+        "",
+        *_transposed_table(res),
+        "## Findings",
+        "",
+        *(f"- {f}" for f in findings(res)),
+        "",
     ])
+
+
+# -- findings and the docs page ------------------------------------------------------------------
+
+#: the bell-shaped distributions (of :data:`studies.common.DISTRIBUTIONS`)
+BELL = ("gaussian", "laplace", "student_t3")
+#: the gradient-like one
+GRAD = "grad_mix"
+#: the page's comparison: the default MXSF against the other 8-bit MX elements
+COMPARED = (MxsfFormat().name, "e4m3", "e2m5", "mxint8")
+MODULE = "studies.mxsf"
+#: the docs page whose ``mxsf-*`` sections a run with :data:`DEFAULTS` rewrites
+PAGE = "docs/mx-safe.md"
+#: the page's sections, in page order
+SECTIONS = ("mxsf-sqnr", "mxsf-transposed", "mxsf-findings")
+#: the default parameters (what ``make study-mxsf`` runs), as parse_args normalizes them
+DEFAULTS = {"rows": DEFAULT_ROWS, "cols": DEFAULT_COLS, "seed": 0,
+            "sub_bias": list(DEFAULT_SUB_BIASES)}
+#: the formats of the page's transposed-use table (the report has them all)
+PAGE_TRANSPOSED = (MxsfFormat().name, "e4m3", "e2m5")
+
+
+def _db(v) -> str:
+    return f"{fmt_db(v)} dB"
+
+
+def _pct(v, digits=2) -> str:
+    """A share as the tables print it; "nothing" for exactly 0."""
+    return "nothing" if v == 0 else fmt_pct(v, digits)
+
+
+def findings(res) -> list[str]:
+    """What the tables say, as sentences with the measured numbers filled in. Each claim is
+    decided by the numbers (a comparison that turns the other way changes the sentence); the
+    reasons given (step sizes, code counts) are the formats' definitions (docs/numerics.md §6).
+    Empty unless the study ran the default MXSF and the comparison formats."""
+    q = res["quant"]
+    lab = res["formats"]
+    dl = res["distributions"]
+    mxsf = COMPARED[0]
+    if not set(COMPARED) <= set(q):
+        return []
+    out = []
+
+    def sq(f, d, key="sqnr_db"):
+        return q[f][d][key]
+
+    # 1. bell-shaped data
+    best = {d: max(COMPARED, key=lambda f: sq(f, d)) for d in BELL}
+    bell = ", ".join(dl[d] for d in BELL)
+    if set(best.values()) == {"e2m5"}:
+        s = (f"On bell-shaped data ({bell}) MXFP8 E2M5 is the most accurate 8-bit element "
+             f"({' / '.join(fmt_db(sq('e2m5', d)) for d in BELL)} dB against {lab[mxsf]}'s "
+             f"{' / '.join(fmt_db(sq(mxsf, d)) for d in BELL)} dB): in [0.25, 1)·scale "
+             "E2M5's subnormals have a step of 1/32, MXSF's E3M2 sub mode 1/16 and 1/8.")
+    else:
+        s = (f"On bell-shaped data ({bell}) the most accurate 8-bit element is "
+             + ", ".join(f"{lab[best[d]]} on {dl[d]} ({_db(sq(best[d], d))})" for d in BELL)
+             + ".")
+    gap = [sq(mxsf, d) - sq("e4m3", d) for d in BELL]
+    word = "beats" if min(gap) > 0 else "does not always beat"
+    out.append(s + f" {lab[mxsf]} {word} MXFP8 E4M3 there by {span(gap, fmt_db, ' dB')} (5 "
+               "mantissa bits in the top binades against 3).")
+
+    # 2. gradient-like data
+    top = max(COMPARED, key=lambda f: sq(f, GRAD))
+    small = inspect.signature(common.gradient_mixture).parameters["small"].default
+    fl = {f: q[f][GRAD]["flushed"] for f in COMPARED}
+    kept = f"{_pct(fl[top])} flushed"
+    out.append(
+        f"On the {dl[GRAD]} (most values 2^{small[0]} … 2^{small[1]} of the block maximum) "
+        f"{lab[top]} is the most accurate 8-bit element ({_db(sq(top, GRAD))}, {kept}); "
+        f"MXFP8 E2M5 flushes {_pct(fl['e2m5'])} of the nonzero values to zero and MXINT8 "
+        f"{_pct(fl['mxint8'])}; MXFP8 E4M3 flushes {_pct(fl['e4m3'])}, keeps the small values "
+        f"({_db(sq('e4m3', GRAD, 'small_sqnr_db'))} over them) but is "
+        f"{fmt_db(sq(top, GRAD) - sq('e4m3', GRAD))} dB below {lab[top]} overall.")
+
+    # 3. the sub-mode bias (when the study ran b = 6, 8, 10)
+    names = {MxsfFormat(sub_bias=b).name: b for b in res["params"]["sub_biases"]}
+    lo, hi = MxsfFormat(sub_bias=6).name, MxsfFormat(sub_bias=10).name
+    if {lo, mxsf, hi} <= set(names):
+        base = [q[mxsf][d]["flushed"] for d in BELL]
+        more = [q[lo][d]["flushed"] for d in BELL]
+        ratio = (f"{span([a / b for a, b in zip(more, base)], lambda v: f'{v:.1f}')}× as many"
+                 if min(base) > 0 else "more")
+        cost = [sq(mxsf, d) - sq(hi, d) for d in BELL]
+        wins = all(sq(mxsf, d) >= max(sq(lo, d), sq(hi, d)) - 0.05 for d in dl)
+        out.append(
+            "Of sub_bias 6, 8 and 10, 8 (the default) is "
+            + ("within 0.05 dB of the best SQNR on every distribution" if wins
+               else "not the best on every distribution")
+            + f": 6 spends 16 codes on values E2M5 codes already hold and flushes {ratio} "
+            f"values to zero on bell-shaped data ({span(more, percent(2), ' %')} against "
+            f"{span(base, percent(2), ' %')}); 10 opens a gap between 7/32 and 1.0 that "
+            f"costs {span(cost, fmt_db, ' dB')} there.")
+
+    # 4. transposed use
+    tr = res["transposed"]
+    cells = [(f, d) for f in tr for d in tr[f]]
+    tiles = [tr[f][d]["tiles"]["bwd_sqnr_db"] - tr[f][d]["fp32"]["bwd_sqnr_db"] for f, d in cells]
+    requant = [tr[f][d]["fp32"]["bwd_sqnr_db"] - tr[f][d]["requant"]["bwd_sqnr_db"]
+               for f, d in cells]
+    changed = [tr[f][d]["requant"]["inconsistency"] for f, d in cells if f != "e4m3"]
+    s = (f"Over the {len(tr)} MX elements and {len(dl)} distributions, 2-D tiles reused for the "
+         f"backward pass (c) score {span(tiles, lambda v: f'{v:+.1f}', ' dB')} against the best "
+         "1-D case, (b), a second quantization of the FP32 tensor along columns, with no "
+         "forward/backward mismatch, no FP32 copy and no second pass; re-quantizing 1-D blocks "
+         f"after the transpose, (a), costs up to {fmt_db(max(requant))} dB against (b) and "
+         f"changes {span(changed, percent(1), ' %')} of the values")
+    if "e4m3" in tr:
+        e4 = [tr["e4m3"][d]["requant"]["inconsistency"] for d in tr["e4m3"]]
+        why = ": its wide exponent absorbs the new scale" if max(e4) < min(changed) else ""
+        s += f" (MXFP8 E4M3 {span(e4, percent(1), ' %')}{why})"
+    out.append(s + ".")
+    return out
+
+
+def doc_sections(res) -> dict:
+    """{section: body} of docs/mx-safe.md (without the stamps)."""
+    mx_only = [n for n in PAGE_TRANSPOSED if n in res["transposed"]]
+    rest = [res["formats"][n] for n in res["transposed"] if n not in mx_only]
+    return {
+        "mxsf-sqnr": "\n".join([f"{_setup(res)}.", ""] + _quant_tables(res)),
+        "mxsf-transposed": "\n".join(
+            _transposed_table(res, mx_only)
+            + ([f"The rows of {', '.join(rest)} are in `build/reports/study_mxsf.md`.", ""]
+               if rest else [])),
+        "mxsf-findings": "".join(f"- {f}\n" for f in findings(res)),
+    }
 
 
 def plot(res, path):
@@ -248,8 +409,9 @@ def plot(res, path):
 
 
 def parse_args(argv=None):
-    ap = common.ArgumentParser(prog="python -m studies.mxsf",
-                               description=__doc__.splitlines()[0])
+    ap = common.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.splitlines()[0],
+                               epilog=docs.docs_rule(MODULE, PAGE,
+                                                     "--rows, --cols, --seed or --sub-bias"))
     ap.add_argument("--out", type=Path, default=None,
                     help="report directory (default: build/reports)")
     ap.add_argument("--sub-bias", type=int, nargs="+", default=list(DEFAULT_SUB_BIASES),
@@ -280,7 +442,11 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     res = run(args.rows, args.cols, args.seed, args.sub_bias)
     out = args.out if args.out is not None else common.report_dir()
-    return common.write_reports("mxsf", out, render_markdown(res), res, plot, t0)
+    status = common.write_reports("mxsf", out, render_markdown(res), res, plot, t0)
+    if status:
+        return status
+    return docs.publish(MODULE, PAGE, {k: getattr(args, k) for k in DEFAULTS}, DEFAULTS,
+                        lambda: doc_sections(res))
 
 
 if __name__ == "__main__":

@@ -87,9 +87,12 @@ are the scaled ones. The other columns are the *bulk*.
      alone gives log2(1 / (1 − m))). It does not see a common scale error;
    - the mean |Σ p̂ − 1|, which does (the log2 unit's Mitchell log2 D scales a whole row).
 
-Outputs in ``--out`` (default ``build/reports``): ``study_opal.md`` (the tables, also printed),
-``study_opal.json`` (every number) and ``study_opal.png`` (SQNR and bulk SQNR per format per
-data kind; dot-product errors; softmax errors). The default run takes about 10 s of CPU.
+Outputs in ``--out`` (default ``build/reports``): ``study_opal.md`` (the tables and the
+findings, also printed), ``study_opal.json`` (every number) and ``study_opal.png`` (SQNR and bulk
+SQNR per format per data kind; dot-product errors; softmax errors). Run with the default
+parameters (``make study-opal``) it also rewrites the ``opal-*`` sections of docs/opal.md
+(:mod:`studies.docs`); with any other parameters it never touches docs/. The default run takes
+about 10 s.
 """
 from __future__ import annotations
 
@@ -105,8 +108,9 @@ from golden import opal as O
 from golden import softmax as S
 from golden.formats import E8M0, get_format, mxint
 
-from . import common
-from .common import flush_fraction, fmt_db, fmt_pct, fmt_rel, markdown_table, sqnr_db
+from . import common, docs
+from .common import (flush_fraction, fmt_db, fmt_pct, fmt_rel, markdown_table, percent, span,
+                     sqnr_db)
 
 N, K = O.DEFAULT_N, O.DEFAULT_K
 #: the OCP MX block
@@ -380,6 +384,19 @@ def _sm_cells(res):
             yield n, res["softmax_cells"][c]["label"], cell
 
 
+def _sqnr_table(res, kinds=None, formats=None, bits=False) -> str:
+    """Item 1's SQNR table over ``kinds`` and ``formats`` (default all), with OPAL-b's gain over
+    plain MXINT-b; ``bits``: each heading carries the format's bits per element."""
+    kinds = list(res["kinds"]) if kinds is None else kinds
+    formats = list(res["formats"]) if formats is None else formats
+    head = [res["formats"][f] + (f" ({res['bits_per_element'][f]:.4g})" if bits else "")
+            for f in formats]
+    rows = [[res["kinds"][kd]["label"]] + [fmt_db(res["quant"][f][kd]["sqnr_db"]) for f in formats]
+            + [fmt_db(_gap(res, f, kd)) for f in PLAIN] for kd in kinds]
+    gaps = [f"{res['formats'][f]} − {res['formats'][m].split(' /')[0]}" for f, m in PLAIN.items()]
+    return markdown_table(["data"] + head + gaps, rows)
+
+
 def render_markdown(res) -> str:
     p = res["params"]
     fl = res["formats"]
@@ -394,11 +411,9 @@ def render_markdown(res) -> str:
             width = round(res["bits_per_element"][f] - SCALE_BITS / block)
             how = f"{width} + {SCALE_BITS}/{block}"
         t0.append([lab, block, how, f"{res['bits_per_element'][f]:.4g}"])
-    t1, t2 = [], []
+    t2 = []
     for kd, info in kinds.items():
         q = {f: res["quant"][f][kd] for f in fl}
-        t1.append([info["label"]] + [fmt_db(q[f]["sqnr_db"]) for f in fl]
-                  + [fmt_db(_gap(res, f, kd)) for f in PLAIN])
         t2.append([info["label"]] + [f"{fmt_db(q[f]['bulk_sqnr_db'])} / "
                                      f"{fmt_pct(q[f]['bulk_flushed'], 1)}" for f in fl])
     t3 = [[info["label"]] + [" / ".join(fmt_rel(res["dot"][ln][kd][f"p{q}"])
@@ -426,8 +441,7 @@ def render_markdown(res) -> str:
         "SQNR (dB) over whole rows, each row normalized to unit RMS (every row weighs the same). "
         "The last two columns are OPAL-b's gain over plain MXINT-b at the same block (dB).",
         "",
-        markdown_table(["data"] + list(fl.values()) + ["OPAL-3 − MXINT-3", "OPAL-5 − MXINT-5"],
-                       t1),
+        _sqnr_table(res),
         "Bulk (the columns that are not outlier channels; all columns for 0ch and Gaussian): "
         "SQNR (dB) / share of nonzero bulk values flushed to 0.",
         "",
@@ -474,7 +488,128 @@ def render_markdown(res) -> str:
             "",
             markdown_table(["n", "rows", "sat."] + list(units.values()), t4),
         ]
+    parts += ["## Findings", "", *(f"- {f}" for f in findings(res)), ""]
     return "\n".join(parts)
+
+
+# -- findings and the docs page ------------------------------------------------------------------
+
+MODULE = "studies.opal"
+#: the docs page whose ``opal-*`` sections a run with :data:`DEFAULTS` rewrites
+PAGE = "docs/opal.md"
+#: the page's sections, in page order
+SECTIONS = ("opal-sqnr", "opal-findings")
+#: the default parameters (what ``make study-opal`` runs)
+DEFAULTS = {"rows": DEFAULT_ROWS, "softmax_rows": DEFAULT_SOFTMAX_ROWS, "seed": 0}
+#: the page's SQNR table: a selection of the data kinds and formats (the report has them all)
+PAGE_KINDS = ("gaussian", "t3", "t3_c2_g50", "t3_c4_g50", "t3_c4_g100", "t3_c8_g100")
+PAGE_FORMATS = ("opal3", "opal5", "mxint3_128", "mxint5_128", "mxint8_32", "e4m3_32")
+#: the data kind whose dot-product errors the findings quote
+DOT_KIND = "t3_c4_g50"
+
+
+def findings(res) -> list[str]:
+    """What the tables say, as sentences with the measured numbers filled in; each qualitative
+    claim is decided by the numbers. The softmax finding needs item 3 (``--softmax-rows`` > 0)."""
+    q, fl, kinds = res["quant"], res["formats"], res["kinds"]
+    bits = res["bits_per_element"]
+    k = res["params"]["k"]
+    out = []
+
+    def gap(f, kd):
+        return _gap(res, f, kd)
+
+    def labels(kds):
+        return ", ".join(kinds[kd]["label"] for kd in kds) or "none"
+
+    # 1. what the outliers buy over plain MXINT-b
+    held = [kd for kd, v in kinds.items() if 1 <= v["channels"] <= k and v["gain"] >= 50]
+    plain_t = [kd for kd, v in kinds.items() if v["channels"] == 0 and v["df"] is not None]
+    extra = {bits[f] - bits[m] for f, m in PLAIN.items()}
+    out.append(
+        f"Keeping k = {k} outliers per {res['params']['n']} buys OPAL-b "
+        f"{span([gap(f, kd) for f in PLAIN for kd in held], fmt_db, ' dB')} of SQNR over plain "
+        f"MXINT-b (the same inlier width, one scale per {res['params']['n']}) on Student-t rows "
+        f"with 1 to {k} outlier channels ×50 or more, against "
+        f"{span([gap(f, 'gaussian') for f in PLAIN], fmt_db, ' dB')} on Gaussian rows and "
+        f"{span([gap(f, kd) for f in PLAIN for kd in plain_t], fmt_db, ' dB')} on Student-t "
+        f"rows without outlier channels, for {span(extra, lambda v: f'{v:.3g}')} more bits "
+        "per element.")
+
+    # 2. more outlier channels than k
+    over = [kd for kd, v in kinds.items() if v["channels"] > k]
+    if over:
+        kd = max(over, key=lambda x: (kinds[x]["channels"], kinds[x]["gain"]))
+        out.append(
+            f"With more outlier channels than k ({kinds[kd]['label']}) the gain is "
+            + " and ".join(f"{fmt_db(gap(f, kd))} dB at b = {FORMATS[f][2]}" for f in PLAIN)
+            + ", and " + " / ".join(fmt_pct(q[f][kd]["bulk_flushed"], 1) for f in PLAIN)
+            + f" of those rows' other values flush to 0 ({' / '.join(fl[f] for f in PLAIN)}).")
+
+    # 3. OPAL-5 against the 8-bit OCP formats
+    o5 = "opal5"
+    s = f"In whole-row SQNR {fl[o5]} ({bits[o5]:.4g} bits per element) reaches "
+    clauses, bulk = [], []
+    for f in ("e4m3_32", "mxint8_32"):
+        won = [kd for kd in kinds if q[o5][kd]["sqnr_db"] >= q[f][kd]["sqnr_db"]]
+        clauses.append(f"{fl[f]} ({bits[f]:.4g} bits) on {len(won)} of {len(kinds)} data kinds "
+                       f"({labels(won)})")
+        won_b = [kd for kd in kinds if q[o5][kd]["bulk_sqnr_db"] >= q[f][kd]["bulk_sqnr_db"]]
+        bulk.append(f"{fl[f]}'s on {len(won_b)} of {len(kinds)}")
+    out.append(s + " and ".join(clauses) + "; in the SQNR of the bulk (the other channels) it "
+               "reaches " + " and ".join(bulk) + ".")
+
+    # 4. the dot products
+    d = res["dot"]
+    out.append(f"Median relative error of one {res['params']['n']}-term dot product on "
+               f"{kinds[DOT_KIND]['label']} "
+               "rows: " + ", ".join(f"{fl[LANES[ln][1]]} {fmt_rel(d[ln][DOT_KIND]['p50'])}"
+                                    for ln in res["lanes"]) + ".")
+
+    # 5. the softmax units
+    if res["softmax"]:
+        cells = res["softmax_cells"]
+        peaked = [c for c, v in cells.items() if v["temperature"] <= 0.25 or v["peaks"]]
+        sm = [per[c] for per in res["softmax"].values() for c in peaked]
+        every = [c for per in res["softmax"].values() for c in per.values()]
+        ob = res["params"]["softmax_params"]["log2"]["out_bits"]
+        unit = [c["log2"]["max_abs"] for c in sm]
+        chain = [c["log2_ref"]["max_abs"] for c in sm]
+        ratio = [c["log2"]["kl_bits"] / c["exp"]["kl_bits"] for c in every]
+        mitchell = max(abs(a - b) for a, b in zip(unit, chain)) < 0.25 * min(unit)
+        out.append(
+            "On the most peaked attention rows ("
+            + "; ".join(cells[c]["label"] for c in peaked)
+            + f"; n = {' and '.join(res['softmax'])}) the log2 softmax's max |p̂ − p| is "
+            f"{span(unit)} against the exp/divide unit's {span([c['exp']['max_abs'] for c in sm])} "
+            f"(one output step is 2^-{ob} = {fmt_rel(2.0**-ob)}), and its float64 chain's alone "
+            f"{span(chain)}: "
+            + ("the error is the Mitchell approximation's, not the fixed point's. "
+               if mitchell else "the fixed point adds a visible part. ")
+            + "Its outputs' total is off by "
+            f"{span([c['log2']['mass_err'] for c in sm], percent(1), ' %')} there on average (a "
+            "scale common to the row), while its shape error, the KL divergence of the "
+            f"renormalized output, is {span(ratio, lambda v: f'{v:.2f}')}× the exp/divide unit's "
+            f"over all {len(every)} softmax cells.")
+    return out
+
+
+def doc_sections(res) -> dict:
+    """{section: body} of docs/opal.md (without the stamps)."""
+    p = res["params"]
+    return {
+        "opal-sqnr": "\n".join([
+            f"{p['rows']} rows of {p['n']} float32 activations per data kind, seed {p['seed']}, "
+            "each row normalized to unit RMS; *tν c*ch×*g*: Student-t(ν) rows with c outlier "
+            f"channels per {p['n']} scaled by g. SQNR in dB over whole rows, bits per element "
+            "(scales and outlier indices included) in the headings, and OPAL-b's gain over plain "
+            "MXINT-b. "
+            "`build/reports/study_opal.md` has every data kind, the bulk-only SQNR, the "
+            "dot-product errors and the softmax cells.",
+            "",
+            _sqnr_table(res, PAGE_KINDS, PAGE_FORMATS, bits=True)]),
+        "opal-findings": "".join(f"- {f}\n" for f in findings(res)),
+    }
 
 
 def plot(res, path):
@@ -527,8 +662,9 @@ def plot(res, path):
 
 
 def parse_args(argv=None):
-    ap = common.ArgumentParser(prog="python -m studies.opal",
-                               description=__doc__.splitlines()[0])
+    ap = common.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.splitlines()[0],
+                               epilog=docs.docs_rule(MODULE, PAGE,
+                                                     "--rows, --softmax-rows or --seed"))
     ap.add_argument("--out", type=Path, default=None,
                     help="report directory (default: build/reports)")
     ap.add_argument("--rows", type=int, default=DEFAULT_ROWS,
@@ -551,7 +687,11 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     res = run(args.rows, args.seed, args.softmax_rows)
     out = args.out if args.out is not None else common.report_dir()
-    return common.write_reports("opal", out, render_markdown(res), res, plot, t0)
+    status = common.write_reports("opal", out, render_markdown(res), res, plot, t0)
+    if status:
+        return status
+    return docs.publish(MODULE, PAGE, {k: getattr(args, k) for k in DEFAULTS}, DEFAULTS,
+                        lambda: doc_sections(res))
 
 
 if __name__ == "__main__":

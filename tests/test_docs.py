@@ -27,7 +27,7 @@ def test_check_notices_a_stale_section(tmp_path, capsys):
     assert docs.update(root=tmp_path) == ["docs/blocks.md: blocks"]
     assert path.read_text() == text            # the rewrite restored it
     path.write_text(text + "<!-- generated: nope -->\nx\n<!-- end: nope -->\n")
-    with pytest.raises(ValueError, match="unknown generated section 'nope'"):
+    with pytest.raises(ValueError, match="sections no command writes: nope"):
         docs.update(check=True, root=tmp_path)
 
 

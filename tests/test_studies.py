@@ -1,6 +1,8 @@
-"""The numerics studies (``studies/``): the MX-SAFE and LightNorm studies run on small inputs,
-write their reports, and their numbers have properties that follow from the formats (and fail if
-the study or the golden models it calls go wrong)."""
+"""The numerics studies (``studies/``): the MX-SAFE, LightNorm and OPAL studies run on small
+inputs, write their reports, and their numbers have properties that follow from the formats (and
+fail if the study or the golden models it calls go wrong). Their sections of docs/ (written by a
+default run, ``studies.docs``) are stamped with the sources that produced them and still match
+those sources; a small run never touches docs/."""
 from __future__ import annotations
 
 import json
@@ -10,16 +12,32 @@ import numpy as np
 import pytest
 
 from golden import rangebn
-from studies import common, lightnorm, mxsf
+from studies import common, docs, lightnorm, mxsf
 
 ROWS, COLS, SEED = 64, 128, 3
 ARGS = ["--rows", str(ROWS), "--cols", str(COLS), "--seed", str(SEED)]
 
 
+#: the repository (tests below point studies.docs.REPO elsewhere)
+REPO = docs.REPO
+
+
+def _page_state(module):
+    path = REPO / module.PAGE
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+def _run_small(module, args):
+    """``module.main(args)`` with non-default parameters; it must leave its docs page alone."""
+    before = _page_state(module)
+    assert module.main(args) == 0
+    assert _page_state(module) == before, f"a non-default run rewrote {module.PAGE}"
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study_mxsf")
-    assert mxsf.main(ARGS + ["--out", str(out)]) == 0
+    _run_small(mxsf, ARGS + ["--out", str(out)])
     return out, json.loads((out / "study_mxsf.json").read_text())
 
 
@@ -73,7 +91,8 @@ def test_format_properties(study):
     # gradient-like blocks: MXSF's FP5 sub mode keeps the small values that E2M5 and MXINT8
     # flush (they lie below E2M5's smallest subnormal 2**-5 and MXINT8's 2**-6 step)
     m = "grad_mix"
-    assert q["mxsf"][m]["flushed"] < 0.01 < 0.2 < q["e2m5"][m]["flushed"] < q["mxint8"][m]["flushed"]
+    assert q["mxsf"][m]["flushed"] < 0.01 < 0.2 < q["e2m5"][m]["flushed"] \
+        < q["mxint8"][m]["flushed"]
     assert q["mxsf"][m]["small_sqnr_db"] > q["e2m5"][m]["small_sqnr_db"] + 6
     assert q["mxsf"][m]["sqnr_db"] > q["e2m5"][m]["sqnr_db"]
 
@@ -154,7 +173,7 @@ LN_ARGS = ["--n", *map(str, LN_NS), "--channels", str(LN_CHANNELS), "--seed", st
 @pytest.fixture(scope="module")
 def ln_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study_lightnorm")
-    assert lightnorm.main(LN_ARGS + ["--out", str(out)]) == 0
+    _run_small(lightnorm, LN_ARGS + ["--out", str(out)])
     return out, json.loads((out / "study_lightnorm.json").read_text())
 
 
@@ -354,7 +373,7 @@ OP_ARGS = ["--rows", str(OP_ROWS), "--softmax-rows", str(OP_SM_ROWS), "--seed", 
 @pytest.fixture(scope="module")
 def op_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study_opal")
-    assert opal.main(OP_ARGS + ["--out", str(out)]) == 0
+    _run_small(opal, OP_ARGS + ["--out", str(out)])
     return out, json.loads((out / "study_opal.json").read_text())
 
 
@@ -570,3 +589,155 @@ def test_opal_bad_options_are_one_line(args, needle, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("python -m studies.opal: error: ")
     assert needle in err[0]
+
+
+# -- the docs sections (studies/docs.py) ---------------------------------------------------------
+
+STUDIES = (mxsf, lightnorm, opal)
+
+
+@pytest.mark.parametrize("study_module", STUDIES, ids=lambda m: m.MODULE)
+def test_docs_sections_are_stamped_with_todays_sources(study_module):
+    """Every section of the study's page carries a stamp of a default run whose source hash is
+    the hash of the study's sources now: a changed study, studies/common.py or golden model
+    leaves a stale section, and this test names the command that rewrites it."""
+    m = study_module
+    text = (docs.REPO / m.PAGE).read_text()
+    prefix = m.MODULE.rpartition(".")[2] + "-"
+    found = {n: b for n, b in docs.sections(text).items() if n.startswith(prefix)}
+    assert tuple(found) == m.SECTIONS, f"{m.PAGE}: sections {list(found)}, not {m.SECTIONS}"
+    now = docs.source_hash(m.MODULE)
+    rerun = (f"run `make {docs.make_target(m.MODULE)}` (python -m {m.MODULE}) and commit "
+             f"{m.PAGE}")
+    for name, body in found.items():
+        st = docs.parse_stamp(body)
+        assert st is not None, f"{m.PAGE}: section {name} has no stamp; {rerun}"
+        assert st["module"] == m.MODULE and st["target"] == docs.make_target(m.MODULE), name
+        assert st["params"] == docs.format_params(m.DEFAULTS), (
+            f"{m.PAGE}: section {name} was written with {st['params']}, not the defaults; {rerun}")
+        assert st["hash"] == now, (
+            f"{m.PAGE}: section {name} was written from other sources ({st['hash']}, now {now}: "
+            f"{', '.join(str(p.relative_to(docs.REPO)) for p in docs.source_files(m.MODULE))}); "
+            + rerun)
+
+
+def test_source_files_follow_the_imports(tmp_path):
+    def put(rel, text=""):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+
+    put("studies/__init__.py")
+    put("studies/fake.py", "import numpy\nfrom . import helper\nfrom synth.flow import build_dir\n"
+                           "\n\ndef f():\n    from golden.a import thing\n")
+    put("studies/helper.py", "from golden import b\n")
+    put("studies/other.py")
+    put("golden/__init__.py")
+    put("golden/a.py", "from .c import y\nthing = y\n")
+    put("golden/b.py")
+    put("golden/c.py", "y = 1\n")
+    put("golden/unused.py")
+    put("synth/flow.py", "from golden import unused\n")
+    files = [p.relative_to(tmp_path).as_posix()
+             for p in docs.source_files("studies.fake", tmp_path)]
+    assert files == ["golden/a.py", "golden/b.py", "golden/c.py", "studies/fake.py",
+                     "studies/helper.py"]
+    h = docs.source_hash("studies.fake", tmp_path)
+    put("golden/unused.py", "z = 2\n")
+    assert docs.source_hash("studies.fake", tmp_path) == h
+    put("golden/c.py", "y = 2\n")                      # reached through a relative import
+    assert docs.source_hash("studies.fake", tmp_path) != h
+    with pytest.raises(ValueError, match="no module 'studies.nope'"):
+        docs.source_files("studies.nope", tmp_path)
+    # the real studies: the study, the shared helpers, the golden models; no synth
+    real = {p.relative_to(docs.REPO).as_posix() for p in docs.source_files("studies.mxsf")}
+    assert {"studies/mxsf.py", "studies/common.py", "studies/docs.py", "golden/mx.py",
+            "golden/formats.py"} <= real
+    assert all(p.startswith(("studies/", "golden/")) for p in real)
+    assert "studies/opal.py" not in real
+
+
+PAGE_TEXT = ("intro\n<!-- study: fake-a -->\nold a\n<!-- end: fake-a -->\nmiddle 1.5 dB\n"
+             "<!-- generated: catalogue -->\nkept\n<!-- end: catalogue -->\n"
+             "<!-- study: fake-b -->\n<!-- end: fake-b -->\nend\n")
+
+
+def test_marker_rewrite_is_idempotent_and_local(tmp_path):
+    new, changed = docs.replace_sections(PAGE_TEXT, {"fake-a": "A\n", "fake-b": "B"})
+    assert changed == ["fake-a", "fake-b"]
+    assert new == PAGE_TEXT.replace("old a\n", "A\n").replace(
+        "<!-- study: fake-b -->\n", "<!-- study: fake-b -->\nB\n")
+    assert docs.replace_sections(new, {"fake-a": "A\n", "fake-b": "B"}) == (new, [])
+    with pytest.raises(ValueError, match="marker pair .* for fake-c"):
+        docs.replace_sections(PAGE_TEXT, {"fake-c": "C"})
+    with pytest.raises(ValueError, match="for fake-a"):
+        docs.replace_sections(PAGE_TEXT + PAGE_TEXT, {"fake-a": "A"})
+    # write_page: stamped bodies, nothing else changed, no rewrite when nothing differs
+    (tmp_path / "docs").mkdir()
+    page = tmp_path / "docs" / "fake.md"
+    page.write_text(PAGE_TEXT)
+    params = {"rows": 8, "sub_bias": [6, 8]}
+    args = ("docs/fake.md", {"fake-a": "A\n", "fake-b": "B\n"}, "studies.fake", params, tmp_path)
+    with pytest.raises(ValueError, match="no module 'studies.fake'"):
+        docs.write_page(*args)                     # the stamp hashes the repository's sources
+    args = ("docs/fake.md", {"fake-a": "A\n", "fake-b": "B\n"}, "studies.mxsf", params, tmp_path)
+    with pytest.raises(ValueError, match="sections no run of studies.mxsf writes: mxsf-x"):
+        page.write_text(PAGE_TEXT + "<!-- study: mxsf-x -->\n<!-- end: mxsf-x -->\n")
+        docs.write_page(*args)
+    assert page.read_text().endswith("<!-- end: mxsf-x -->\n")     # left as it was
+    page.write_text(PAGE_TEXT)
+    assert docs.write_page(*args) == ["fake-a", "fake-b"]
+    text = page.read_text()
+    head = docs.stamp("studies.mxsf", params)
+    assert text == PAGE_TEXT.replace("old a\n", head + "A\n").replace(
+        "<!-- study: fake-b -->\n", "<!-- study: fake-b -->\n" + head + "B\n")
+    st = docs.parse_stamp(docs.sections(text)["fake-a"])
+    assert st == {"module": "studies.mxsf", "target": "study-mxsf",
+                  "params": "rows=8 sub_bias=6,8", "hash": docs.source_hash("studies.mxsf")}
+    mtime = page.stat().st_mtime_ns
+    assert docs.write_page(*args) == [] and page.read_text() == text
+    assert page.stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("study_module, small, args", [
+    (mxsf, lambda: mxsf.run(32, 64, 1), ["--rows", "32", "--cols", "64"]),
+    (lightnorm, lambda: lightnorm.run([32], 1, 1), ["--n", "32", "--channels", "1"]),
+    (opal, lambda: opal.run(8, 1, 2), ["--rows", "8", "--softmax-rows", "2"]),
+], ids=["mxsf", "lightnorm", "opal"])
+def test_only_a_default_run_writes_the_docs(study_module, small, args, tmp_path, monkeypatch,
+                                            capsys):
+    """main() with the default parameters rewrites the page's sections (here a copy: the
+    computation and the plot are stubbed), with any other parameters it does not."""
+    m = study_module
+    (tmp_path / "docs").mkdir()
+    copy = tmp_path / m.PAGE
+    original = (REPO / m.PAGE).read_text()
+    copy.write_text(original)
+    real = _page_state(m)
+    res = small()
+    monkeypatch.setattr(m, "run", lambda *a, **k: res)
+    monkeypatch.setattr(m, "plot", lambda res, path: path)
+    monkeypatch.setattr(docs, "REPO", tmp_path)
+    assert set(m.doc_sections(res)) == set(m.SECTIONS)
+    assert m.main(args + ["--out", str(tmp_path / "a")]) == 0
+    assert copy.read_text() == original
+    assert "not written: not the default parameters" in capsys.readouterr().out
+    before = copy.stat().st_mtime_ns
+    assert m.main(["--out", str(tmp_path / "b")]) == 0
+    assert f"wrote {m.PAGE}: " in capsys.readouterr().out
+    text = copy.read_text()
+    assert copy.stat().st_mtime_ns != before
+    for name, body in docs.sections(text).items():
+        if name in m.SECTIONS:
+            assert body.startswith(docs.stamp(m.MODULE, m.DEFAULTS))
+            assert body.endswith(m.doc_sections(res)[name])
+    assert _page_state(m) == real                         # the repository's page untouched
+
+
+@pytest.mark.parametrize("study_module", STUDIES, ids=lambda m: m.MODULE)
+def test_help_states_the_docs_rule(study_module, capsys):
+    with pytest.raises(SystemExit) as e:
+        study_module.main(["--help"])
+    assert e.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"rewrites its sections of {study_module.PAGE}" in out
+    assert "it writes only the reports, never docs/" in out
