@@ -10,7 +10,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from hw.lib.export import build_root, cached_verilog, to_verilog
+from hw.lib.export import build_root, cached_verilog, generator_version, to_verilog
 
 from .catalogue import BLOCKS, COMPARISONS, ParameterError, all_configurations
 
@@ -113,35 +113,49 @@ def _components(targets):
 
 def _emit(job):
     """Worker of ``mxforge verilog``: one configuration's Verilog (from the cache when the
-    generator sources did not change), written to ``path``."""
-    name, path = job
+    generator sources did not change), its description NAME.json and its wrapper NAME_wrap.sv
+    (:func:`hw.lib.interface.render`: the component's ports and latency, no elaboration),
+    written to ``directory``; returns their paths."""
+    from hw.lib.interface import render
+
+    name, directory, interface = job
     block, params = all_configurations()[name]
-    Path(path).write_text(cached_verilog(block, params, name))
-    return path
+    files = render(block, params, name, block.build(**params),
+                   cached_verilog(block, params, name), interface)
+    paths = [Path(directory) / f for f in files]
+    for path, text in zip(paths, files.values()):
+        path.write_text(text)
+    return paths
 
 
 def cmd_verilog(args):
+    from hw.lib.interface import render
+
     out = Path(args.output)
     if not args.all:
         (block, params, name, component), = _components(_targets(args))
+        # NAME.v, NAME.json and NAME_wrap.sv, all rendered before any is written
+        files = render(block, params, name, component, to_verilog(component, name),
+                       args.interface)
         out.mkdir(parents=True, exist_ok=True)
-        path = out / f"{name}.v"
-        path.write_text(to_verilog(component, name))
-        print(path)
+        for fname, text in files.items():
+            (out / fname).write_text(text)
+            print(out / fname)
         return 0
     # every configuration: in parallel, the slowest first, each from the Verilog cache (keyed
     # by the generator sources), so an unchanged tree is written again in seconds
     names = sorted(all_configurations(), key=_emit_cost, reverse=True)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(n, str(out / f"{n}.v")) for n in names]
+    jobs = [(n, str(out), args.interface) for n in names]
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers <= 1:
         paths = map(_emit, jobs)
     else:
         pool = ProcessPoolExecutor(max_workers=workers)
         paths = pool.map(_emit, jobs)
-    for path in paths:
-        print(path)
+    for three in paths:
+        for path in three:
+            print(path)
     return 0
 
 
@@ -221,7 +235,8 @@ def cmd_synth(args):
         print(f"mxforge: {name}: {error}" if getattr(error, "limited", False) else
               f"mxforge: {name}: synthesis failed: {error}", file=sys.stderr)
     if out is None:
-        print(report.render_markdown(rows), end="")  # one configuration: print it
+        if rows:                  # one configuration: print it (nothing when it failed)
+            print(report.render_markdown(rows), end="")
     else:
         paths = report.write(rows, out, echo=False)
         print("reports: " + ", ".join(str(p) for p in paths.values()))
@@ -303,24 +318,55 @@ def _n_um2(v):
 def cmd_sim(args):
     from sim import harness, tools
 
+    from . import failures
+
     targets = _grid_targets(args)
     if args.sweep:
+        if args.vectors or args.failures:
+            raise ParameterError("--sweep runs the plan's vectors; it takes neither --vectors "
+                                 "nor --failures")
         return _sim_sweep(args, targets)
     ok, reason = tools.available(args.backend)
     if not ok:
         raise ParameterError(f"backend {args.backend} is not available: {reason}")
+    if args.vectors and (len(targets) != 1 or args.exhaustive or args.n is not None):
+        raise ParameterError("--vectors runs the vectors of its file on one configuration; it "
+                             "takes no --all, --grid, --exhaustive or -n")
+    if args.failures and len(targets) != 1:
+        raise ParameterError(f"--failures names one file, for one configuration, not for "
+                             f"{len(targets)}; without it each writes its own file")
+    if args.failures and Path(args.failures).is_dir():
+        raise ParameterError(f"--failures must name a file, not the directory "
+                             f"{args.failures!r}")
     for block, params, name in targets:
         size = block.exhaustive_size(**params)
         if args.exhaustive and size is None:
             raise ParameterError(f"{name}: the input space is too large for --exhaustive")
+    failed = 0
     for block, params, name, component in _components(targets):
-        inputs = block.vectors(seed=args.seed, n=args.n, exhaustive=args.exhaustive,
-                               params=params)
-        harness.check(block, params, inputs, backend=args.backend, stalls=not args.no_stalls,
-                      seed=args.seed, dut=component)
-        count = len(next(iter(inputs.values())))
-        print(f"{name}: {count} vectors match golden on {args.backend}")
-    return 0
+        if args.vectors:
+            inputs = failures.load(args.vectors, block, params, name, component)
+        else:
+            inputs = block.vectors(seed=args.seed, n=10000 if args.n is None else args.n,
+                                   exhaustive=args.exhaustive, params=params)
+        try:
+            result = harness.check(block, params, inputs, backend=args.backend,
+                                   stalls=not args.no_stalls, seed=args.seed, dut=component)
+        except harness.GoldenMismatch as e:     # report, failing vectors, replay command
+            failed += failures.report_mismatch(e, args.failures)
+            continue
+        except harness.SimulationError as e:    # tool failure, hang, protocol, X/Z
+            failed += 1
+            print(f"mxforge: {failures.one_line(e)}", file=sys.stderr)
+            continue
+        except AssertionError as e:             # fields differ, or lint findings (listed)
+            failed += 1
+            print(f"mxforge: {e}", file=sys.stderr)
+            continue
+        source = f" from {args.vectors}" if args.vectors else ""
+        print(f"{name}: {result.stats['vectors']} vectors{source} match golden on "
+              f"{args.backend}")
+    return 1 if failed else 0
 
 
 def _sim_sweep(args, targets):
@@ -357,6 +403,20 @@ def cmd_lint(args):
     return 0
 
 
+def cmd_quantize(args):
+    """``mxforge quantize FILE.npy --format NAME -o OUT.npz`` (docs/quantize.md): codes,
+    scales, values and the error metrics of a tensor; bad input is one line, nothing written."""
+    from .tensors import QuantizeError, run_cli
+
+    try:
+        print(run_cli(args.file, args.format, args.output, block=args.block,
+                      rounding=args.rounding, axis=args.axis, sets=args.set or (),
+                      nonfinite=args.nonfinite))
+    except QuantizeError as e:
+        raise ParameterError(str(e)) from None
+    return 0
+
+
 def cmd_docs(args):
     from . import docs
 
@@ -374,6 +434,10 @@ def cmd_docs(args):
 
 def build_parser():
     p = argparse.ArgumentParser(prog="mxforge", description=__doc__)
+    p.add_argument("--version", action="version", version=f"mxforge {generator_version()}")
+    p.add_argument("--build-dir", metavar="DIR", default=None,
+                   help="caches and build products (default: build/ in a source checkout, "
+                        "else $XDG_CACHE_HOME/mxforge; also $MXFORGE_BUILD)")
     sub = p.add_subparsers(dest="cmd", required=True)
     ls = sub.add_parser("list", help="blocks, parameters and named configurations")
     ls.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
@@ -393,9 +457,13 @@ def build_parser():
         sp.add_argument("--scheduler", default=None,
                         help="Dask scheduler address (default: a local cluster)")
 
-    v = sub.add_parser("verilog", help="write Verilog")
+    v = sub.add_parser("verilog", help="write Verilog, its interface description (NAME.json) "
+                                       "and a SystemVerilog wrapper (NAME_wrap.sv)")
     target(v)
     v.add_argument("-o", "--output", default="build/rtl")
+    v.add_argument("--interface", default="named", choices=("named", "axis"),
+                   help="the wrapper in NAME_wrap.sv: NAME_wrap with named struct ports "
+                        "(default) or NAME_axis with AXI4-Stream ports (docs/integration.md)")
     s = sub.add_parser("synth", help="synthesize and report area/depth/timing/power/energy")
     target(s)
     sweep_options(s)
@@ -415,22 +483,49 @@ def build_parser():
                    help="every vector on every installed backend, nothing capped (make sweep)")
     m.add_argument("--backend", default="amaranth", choices=("amaranth", "verilator", "icarus"))
     m.add_argument("--exhaustive", action="store_true")
-    m.add_argument("-n", type=int, default=10000, help="random vectors (default 10000)")
+    m.add_argument("-n", type=int, default=None, help="random vectors (default 10000)")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--no-stalls", action="store_true")
+    m.add_argument("--vectors", metavar="FILE", default=None,
+                   help="run exactly the input vectors of a failures file (written on a "
+                        "mismatch) instead of generating them")
+    m.add_argument("--failures", metavar="PATH", default=None,
+                   help="where a mismatch writes its failing vectors (default "
+                        "<build>/failures/<config>-<backend>-seed<S>.npz)")
     lt = sub.add_parser("lint", help="verilator --lint-only -Wall and iverilog parse")
     target(lt)
     dc = sub.add_parser("docs", help="rewrite the generated tables of README.md and docs/")
     dc.add_argument("--check", action="store_true",
                     help="change nothing; exit 1 if a generated section is out of date")
+    # values are checked by mxforge.tensors (one-line errors), so no argparse types/choices
+    qz = sub.add_parser("quantize", help="quantize a tensor (.npy) to a block format: codes, "
+                        "scales, values and error metrics to .npz (docs/quantize.md)")
+    qz.add_argument("file", nargs="?", metavar="FILE.npy",
+                    help="one float16/float32/float64 array (float64: FP32 values only)")
+    qz.add_argument("--format", help="an MX element (mx_quantize's elem choices, mxforge "
+                    "list), bfp or opal")
+    qz.add_argument("--block", help="block size along --axis (default: the block's: 32, "
+                    "bfp 54, opal 128); must divide the axis")
+    qz.add_argument("--rounding", help="rne, rna, rtz (bfp: rtz, rne, stochastic; default: "
+                    "the block's)")
+    qz.add_argument("--axis", default="-1", help="the axis cut into blocks (default -1)")
+    qz.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="format option, catalogue spelling (docs/quantize.md), e.g. "
+                         "scale_rounding=ceil, m=8, k=2")
+    qz.add_argument("--nonfinite", default="error",
+                    help="error (default) or nan_block: NaN/Inf the format cannot hold as an "
+                         "element make their block NaN, as in the hardware")
+    qz.add_argument("-o", "--output", metavar="OUT.npz", help="the output file")
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.build_dir is not None:   # read by hw.lib.export.build_root, here and in workers
+        os.environ["MXFORGE_BUILD"] = str(Path(args.build_dir).expanduser().resolve())
     try:
         return {"list": cmd_list, "verilog": cmd_verilog, "synth": cmd_synth, "sim": cmd_sim,
-                "lint": cmd_lint, "docs": cmd_docs}[args.cmd](args)
+                "lint": cmd_lint, "docs": cmd_docs, "quantize": cmd_quantize}[args.cmd](args)
     except ParameterError as e:
         print(f"mxforge: error: {e}", file=sys.stderr)
         return EXIT_USAGE

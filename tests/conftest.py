@@ -8,6 +8,7 @@ fill in around it. The order is a scheduling hint only: every test still runs.
 
 #: (substring of the test id, rank): lower ranks run earlier; unmatched tests keep their order
 _FIRST = (
+    ("test_install.py", 0),
     ("test_catalogue_matches_golden[bf16_dot-verilator]", 0),
     ("test_catalogue_matches_golden[bf16_dot-icarus]", 0),
     ("test_catalogue_matches_golden[bf16_dot_k128_stages16-", 0),

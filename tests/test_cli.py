@@ -102,6 +102,7 @@ def test_verilog_all_writes_every_configuration_from_the_cache(tmp_path, monkeyp
     monkeypatch.setattr(cli, "all_configurations", lambda: few)
     monkeypatch.setattr(cli.os, "cpu_count", lambda: 1)
     assert main(["verilog", "--all", "-o", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.v" for n in few)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{n}{suffix}" for n in few for suffix in (".v", ".json", "_wrap.sv"))
     for name, (block, params) in few.items():
         assert (tmp_path / f"{name}.v").read_text() == to_verilog(block.build(**params), name)

@@ -110,7 +110,8 @@ def test_write_docs_refuses_an_unknown_section(tmp_path):
     assert path.read_text() == "<!-- synth: typo -->\n<!-- end: typo -->\n"
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/mx-safe.md", "docs/flexblock.md",
+@pytest.mark.parametrize("page", ["README.md", "docs/ocp-mx.md", "docs/mx-safe.md",
+                                  "docs/flexblock.md", "docs/integration.md", "docs/quantize.md",
                                   "docs/lightnorm.md", "docs/opal.md"])
 def test_readme_carries_no_typed_cost_figure(page):
     """The guide and the family pages point to docs/cost.md for every cost figure."""

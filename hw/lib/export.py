@@ -13,15 +13,40 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-__all__ = ["to_verilog", "cached_verilog", "generator_digest", "build_root"]
+__all__ = ["to_verilog", "cached_verilog", "generator_digest", "generator_version",
+           "build_root"]
 
 _REPO = Path(__file__).resolve().parents[2]
+#: modules of hw/ that describe generated Verilog without changing it (not in the cache key)
+_NOT_GENERATORS = ("interface.py",)
 
 
 def build_root() -> Path:
-    """Where generated artefacts go: ``$MXFORGE_BUILD`` or ``build/`` at the repository root."""
+    """Where generated artefacts and caches go (docs/integration.md, "Installing, and where
+    files go").
+
+    ``$MXFORGE_BUILD`` (the CLI's ``--build-dir`` sets it) when given; else ``build/`` at the root
+    of a source checkout (the one with ``pyproject.toml``: ``make`` and the tests work there);
+    else, for an installed package, the user's cache directory ``$XDG_CACHE_HOME/mxforge``
+    (default ``~/.cache/mxforge``) -- never a directory inside site-packages.
+    """
     env = os.environ.get("MXFORGE_BUILD")
-    return Path(env).resolve() if env else _REPO / "build"
+    if env:
+        return Path(env).expanduser().resolve()
+    if (_REPO / "pyproject.toml").is_file():
+        return _REPO / "build"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser().resolve() / "mxforge"
+
+
+def generator_version() -> str:
+    """The installed mxforge version (``mxforge --version``, the interface descriptions), or
+    ``"unknown"`` when the sources run without being installed."""
+    from importlib import metadata
+    try:
+        return metadata.version("mxforge")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def to_verilog(component, name: str) -> str:
@@ -41,6 +66,8 @@ def generator_digest() -> str:
     h = hashlib.sha256(getattr(amaranth, "__version__", "").encode())
     for sub in ("golden", "hw"):
         for f in sorted((_REPO / sub).rglob("*.py")):
+            if f.name in _NOT_GENERATORS:
+                continue
             h.update(f.relative_to(_REPO).as_posix().encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
 
