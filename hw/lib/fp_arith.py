@@ -362,24 +362,32 @@ def add(m, fmt, a, b, *, rounding="rne", overflow="nonsat", structure="single", 
                     overflow=overflow, name=name)
 
 
-def _fast_add(x, y, cin=0):
+def _fast_add(m, x, y, cin=0, name="fast_add"):
     """``x + y + cin`` (unsigned, one bit wider than the wider operand) as a Kogge-Stone
     parallel-prefix adder written out in gates, so that the synthesis keeps its log depth (a
-    ``+`` maps to a ripple-like carry chain). For :func:`_add_dual`'s paths and rounding."""
+    ``+`` maps to a ripple-like carry chain). For :func:`_add_dual`'s paths and rounding.
+
+    Each prefix level is held in combinational signals of ``m`` (``<name>_g<d>``,
+    ``<name>_p<d>``): a level reads the previous one twice per bit, so without them the
+    emitted expression of the last level repeats every earlier one (the FP32 dual-path
+    adder's Verilog was 3.9 MB, its Verilator build over a minute)."""
     x, y = Value.cast(x), Value.cast(y)
     n = max(len(x), len(y))
     x, y = x.as_unsigned(), y.as_unsigned()
     xs = [x[i] if i < len(x) else Const(0, 1) for i in range(n)]
     ys = [y[i] if i < len(y) else Const(0, 1) for i in range(n)]
-    p = [xi ^ yi for xi, yi in zip(xs, ys)]
+    p = named(m, Cat(*(xi ^ yi for xi, yi in zip(xs, ys))), f"{name}_p")
     # position 0 is the carry-in; positions 1..n the bits
     g = [Value.cast(cin)[0] if not isinstance(cin, int) else Const(cin, 1)] + \
         [xi & yi for xi, yi in zip(xs, ys)]
-    q = [Const(0, 1)] + list(p)
+    q = [Const(0, 1)] + [p[i] for i in range(n)]
     d = 1
     while d < n + 1:
-        g = [g[i] | (q[i] & g[i - d]) if i >= d else g[i] for i in range(n + 1)]
-        q = [q[i] & q[i - d] if i >= d else q[i] for i in range(n + 1)]
+        gs = named(m, Cat(*(g[i] | (q[i] & g[i - d]) if i >= d else g[i]
+                            for i in range(n + 1))), f"{name}_g{d}")
+        qs = named(m, Cat(*(q[i] & q[i - d] if i >= d else q[i] for i in range(n + 1))),
+                   f"{name}_q{d}")
+        g, q = [gs[i] for i in range(n + 1)], [qs[i] for i in range(n + 1)]
         d *= 2
     # g[i]: carry out of bit i - 1 (into bit i)
     return Cat(*(p[i] ^ g[i] for i in range(n)), g[n])
@@ -437,7 +445,8 @@ def _add_dual(m, fmt, a, b, *, rounding, overflow, name):
                     f"{name}_sticky")
     sx = Cat(small_w, Const(0, 1)) ^ sub.replicate(W + 1)
     cin = sub & ~sticky
-    mag_f = named(m, _fast_add(Cat(Const(0, G), g_big, Const(0, 1)), sx, cin)[: W + 1],
+    mag_f = named(m, _fast_add(m, Cat(Const(0, G), g_big, Const(0, 1)), sx, cin,
+                                   f"{name}_far_add")[: W + 1],
                   f"{name}_far_mag")
     # normalizing shift min(lz, E_big) in {0, 1, 2}
     one_f = mag_f[W - 1] | (e_big == 1)
@@ -449,8 +458,8 @@ def _add_dual(m, fmt, a, b, *, rounding, overflow, name):
     x = named(m, Mux(a_ge, Cat(Const(0, 1), ga), ga), f"{name}_near_x")
     y = named(m, Mux(b_ge, Cat(Const(0, 1), gb), gb), f"{name}_near_y")
     # x - y and y - x: P + 1 bits and the carry out (1: no borrow)
-    xy = named(m, _fast_add(x, ~y, 1), f"{name}_near_xy")
-    yx = named(m, _fast_add(y, ~x, 1), f"{name}_near_yx")
+    xy = named(m, _fast_add(m, x, ~y, 1, f"{name}_near_xy_add"), f"{name}_near_xy")
+    yx = named(m, _fast_add(m, y, ~x, 1, f"{name}_near_yx_add"), f"{name}_near_yx")
     x_lt = ~xy[P + 1]
     diff = named(m, Mux(x_lt, yx, xy)[: P + 1], f"{name}_near_diff")
     mag_n = Cat(Const(0, G - 1), diff, Const(0, 1))
@@ -470,7 +479,8 @@ def _add_dual(m, fmt, a, b, *, rounding, overflow, name):
     st = (norm[:G] != 0) | (~near & sticky)
     return round_normalized(m, f, sign, norm[G:], e_res, st, rounding=rounding,
                             overflow=overflow, inf=inf, nan=nan, name=f"{name}_round",
-                            increment=lambda trunc, up: _fast_add(trunc, 0, up))
+                            increment=lambda trunc, up: _fast_add(m, trunc, 0, up,
+                                                                f"{name}_inc"))
 
 
 def add_layout(fmt):
