@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.mxforge-installed
 # pytest workers: the suite is dominated by simulator runs; two cores, two workers.
 JOBS   ?= 2
 
-.PHONY: all verilog test sweep synth lint bench study-mxsf study-lightnorm study-opal clean deps-apt venv
+.PHONY: all verilog test sweep synth lint bench study-mxsf study-lightnorm study-opal study-flexblock clean deps-apt venv
 
 all: verilog
 
@@ -49,6 +49,10 @@ study-lightnorm: $(STAMP)
 
 study-opal: $(STAMP)
 	$(BIN)/python -m studies.opal
+
+# FlexBlock's mapping and utilization: the analytical model of mxforge/mapping.py (seconds)
+study-flexblock: $(STAMP)
+	$(BIN)/python -m studies.flexblock
 
 # Optional Debian tools: Icarus Verilog (third simulator), OpenSTA and the OSU 0.18 um Liberty
 # (timing, power, um^2). Without them those tests skip with the reason.

@@ -11,8 +11,9 @@ small or exploratory run never changes docs/. A section looks like::
     <!-- end: mxsf-sqnr -->
 
 The stamp names the command, the parameters and :func:`source_hash` of the study's sources:
-the study module and every ``studies`` and ``golden`` module it imports, directly or through
-another (read from the import statements, :func:`source_files`). ``tests/test_studies.py``
+the study module and every ``studies``, ``golden`` and ``mxforge`` module it imports (the
+FlexBlock study's model is ``mxforge/mapping.py``), directly or through another (read from the
+import statements, :func:`source_files`). ``tests/test_studies.py``
 recomputes the hash and fails on a section whose study or golden models changed since it was
 written, naming the command to rerun. ``synth`` (which only chooses the report directory) and
 third-party packages are not hashed: they do not decide a number.
@@ -36,7 +37,7 @@ __all__ = ["REPO", "HASHED", "source_files", "source_hash", "make_target", "form
 
 REPO = Path(__file__).resolve().parents[1]
 #: the packages whose modules decide a study's numbers (hashed into the stamp)
-HASHED = ("studies", "golden")
+HASHED = ("studies", "golden", "mxforge")
 _STAMP = re.compile(
     r"<!-- written by `python -m (?P<module>studies\.\w+)` \(`make (?P<target>[\w-]+)`\) with "
     r"(?P<params>[^·]*?) · sources (?P<hash>[0-9a-f]{12}); rerun it, do not edit this "

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from golden import rangebn
-from studies import common, docs, lightnorm, mxsf
+from studies import common, docs, flexblock, lightnorm, mxsf
 
 ROWS, COLS, SEED = 64, 128, 3
 ARGS = ["--rows", str(ROWS), "--cols", str(COLS), "--seed", str(SEED)]
@@ -593,7 +593,7 @@ def test_opal_bad_options_are_one_line(args, needle, capsys):
 
 # -- the docs sections (studies/docs.py) ---------------------------------------------------------
 
-STUDIES = (mxsf, lightnorm, opal)
+STUDIES = (mxsf, lightnorm, opal, flexblock)
 
 
 @pytest.mark.parametrize("study_module", STUDIES, ids=lambda m: m.MODULE)
@@ -648,12 +648,15 @@ def test_source_files_follow_the_imports(tmp_path):
     assert docs.source_hash("studies.fake", tmp_path) != h
     with pytest.raises(ValueError, match="no module 'studies.nope'"):
         docs.source_files("studies.nope", tmp_path)
-    # the real studies: the study, the shared helpers, the golden models; no synth
+    # the real studies: the study, the shared helpers, the golden models, the mxforge modules
+    # they use (the docs markers; the FlexBlock study's model); no synth
     real = {p.relative_to(docs.REPO).as_posix() for p in docs.source_files("studies.mxsf")}
     assert {"studies/mxsf.py", "studies/common.py", "studies/docs.py", "golden/mx.py",
-            "golden/formats.py"} <= real
-    assert all(p.startswith(("studies/", "golden/")) for p in real)
-    assert "studies/opal.py" not in real
+            "golden/formats.py", "mxforge/markers.py"} <= real
+    assert all(p.startswith(("studies/", "golden/", "mxforge/")) for p in real)
+    assert "studies/opal.py" not in real and not any(p.startswith("synth/") for p in real)
+    assert "mxforge/mapping.py" in {p.relative_to(docs.REPO).as_posix()
+                                    for p in docs.source_files("studies.flexblock")}
 
 
 PAGE_TEXT = ("intro\n<!-- study: fake-a -->\nold a\n<!-- end: fake-a -->\nmiddle 1.5 dB\n"
