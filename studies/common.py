@@ -277,3 +277,20 @@ def write_reports(name, out, md, res, plot, t0) -> int:
     print(md)
     print(f"wrote {out / f'study_{name}.md'}, .png, .json in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def finish(study, args, res, t0) -> int:
+    """The end of every study's ``main``: its reports (:func:`write_reports`), then, for a run
+    with the default parameters, its docs sections (:func:`studies.docs.publish`). ``study`` is
+    the study module (its ``MODULE``, ``PAGE``, ``DEFAULTS``, ``render_markdown``, ``plot`` and
+    ``doc_sections``, read at call time), ``args`` the parsed options (``args.out``: the report
+    directory, default :func:`report_dir`); returns the exit status."""
+    from . import docs
+
+    name = study.MODULE.rpartition(".")[2]
+    out = args.out if args.out is not None else report_dir()
+    status = write_reports(name, out, study.render_markdown(res), res, study.plot, t0)
+    if status:
+        return status
+    return docs.publish(study.MODULE, study.PAGE, {k: getattr(args, k) for k in study.DEFAULTS},
+                        study.DEFAULTS, lambda: study.doc_sections(res))

@@ -581,12 +581,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     t0 = time.perf_counter()
     res = run(args.n, args.channels, args.seed)
-    out = args.out if args.out is not None else common.report_dir()
-    status = common.write_reports("lightnorm", out, render_markdown(res), res, plot, t0)
-    if status:
-        return status
-    return docs.publish(MODULE, PAGE, {k: getattr(args, k) for k in DEFAULTS}, DEFAULTS,
-                        lambda: doc_sections(res))
+    return common.finish(sys.modules[__name__], args, res, t0)
 
 
 if __name__ == "__main__":
