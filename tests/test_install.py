@@ -73,7 +73,7 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
            if k not in ("MXFORGE_BUILD", "PYTHONPATH", "VIRTUAL_ENV", "VERILATOR_ROOT")}
     env.update(PATH=f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}",
                XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONNOUSERSITE="1")
-    _run([py, "-m", "pip", "install", "--quiet", wheel], cwd=work, env=env)
+    _run([py, "-m", "pip", "install", "--quiet", "--no-compile", wheel], cwd=work, env=env)
     site = Path(_run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                      cwd=work, env=env).strip())
     installed = _site_files(site)

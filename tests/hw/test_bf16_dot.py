@@ -9,7 +9,7 @@ from amaranth.lib import data
 from golden import bf16_dot as g
 from hw.bf16_dot import DEFAULT_STAGES, K_MAX, Bf16Dot, cut_points, default_stages, steps
 from hw.lib.export import cached_verilog
-from mxforge.catalogue import BLOCKS
+from mxforge.catalogue import BLOCKS, all_configurations
 from sim.harness import check
 
 BLOCK = BLOCKS["bf16_dot"]
@@ -71,11 +71,14 @@ def test_steps_and_cut_points():
 
 
 def test_largest_block_has_every_operator():
-    """The catalogue's k = 128 lane (its Verilog from the shared cache): 128 multipliers,
-    127 tree adders and the accumulator's, each two modules (front and back, a cut point
-    between them; hw.lib.units.unit)."""
-    params = BLOCK.params(k=K_MAX)
-    text = cached_verilog(BLOCK, params, "dut")
+    """The catalogue's k = 128 lane (its Verilog from the shared cache, under the catalogue's
+    name, so the simulation tests' copy is reused): 128 multipliers, 127 tree adders and the
+    accumulator's, each two modules (front and back, a cut point between them;
+    hw.lib.units.unit)."""
+    params = BLOCK.params(k=K_MAX, stages=default_stages(K_MAX))
+    name = BLOCK.config_name(**params)
+    assert name in all_configurations()
+    text = cached_verilog(BLOCK, params, name)
     assert text.count("\nmodule ") == 1 + K_MAX + 2 * (K_MAX - 1) + 2
     assert Bf16Dot(k=K_MAX, stages=len(steps(K_MAX))).latency == len(steps(K_MAX)) == 17
 

@@ -11,13 +11,20 @@ from tests.test_cli import assert_path_free
 CONFIGS = all_configurations()
 
 
-@pytest.mark.parametrize("config", list(CONFIGS))
-def test_verilator_lint(config, tmp_path):
-    require("verilator")
+def _skip_large(config):
+    """The ``large`` configurations (OPAL's 128-element baselines, megabytes of Verilog) are
+    linted by `make lint`; make test lints the same generators at their other configurations
+    and simulates these on Icarus."""
     block, _ = CONFIGS[config]
     if config in block.large:
         pytest.skip(f"{config}: `make lint` lints it; make test lints the same generator at its "
                     f"other configurations, and Icarus parses and simulates this one")
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_verilator_lint(config, tmp_path):
+    require("verilator")
+    _skip_large(config)
     block, params = CONFIGS[config]
     text = cached_verilog(block, params, config)
     assert_path_free(config, text)
@@ -27,6 +34,7 @@ def test_verilator_lint(config, tmp_path):
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_icarus_parse(config, tmp_path):
     require("icarus")
+    _skip_large(config)
     block, params = CONFIGS[config]
     lint_icarus(cached_verilog(block, params, config), config, tmp_path)
 

