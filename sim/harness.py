@@ -301,7 +301,7 @@ _ALWAYS_TRIGGER = re.compile(r"^(\s*)reg (\\\S+dump_module\S*)\s+= 0;$", re.M)
 _ICARUS_FIXUP_VERSION = 2
 
 
-def _icarus_fixup(verilog: str, bdir: Path) -> str:
+def _icarus_fixup(verilog: str, bdir: Path, top: str = _DUT) -> str:
     """Verilog Icarus can run.
 
     - Yosys makes every ``always @*`` block read a register initialized to 0, meant to run the
@@ -316,10 +316,10 @@ def _icarus_fixup(verilog: str, bdir: Path) -> str:
     from .lint import LintError, icarus_dead_always, yosys_normalize
     verilog = _ALWAYS_TRIGGER.sub(
         lambda m: f"{m.group(0)}\n{m.group(1)}initial #0 {m.group(2)} = 1;", verilog)
-    if not icarus_dead_always(verilog, _DUT, bdir / "icarus-check"):
+    if not icarus_dead_always(verilog, top, bdir / "icarus-check"):
         return verilog
-    fixed = yosys_normalize(verilog, _DUT, bdir / "icarus-check")
-    dead = icarus_dead_always(fixed, _DUT, bdir / "icarus-check")
+    fixed = yosys_normalize(verilog, top, bdir / "icarus-check")
+    dead = icarus_dead_always(fixed, top, bdir / "icarus-check")
     if dead:
         raise LintError("Icarus would never run some always @* blocks, even after Yosys "
                         "normalization:\n" + "\n".join(dead))
@@ -429,7 +429,10 @@ def build(block, params, backend, dut=None) -> Build:
     params = block.params(**params)
     if dut is None:
         dut = block.build(**params)
-    verilog = cached_verilog(block, params, _DUT)
+    config = block.config_name(**params)
+    # the module keeps its configuration name (the top instantiates `DUT_MODULE): the same
+    # cache entry as make verilog, the lint and the cost stamps, converted once per run
+    verilog = cached_verilog(block, params, config)
     in_layout, out_layout = _layouts(dut)
     iw, ow = Shape.cast(in_layout).width, Shape.cast(out_layout).width
     template = _TOP_TEMPLATE.read_text()
@@ -440,11 +443,11 @@ def build(block, params, backend, dut=None) -> Build:
             flags += _LARGE_DESIGN_ARGS
     defines = {d: 1 for d, port in (("DUT_CLK", "clk"), ("DUT_RST", "rst"))
                if _has_port(verilog, port)}
+    defines["DUT_MODULE"] = config
     # the Icarus build also depends on how _icarus_fixup rewrites the text
     fixup = _ICARUS_FIXUP_VERSION if backend == "icarus" else None
     key = json.dumps([verilog, template, backend, flags, defines, iw, ow, fixup])
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    config = block.config_name(**params)
     bdir = build_root() / "sim" / config / f"{backend}-{digest}"
     stamp = bdir / "BUILD_OK"
     seconds = 0.0
@@ -455,7 +458,7 @@ def build(block, params, backend, dut=None) -> Build:
             from cocotb_tools.runner import get_runner
             t0 = time.perf_counter()
             if backend == "icarus":
-                verilog = _icarus_fixup(verilog, bdir)
+                verilog = _icarus_fixup(verilog, bdir, config)
             (bdir / f"{_DUT}.v").write_text(verilog)
             shutil.copyfile(_TOP_TEMPLATE, bdir / _TOP_TEMPLATE.name)
             runner = get_runner(backend)

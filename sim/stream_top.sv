@@ -1,4 +1,4 @@
-// Generic stream testbench top for any catalogued block (module `dut`).
+// Generic stream testbench top for any catalogued block (module `DUT_MODULE).
 //
 // Streams packed input payloads from `in.hex` (one per line) into the DUT's `i` stream and writes
 // every accepted `o` payload to `out.hex`, with random idle cycles on the input and random
@@ -10,11 +10,16 @@
 // happens on a cycle with probability PIN/65536 (input idle) or POUT/65536 (output not ready);
 // 0 = never. After the NOUT-th output the top keeps o.ready high for DRAIN cycles so that a
 // duplicated beat shows up as error bit 0 before `done`.
-// Defines: DUT_CLK / DUT_RST when the DUT has those ports (a combinational block has neither).
+// Defines: DUT_CLK / DUT_RST when the DUT has those ports (a combinational block has neither);
+// DUT_MODULE, the DUT's module name (its configuration name; default `dut`).
 //
 // Handshake rules checked (bits of `error`):
 //   0: more outputs than NOUT;  1: o.payload/o.valid changed while o.valid & ~o.ready;
 //   2: X/Z on i.ready or o.valid;  3: in.hex shorter than N or unreadable;  4: out.hex unwritable.
+`ifndef DUT_MODULE
+`define DUT_MODULE dut
+`endif
+
 module mxf_top #(
     parameter integer IW = 1,
     parameter integer OW = 1
@@ -31,7 +36,7 @@ module mxf_top #(
     wire          o_valid;
     reg           o_ready;
 
-    dut u_dut (
+    `DUT_MODULE u_dut (
 `ifdef DUT_CLK
         .clk(clk),
 `endif

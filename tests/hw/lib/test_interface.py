@@ -447,7 +447,7 @@ def bench(descs, tmp_path_factory):
         if tools.available("icarus")[0]:
             # Icarus runs the generated Verilog with the harness' time-zero trigger of Yosys'
             # always @* blocks (docs/verification.md, "Icarus")
-            fixed = _icarus_fixup(verilog, root / "icarus-check" / name)
+            fixed = _icarus_fixup(verilog, root / "icarus-check" / name, name)
             assert not icarus_dead_always(fixed, name, root / "icarus-check" / name)
             (root / f"{name}.icarus.v").write_text(fixed)
         wrappers = []
