@@ -116,6 +116,7 @@ def _write_docs(lines) -> None:
 
     from . import markers
     from .docs import REPO
+    from .files import write_atomic
 
     page = REPO / DOCS_PAGE
     if not page.is_file():
@@ -131,7 +132,7 @@ def _write_docs(lines) -> None:
     text = page.read_text()
     new, _ = markers.replace(text, "bench", {"throughput": stamp + "\n".join(lines) + "\n"},
                              exactly_once=True)
-    markers.write_atomic(page, new)
+    write_atomic(page, new)
     print(f"wrote {DOCS_PAGE}: throughput")
 
 

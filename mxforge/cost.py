@@ -24,6 +24,7 @@ from golden.workloads import WARM
 from synth.report import ENERGY_BEATS, ENERGY_SEED, render_comparisons
 
 from . import markers
+from .files import write_atomic
 from .catalogue import BLOCKS, COMPARISONS, SCALING, all_configurations
 
 __all__ = ["FILE", "SCALING_PLOT", "stamp", "stamps", "stamped_configurations", "sections",
@@ -321,7 +322,7 @@ def write_docs(rows: list[dict], root=REPO, iso=None) -> list[str]:
     bodies = sections(rows, root, iso)
     new, _ = markers.replace(text, "synth", bodies, known=known)
     written = [n for n in markers.sections(text, "synth") if n in bodies]
-    markers.write_atomic(path, new)
+    write_atomic(path, new)
     return written
 
 

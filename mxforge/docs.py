@@ -22,6 +22,7 @@ from sim import plan
 from sim.tools import BACKENDS
 
 from . import markers
+from .files import write_atomic
 from .catalogue import BLOCKS, COMPARISONS
 
 __all__ = ["GENERATORS", "FILES", "update", "render_catalogue", "render_blocks", "render_plan"]
@@ -239,5 +240,5 @@ def update(check=False, root=REPO, files=FILES) -> list[str]:
             raise ValueError(f"{rel}: {e}") from None
         changed += [f"{rel}: {n}" for n in names_changed]
         if not check and new != text:
-            markers.write_atomic(path, new)
+            write_atomic(path, new)
     return changed

@@ -10,10 +10,8 @@ run and the mismatching output beats. It is read without pickling.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from hw.lib.export import build_root
 from hw.lib.payload import flat_fields, pack
 
 from .catalogue import BLOCKS, ParameterError, all_configurations
+from .files import write_atomic
 
 __all__ = ["FORMAT", "default_path", "save", "load", "replay_command", "report_mismatch",
            "one_line"]
@@ -75,15 +74,8 @@ def save(error, path) -> Path:
             "vectors": error.vectors.tolist(), "mismatching": error.mismatching.tolist(),
             "whole": error.whole, "big": big}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:    # a file object: savez adds no ".npz" suffix
-            np.savez_compressed(f, meta=np.array(json.dumps(meta)), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda f: np.savez_compressed(
+        f, meta=np.array(json.dumps(meta)), **arrays))
 
 
 def load(path, block, params, config, component) -> dict:

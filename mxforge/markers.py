@@ -9,17 +9,14 @@ Every number in README.md and docs/ is written by a command between a pair of ma
 ``KIND`` says which command owns the section: ``generated`` (``mxforge docs``, from the
 catalogue), ``synth`` (``make synth``, docs/cost.md), ``study`` (``make study-*``), ``bench``
 (``make bench``). Text outside the markers is never touched, and a page is replaced in one
-rename, so a failure leaves it as it was.
+rename (:func:`mxforge.files.write_atomic`), so a failure leaves it as it was.
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from functools import lru_cache
-from pathlib import Path
 
-__all__ = ["pattern", "sections", "replace", "write_atomic"]
+__all__ = ["pattern", "sections", "replace"]
 
 
 @lru_cache(maxsize=None)
@@ -81,21 +78,3 @@ def replace(text: str, kind: str, bodies: dict, *, known=None,
         return m.group(1) + body + m.group(4)
 
     return pattern(kind).sub(sub, text), changed
-
-
-def write_atomic(path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and one
-    rename, keeping the file's permissions: readers see the old or the new page, never half."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -16,7 +16,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,6 +26,8 @@ from golden import bfp, mx, opal
 from golden.checks import check_choice, check_int
 from golden.formats import MX_ELEMENTS, MXSF_NAMES, MxsfFormat, get_format, mxsf_format
 from golden.metrics import flush_fraction, max_rel_err, sqnr_db
+
+from .files import write_atomic
 
 __all__ = ["quantize", "dequantize", "formats", "Quantized", "QuantizeError", "DTYPES",
            "NONFINITE", "run_cli"]
@@ -361,14 +362,8 @@ class Quantized:
         path = Path(path)
         if path.suffix != ".npz":
             raise QuantizeError(f"output must be a .npz file name, not {str(path)!r}")
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "xb") as f:
-                np.savez(f, **self.arrays())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        arrays = self.arrays()
+        return write_atomic(path, lambda f: np.savez(f, **arrays))
 
     def __repr__(self):
         def shapes(d):

@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from mxforge import markers
+from mxforge.files import write_atomic
 
 __all__ = ["REPO", "HASHED", "source_files", "source_hash", "make_target", "format_params",
            "stamp", "parse_stamp", "sections", "replace_sections", "write_page", "publish",
@@ -170,7 +171,7 @@ def write_page(page: str, bodies: dict, module: str, params: dict, root=None) ->
     head = stamp(module, params)
     new, changed = replace_sections(text, {n: head + b for n, b in bodies.items()})
     if new != text:
-        markers.write_atomic(path, new)
+        write_atomic(path, new)
     return changed
 
 

@@ -19,7 +19,7 @@ from mxforge import failures
 from mxforge.catalogue import BLOCKS, all_configurations
 from mxforge.cli import build_parser, main, resolve
 from sim import harness
-from sim.tools import require
+from sim.tools import require, unavailable
 
 MX_DECODE = BLOCKS["mx_decode"]
 CONFIG = "mx_decode_e4m3"
@@ -305,7 +305,7 @@ def test_opensta_failure_is_one_line_with_its_log(monkeypatch, tmp_path, capsys)
     """An `sta` that fails (a script first on PATH) after Yosys mapped the design."""
     from synth import flow
     if flow.liberty_path() is None:
-        pytest.skip("no Liberty (install qflow-tech-osu018 or set MXFORGE_LIBERTY)")
+        unavailable("no Liberty (install qflow-tech-osu018 or set MXFORGE_LIBERTY)")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     sta = bin_dir / "sta"
