@@ -82,7 +82,8 @@ from .lib.accumulate import STEP_CUTS, fp32_accumulate
 from .lib.block import StreamBlock
 from .lib.pipeline import Cuts, StreamPipeline
 
-__all__ = ["BfpPe", "CUTS", "MAX_STAGES", "DEFAULT_STAGES"]
+__all__ = ["BfpPe", "CUTS", "MAX_STAGES", "DEFAULT_STAGES", "slot_product_bits",
+           "digit_products", "mode_products", "select_products", "accumulate_step"]
 
 #: register cuts in the order ``stages`` takes them (the module docstring says why): the
 #: conversion step's own (``hw.lib.accumulate.STEP_CUTS``), then the input side's
@@ -116,6 +117,79 @@ def _pick(index, values):
     for b in range(bits):
         vals = [Mux(index[b], vals[2 * j + 1], vals[2 * j]) for j in range(len(vals) // 2)]
     return vals[0]
+
+
+# -- the PE's input-side datapath, shared with ``hw.bfp_array`` ------------------------------------
+
+def slot_product_bits(lane_bits, modes):
+    """Per product slot: the widest product it receives over the mode pairs (m_a + m_b)."""
+    bits = [0] * (spec.sign_bits(lane_bits, modes) ** 2)
+    for (ma, mb), count in spec.product_counts(lane_bits, modes).items():
+        for s in range(count):
+            bits[s] = max(bits[s], ma + mb)
+    return tuple(bits)
+
+
+def digit_products(a, b, lane_bits, w):
+    """{(p, q): a_p * b_q} over the w-bit digits of the two lanes (the sub-multipliers)."""
+    nd = lane_bits // w
+    return {(p, q): (a[p * w:(p + 1) * w] * b[q * w:(q + 1) * w])
+            for p in range(nd) for q in range(nd)}
+
+
+def mode_products(digits, lane_bits, modes):
+    """{(m_a, m_b): {(i, j): product}} for every pair of modes, built hierarchically from the
+    digit products (each granularity from the next finer one by one two-term shift-add)."""
+    w = reduce(math.gcd, modes)
+    sizes = sorted(set(modes) | {w})
+    memo = {(w, w): digits}
+
+    def finer(g):
+        return max(d for d in sizes if d < g and g % d == 0)
+
+    def get(ga, gb):
+        if (ga, gb) in memo:
+            return memo[ga, gb]
+        if ga > w:
+            h = finer(ga)
+            sub, k = get(h, gb), ga // h
+            out = {(i, j): sum(sub[i * k + t, j] << (h * t) for t in range(k))[:ga + gb]
+                   for i in range(lane_bits // ga) for j in range(lane_bits // gb)}
+        else:
+            h = finer(gb)
+            sub, k = get(ga, h), gb // h
+            out = {(i, j): sum(sub[i, j * k + t] << (h * t) for t in range(k))[:ga + gb]
+                   for i in range(lane_bits // ga) for j in range(lane_bits // gb)}
+        memo[ga, gb] = out
+        return out
+
+    return {(ma, mb): get(ma, mb) for ma in modes for mb in modes}
+
+
+def select_products(m, products, sa, sb, mode_a, mode_b, lane_bits, modes, prod_bits):
+    """Per slot: (magnitude, negate) of the current mode pair (a parallel mux per slot)."""
+    slots = len(prod_bits)
+    mags = [Signal(prod_bits[s], name=f"prod{s}") for s in range(slots)]
+    negs = [Signal(name=f"neg{s}") for s in range(slots)]
+    mb_bits = len(mode_a)
+    with m.Switch(Cat(mode_b, mode_a)):
+        for ia, ma in enumerate(modes):
+            for ib, mb in enumerate(modes):
+                nb = lane_bits // mb
+                with m.Case(ib | (ia << mb_bits)):
+                    for (i, j), v in products[ma, mb].items():
+                        s = i * nb + j
+                        m.d.comb += [mags[s].eq(v), negs[s].eq(sa[i] ^ sb[j])]
+        with m.Default():  # a mode index past ``modes``: no products (contract violation)
+            m.d.comb += [v.eq(0) for v in mags + negs]
+    return mags, negs
+
+
+def accumulate_step(acc, fresh, mag, neg):
+    """The next integer accumulator value: ``(0 if fresh else acc) +- mag``, the negation as
+    (mag XOR neg) + neg riding on the accumulator's adder."""
+    return (Mux(fresh, 0, acc) + (Cat(mag, Const(0, 1)) ^ neg.replicate(len(mag) + 1)).as_signed()
+            + neg)
 
 
 class BfpPe(StreamBlock):
@@ -176,12 +250,9 @@ class BfpPe(StreamBlock):
         self._slots = self._ns * self._ns
         self._peak = spec.product_counts(lane_bits, modes)
         # each slot: the widest product it receives over the mode pairs that use it
-        prod_bits = [0] * self._slots
-        for (ma, mb), count in self._peak.items():
-            for s in range(count):
-                prod_bits[s] = max(prod_bits[s], ma + mb)
-        self._prod_bits = tuple(prod_bits)
-        self._acc_bits = tuple((max_beats * ((1 << p) - 1)).bit_length() + 1 for p in prod_bits)
+        self._prod_bits = slot_product_bits(lane_bits, modes)
+        self._acc_bits = tuple((max_beats * ((1 << p) - 1)).bit_length() + 1
+                               for p in self._prod_bits)
         mbits = spec.mode_bits(modes)
         rbits = max(1, (self._ns - 1).bit_length())
         super().__init__(
@@ -230,59 +301,6 @@ class BfpPe(StreamBlock):
     def peak_macs(self):
         return dict(self._peak)
 
-    # -- datapath pieces ---------------------------------------------------------------------------
-
-    def _digit_products(self, a, b):
-        """{(p, q): a_p * b_q} over the w-bit digits of the two lanes."""
-        w, nd = self._w, self._lane // self._w
-        return {(p, q): (a[p * w:(p + 1) * w] * b[q * w:(q + 1) * w])
-                for p in range(nd) for q in range(nd)}
-
-    def _products(self, digits):
-        """{(m_a, m_b): {(i, j): product}} for every pair of modes, built hierarchically."""
-        w, lane = self._w, self._lane
-        sizes = sorted(set(self._modes) | {w})
-        memo = {(w, w): digits}
-
-        def finer(g):
-            return max(d for d in sizes if d < g and g % d == 0)
-
-        def get(ga, gb):
-            if (ga, gb) in memo:
-                return memo[ga, gb]
-            if ga > w:
-                h = finer(ga)
-                sub, k = get(h, gb), ga // h
-                out = {(i, j): sum(sub[i * k + t, j] << (h * t) for t in range(k))[:ga + gb]
-                       for i in range(lane // ga) for j in range(lane // gb)}
-            else:
-                h = finer(gb)
-                sub, k = get(ga, h), gb // h
-                out = {(i, j): sum(sub[i, j * k + t] << (h * t) for t in range(k))[:ga + gb]
-                       for i in range(lane // ga) for j in range(lane // gb)}
-            memo[ga, gb] = out
-            return out
-
-        return {(ma, mb): get(ma, mb) for ma in self._modes for mb in self._modes}
-
-    def _select(self, m, products, sa, sb, mode_a, mode_b):
-        """Per slot: (magnitude, negate) of the current mode pair (a parallel mux per slot)."""
-        lane, modes = self._lane, self._modes
-        mags = [Signal(self._prod_bits[s], name=f"prod{s}") for s in range(self._slots)]
-        negs = [Signal(name=f"neg{s}") for s in range(self._slots)]
-        mb_bits = len(mode_a)
-        with m.Switch(Cat(mode_b, mode_a)):
-            for ia, ma in enumerate(modes):
-                for ib, mb in enumerate(modes):
-                    nb = lane // mb
-                    with m.Case(ib | (ia << mb_bits)):
-                        for (i, j), v in products[ma, mb].items():
-                            s = i * nb + j
-                            m.d.comb += [mags[s].eq(v), negs[s].eq(sa[i] ^ sb[j])]
-            with m.Default():  # a mode index past ``modes``: no products (contract violation)
-                m.d.comb += [v.eq(0) for v in mags + negs]
-        return mags, negs
-
     def elaborate(self, platform):
         m = Module()
         p = StreamPipeline(m, self.i, None, self._cuts)
@@ -292,7 +310,7 @@ class BfpPe(StreamBlock):
                 pay.exp_b, pay.last, pay.clear]
 
         # 1. the sub-multiplier array
-        digits = self._digit_products(pay.a, pay.b)
+        digits = digit_products(pay.a, pay.b, lane, self._w)
         keys = list(digits)
         *vals, = p.cut("mul", *[digits[k] for k in keys], *ctrl)
         digits = dict(zip(keys, vals[:len(keys)]))
@@ -300,7 +318,8 @@ class BfpPe(StreamBlock):
         sa, sb, mode_a, mode_b, exp_a, exp_b, last, clear = ctrl
 
         # 2. product formation and per-slot selection
-        mags, negs = self._select(m, self._products(digits), sa, sb, mode_a, mode_b)
+        mags, negs = select_products(m, mode_products(digits, lane, modes), sa, sb, mode_a,
+                                     mode_b, lane, modes, self._prod_bits)
         *vals, = p.cut("form", *mags, *negs, mode_a, mode_b, exp_a, exp_b, last, clear)
         mags, negs = vals[:slots], vals[slots:2 * slots]
         mode_a, mode_b, exp_a, exp_b, last, clear = vals[2 * slots:]
@@ -310,10 +329,7 @@ class BfpPe(StreamBlock):
         acc = [Signal(signed(wd), name=f"acc{s}") for s, wd in enumerate(self._acc_bits)]
         shadow = [Signal(signed(wd), name=f"shadow{s}") for s, wd in enumerate(self._acc_bits)]
         fresh = Signal(init=1)
-        # +-product as (mag XOR neg) + neg: the negation rides on the accumulator's adder
-        nxt = [Mux(fresh, 0, acc[s])
-               + (Cat(mags[s], Const(0, 1)) ^ negs[s].replicate(len(mags[s]) + 1)).as_signed()
-               + negs[s] for s in range(slots)]
+        nxt = [accumulate_step(acc[s], fresh, mags[s], negs[s]) for s in range(slots)]
 
         # group registers of the group being converted
         g_mode_a = Signal.like(mode_a, name="g_mode_a")

@@ -1,0 +1,352 @@
+"""An R x C array of FlexBlock multi-mode PEs with per-column conversion (``bfp_array``; issue 19,
+first cut, not yet catalogued). The PE arithmetic is :mod:`golden.bfp_pe`'s; what changes is
+where the per-output state lives.
+
+Interface (one beat per cycle)
+------------------------------
+Operands are **broadcast**. Each input beat carries R a-side lane words ``a[r]`` with their sign
+bits ``sa[r]``, one per PE row and shared by the row's C PEs, and C b-side lane words ``b[c]``
+with ``sb[c]``, one per PE column and shared by the column's R PEs; ``mode_a`` and ``mode_b``
+(indices into ``modes``, one per side for the whole array, constant within a group), per-row
+exponents ``exp_a[R]`` and per-column exponents ``exp_b[C]``, ``last`` and ``clear``. Lanes
+split into sub-words exactly as in :mod:`golden.bfp_pe`: in mode m a lane holds ``n = lane_bits
+/ m`` magnitudes, sub-word i at bits ``[i*m, (i+1)*m)`` with sign bit i of its sign row (the sign
+bits above n are ignored).
+
+PE (r, c) accumulates the ``P = n_a * n_b`` cross products of ``a[r]``'s and ``b[c]``'s
+sub-words exactly in integer accumulators over the group's beats, product (i, j) in slot
+``s = i * n_b + j``, as ``bfp_pe`` does; it holds no FP32 state and no conversion unit.
+
+A *group* is a run of beats closed by ``last = 1``. ``exp_a``, ``exp_b`` and ``clear`` are read
+on its last beat; it may be at most ``max_beats`` beats long; beats after the final ``last`` are
+accumulated but never converted.
+
+Per-column conversion
+---------------------
+The array has one conversion unit and one FP32 accumulation buffer **per PE column** (C units).
+At a group's end every PE's sums move to a shadow bank (double buffering) and column c's unit
+converts its ``K = R * P`` entries, one per cycle, in the order ``q = r * P + s`` (row by row,
+slot order inside a row); all columns convert the same q in lockstep. Buffer entry q of column c
+holds output (r, i, j)'s FP32 accumulator (``facc[c][q]``, +0 after reset)::
+
+    facc[c][q] <- RNE_fp32(cc + S * 2**(exp_a[r] + exp_b[c] - 254 - (m_a - 1) - (m_b - 1))),
+    cc = +0 if clear else facc[c][q],
+
+i.e. exactly :func:`golden.bfp.dot` of a[r]'s sub-word stream i and b[c]'s sub-word stream j
+with accumulator cc (NaN if ``exp_a[r]`` or ``exp_b[c]`` is 255; Inf and NaN accumulators
+propagate; an exact zero is +0). Entries are addressed by q whatever the mode pair, as
+``bfp_pe`` addresses its slots: a group in another mode pair continues entry q's accumulator
+(a mapper clears on a mode change).
+
+Output: one beat per conversion cycle, ``{result[C], row = r, i, j, last}``: column c's result
+in ``result[c]``, one (row, i, j) tag for the beat (the columns convert in lockstep), ``last``
+on the group's final beat (q = K - 1).
+
+Throughput (the rule the mapper's cycle model uses)
+---------------------------------------------------
+With ``stages`` s the conversion unit has ``d = 1 + min(s, 3)`` cycles from reading an entry to
+writing it back (the *conversion depth*) and the input side ``p = max(0, s - 3)`` registers
+before the accumulators. With ``o.ready`` high and a beat offered every cycle, exactly:
+
+1. the beats reach the accumulators one per cycle, except that a group's **last beat waits until
+   the previous group's last conversion issues** (the shadow bank is then free; the two may
+   coincide);
+2. the conversions of a group issue one per cycle, the first one the cycle after the group's
+   last beat reached the accumulators, except that **an entry q issues no earlier than d cycles
+   after the previous conversion of the same q** (each result is the next one's accumulator);
+3. an output beat leaves d cycles after its conversion issues; a stall at the accumulators
+   holds the p input registers and the input port with them.
+
+:func:`array_cycles` computes the resulting cycle count and input stalls of a beat stream (the
+RTL matches it exactly). Consequences: if every group is at least d beats long and at least as
+long as the previous group's K conversions, the array takes a beat every cycle (in one mode
+pair: every group at least ``max(R * n_a * n_b, d)`` beats), and a stream of N beats ends
+``p + K_last + d`` cycles after its last beat; a group of L beats costs ``max(L, K)`` cycles in
+steady state. Shorter groups stall the input until the conversions catch up: a group's last
+beat waits for the previous group's K conversions (and for the interlock where K < d).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import bfp
+from .bfp_pe import check_modes, mode_bits, sign_bits
+from .checks import check_int
+
+__all__ = ["array_block", "array_stimulus", "array_space", "array_cycles", "check_params",
+           "conv_depth", "input_registers", "entries", "LANE_BITS", "MODES", "MAX_BEATS",
+           "MAX_DIM", "MAX_STAGES", "mode_bits", "sign_bits"]
+
+LANE_BITS = 16
+MODES = (16, 8, 4)
+MAX_BEATS = 64
+#: largest R and C
+MAX_DIM = 64
+#: stages: three conversion registers, then one input register
+MAX_STAGES = 4
+
+
+def check_params(R, C, lane_bits=LANE_BITS, modes=MODES, max_beats=MAX_BEATS, stages=2):
+    """Validate every parameter (one ValueError/TypeError naming it); returns ``modes`` as a
+    tuple."""
+    check_int("R", R, 1, MAX_DIM)
+    check_int("C", C, 1, MAX_DIM)
+    modes = check_modes(lane_bits, modes)
+    check_int("max_beats", max_beats, 1, 1 << 16)
+    if stages is not None:
+        check_int("stages", stages, 0, MAX_STAGES)
+    return modes
+
+
+def conv_depth(stages):
+    """d: cycles from a conversion's read of its FP32 entry to the write-back."""
+    return 1 + min(stages, 3)
+
+
+def input_registers(stages):
+    """p: registers between the input port and the integer accumulators."""
+    return max(0, stages - 3)
+
+
+def entries(R, lane_bits, modes):
+    """Buffer entries per column: R times the most slots a mode pair uses."""
+    return R * sign_bits(lane_bits, modes) ** 2
+
+
+def _groups(inputs):
+    last = np.asarray(inputs["last"], dtype=np.int64)
+    ends = np.flatnonzero(last) + 1
+    starts = np.concatenate([[0], ends[:-1]])
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def _group_modes(inputs, start, stop, lane_bits, modes, max_beats):
+    """(m_a, n_a, m_b, n_b) of a group, checking the stream contract."""
+    if stop - start > max_beats:
+        raise ValueError(f"a group of {stop - start} beats is longer than max_beats={max_beats} "
+                         f"(beats {start}..{stop - 1})")
+    out = []
+    for s in ("a", "b"):
+        mode = np.asarray(inputs[f"mode_{s}"][start:stop], dtype=np.int64)
+        if (mode != mode[-1]).any():
+            raise ValueError(f"mode_{s} changes inside the group of beats {start}..{stop - 1}")
+        if not 0 <= mode[-1] < len(modes):
+            raise ValueError(f"mode_{s} = {mode[-1]} is not an index into modes={modes}")
+        m = modes[int(mode[-1])]
+        out += [m, lane_bits // m]
+    return tuple(out)
+
+
+def _subwords(lanes, signs, m, n):
+    """(signs, mags) of shape (beats, units, n) of lanes (beats, units) in mode m."""
+    lanes = np.asarray(lanes, dtype=np.int64)
+    mags = (lanes[..., None] >> (np.arange(n) * m)) & ((1 << m) - 1)
+    return np.asarray(signs, dtype=np.int64)[..., :n], mags
+
+
+def array_block(inputs, R=1, C=1, lane_bits=LANE_BITS, modes=MODES, max_beats=MAX_BEATS,
+                stages=None, **_):
+    """Golden ``bfp_array``: the output beats ``{"result" (n, C), "row", "i", "j", "last"}`` of
+    a beat stream (module docstring), from :func:`golden.bfp.dot` (one call per group for all
+    R * C * P outputs). ``stages`` changes timing only.
+
+    Raises ValueError for a stream that breaks the contract (a mode index outside ``modes``, a
+    mode change inside a group, a group longer than ``max_beats``).
+    """
+    modes = check_params(R, C, lane_bits, modes, max_beats, stages)
+    facc = np.zeros((C, entries(R, lane_bits, modes)), dtype=np.int64)
+    out = {"result": [], "row": [], "i": [], "j": [], "last": []}
+    for start, stop in _groups(inputs):
+        ma, na, mb, nb = _group_modes(inputs, start, stop, lane_bits, modes, max_beats)
+        sl = slice(start, stop)
+        sga, mga = _subwords(np.asarray(inputs["a"])[sl], np.asarray(inputs["sa"])[sl], ma, na)
+        sgb, mgb = _subwords(np.asarray(inputs["b"])[sl], np.asarray(inputs["sb"])[sl], mb, nb)
+        ea = np.asarray(inputs["exp_a"], dtype=np.int64)[stop - 1]        # (R,)
+        eb = np.asarray(inputs["exp_b"], dtype=np.int64)[stop - 1]        # (C,)
+        P = na * nb
+        K = R * P
+        q = np.arange(K)
+        r, s = np.divmod(q, P)
+        i, j = np.divmod(s, nb)
+        # operands of every (q, c) output, shape (K, C, beats)
+        sa_ = np.broadcast_to(sga[:, r, i].T[:, None, :], (K, C, stop - start))
+        qa_ = np.broadcast_to(mga[:, r, i].T[:, None, :], (K, C, stop - start))
+        sb_ = np.broadcast_to(sgb[:, :, j].transpose(2, 1, 0), (K, C, stop - start))
+        qb_ = np.broadcast_to(mgb[:, :, j].transpose(2, 1, 0), (K, C, stop - start))
+        L = stop - start
+        cc = np.zeros((K, C), dtype=np.int64) if inputs["clear"][stop - 1] else facc[:, :K].T
+        res = bfp.dot(np.repeat(ea[r], C), sa_.reshape(-1, L), qa_.reshape(-1, L),
+                      np.tile(eb, K), sb_.reshape(-1, L), qb_.reshape(-1, L),
+                      cc.reshape(-1), ma, mb).astype(np.int64).reshape(K, C)
+        facc[:, :K] = res.T
+        out["result"].append(res)
+        out["row"].append(r)
+        out["i"].append(i)
+        out["j"].append(j)
+        out["last"].append(q == K - 1)
+    if not out["result"]:
+        return {"result": np.zeros((0, C), dtype=np.int64),
+                **{k: np.zeros(0, dtype=np.int64) for k in ("row", "i", "j", "last")}}
+    return {k: np.concatenate(v).astype(np.int64) for k, v in out.items()}
+
+
+def array_cycles(inputs, R=1, C=1, lane_bits=LANE_BITS, modes=MODES, max_beats=MAX_BEATS,
+                 stages=2, **_):
+    """Cycle count of a beat stream with a beat offered every cycle and ``o.ready`` always high
+    (the rules of the module docstring).
+
+    Returns
+    -------
+    dict
+        ``cycles``: the cycle in which the last output beat is taken, counting the first input
+        beat's cycle as 1 (``sim.harness`` stats ``cycles``); ``in_stall``: cycles the input
+        port held an offered beat back; ``outputs``: output beats.
+    """
+    modes = check_params(R, C, lane_bits, modes, max_beats, stages)
+    d, p = conv_depth(stages), input_registers(stages)
+    n = len(np.asarray(inputs["last"]))
+    lasts = np.asarray(inputs["last"], dtype=np.int64)
+    acc_time = np.zeros(n, dtype=np.int64)     # cycle a beat is taken at the accumulators
+    t = p                                      # the input registers fill first
+    final = None                               # issue cycle of the previous group's last entry
+    last_issue = {}                            # entry q -> cycle of its latest conversion
+    end = 0
+    outputs = 0
+    start = 0
+    for k in range(n):
+        t += 1
+        if lasts[k]:
+            if final is not None:
+                t = max(t, final)
+            ma, na, mb, nb = _group_modes(inputs, start, k + 1, lane_bits, modes, max_beats)
+            issue = t
+            for q in range(R * na * nb):
+                issue = max(issue + 1, last_issue.get(q, -d) + d)
+                last_issue[q] = issue
+            final = issue
+            end = issue + d
+            outputs += R * na * nb
+            start = k + 1
+        acc_time[k] = t
+    taken_last = acc_time[n - 1 - p] if n - 1 >= p else n   # input beat n-1 taken
+    return {"cycles": int(end), "in_stall": int(taken_last - n) if n else 0,
+            "outputs": outputs}
+
+
+def array_space(**params):
+    return None
+
+
+def _pack(mags, m):
+    n = mags.shape[-1]
+    return (mags << (np.arange(n) * m)).sum(axis=-1)
+
+
+def array_stimulus(rng, n, exhaustive=False, R=1, C=1, lane_bits=LANE_BITS, modes=MODES,
+                   max_beats=MAX_BEATS, stages=None, **_):
+    """About ``n`` beats of random groups followed by named corner groups.
+
+    Random groups: a random mode pair per group (every pair occurs), a length of FlexBlock's
+    54 beats, a random length up to ``max_beats``, or a short one (fewer beats than the group's
+    R * n_a * n_b conversions: the array must stall), ``clear`` on about a third; per row and
+    per column data from :func:`golden.bfp.quantize` of FP32 values of several distributions,
+    or raw random magnitudes with random exponents, and now and then exponents 0, 1, 254 or 255
+    (NaN) on a random row or column.
+    Corners, in every mode pair: a longest group of maximal magnitudes with equal signs (the
+    widest integer sum; exponent 254 on row 0 in 16 x 16 mode: overflow to Inf, carried into
+    the next group), the same with alternating signs (exact cancellation), groups of 1, 2, 3
+    and 4 beats back to back adding to the same entries (shorter than the conversion depth
+    where R * n_a * n_b is small: the interlock), a group of exactly R * n_a * n_b beats; then
+    NaN groups on a row and on a column, carried into a following group and cleared away.
+    """
+    if exhaustive:
+        raise ValueError("bfp_array has no exhaustive input space")
+    modes = check_params(R, C, lane_bits, modes, max_beats, stages)
+    ns = sign_bits(lane_bits, modes)
+    beats = []
+
+    def side(idx, units, length, how, exps):
+        m = modes[idx]
+        k = lane_bits // m
+        mags = np.zeros((length, units, k), dtype=np.int64)
+        sg = np.zeros((length, units, k), dtype=np.int64)
+        e = np.zeros(units, dtype=np.int64)
+        for u in range(units):
+            if how == "max":
+                mags[:, u] = (1 << m) - 1
+                e[u] = 127
+            elif how == "alt":
+                mags[:, u] = (1 << m) - 1
+                sg[:, u] = (np.arange(length)[:, None] + u) % 2
+                e[u] = 127
+            elif how == "raw" or rng.random() < 0.3:
+                mags[:, u] = rng.integers(0, 1 << m, (length, k))
+                sg[:, u] = rng.integers(0, 2, (length, k))
+                e[u] = int(rng.integers(0, 256)) if rng.random() < 0.3 else \
+                    int(rng.integers(100, 155))
+            else:
+                scale = np.exp2(rng.uniform(-20, 20))
+                kind = rng.integers(0, 3)
+                x = (rng.standard_normal((length, k)) if kind == 0 else
+                     rng.laplace(size=(length, k)) if kind == 1 else
+                     rng.standard_t(2, size=(length, k))) * scale
+                x = np.where(rng.random((length, k)) < 0.1, 0.0, x).astype(np.float32)
+                e_, s_, q_, _ = bfp.quantize(x.reshape(-1), m, length * k)
+                sg[:, u], mags[:, u], e[u] = s_.reshape(length, k), q_.reshape(length, k), \
+                    int(e_[0])
+        if exps is not None:
+            for u, v in exps.items():
+                e[u % units] = v
+        signs = np.zeros((length, units, ns), dtype=np.int64)
+        signs[..., :k] = sg
+        signs[..., k:] = rng.integers(0, 2, (length, units, ns - k))  # ignored: random
+        return _pack(mags, m), signs, e
+
+    def group(ia, ib, length, how="quantized", exps_a=None, exps_b=None, clear=None):
+        g = {}
+        for s, idx, units, exps in (("a", ia, R, exps_a), ("b", ib, C, exps_b)):
+            lane, signs, e = side(idx, units, length, how, exps)
+            g[s], g["s" + s], g["mode_" + s] = lane, signs, np.full(length, idx)
+            noise = rng.integers(0, 256, (length, units))   # only the last beat's count
+            noise[-1] = e
+            g["exp_" + s] = noise
+        g["last"] = (np.arange(length) == length - 1).astype(np.int64)
+        cl = rng.random() < 0.35 if clear is None else clear
+        g["clear"] = np.where(g["last"] == 1, int(cl), rng.integers(0, 2, length))
+        beats.append(g)
+
+    nm = len(modes)
+    total = 0
+    while total < n:
+        ia, ib = int(rng.integers(0, nm)), int(rng.integers(0, nm))
+        K = R * (lane_bits // modes[ia]) * (lane_bits // modes[ib])
+        u = rng.random()
+        length = (min(54, max_beats) if u < 0.3 else int(rng.integers(1, max_beats + 1))
+                  if u < 0.7 else int(rng.integers(1, min(K, max_beats) + 1)))
+        r = rng.random()
+        if r < 0.6:
+            group(ia, ib, length)
+        elif r < 0.85:
+            group(ia, ib, length, "raw")
+        else:
+            specials = [0, 1, 254, 255]
+            group(ia, ib, length, "raw",
+                  exps_a={int(rng.integers(0, R)): int(rng.choice(specials))},
+                  exps_b={int(rng.integers(0, C)): int(rng.choice(specials))})
+        total += length
+    for ia in range(nm):
+        for ib in range(nm):
+            group(ia, ib, max_beats, "max", clear=True,
+                  exps_a={0: 254} if ia == ib == 0 else None,
+                  exps_b={0: 254} if ia == ib == 0 else None)
+            group(ia, ib, max_beats, "alt", clear=False)
+            for length in range(1, min(4, max_beats) + 1):   # the conversion interlock
+                group(ia, ib, length, clear=length == 1)
+            K = R * (lane_bits // modes[ia]) * (lane_bits // modes[ib])
+            group(ia, ib, min(K, max_beats), clear=False)
+    for ea, eb in (({R - 1: 255}, None), (None, {C - 1: 255})):
+        group(0, nm - 1, 3, "raw", exps_a=ea, exps_b=eb, clear=True)
+        group(0, nm - 1, 2, clear=False)
+        group(0, nm - 1, 2, clear=True)
+    keys = beats[0].keys()
+    return {k: np.concatenate([g[k] for g in beats]).astype(np.int64) for k in keys}

@@ -1,0 +1,159 @@
+"""bfp_array (issue 19, first cut; a test-local Block, not in the catalogue): ports, parameter
+errors, bit-exact against golden.bfp_array with random back-pressure on Amaranth (1 x 1, 2 x 2,
+the single-mode baselines, every stage count), Verilator and Icarus (2 x 2 and 2 x 3, every mode
+pair), and the cycle count of a stall-free run equal to golden.bfp_array.array_cycles."""
+import numpy as np
+import pytest
+from amaranth.lib import data
+
+from golden import bfp_array as g
+from hw.bfp_array import CUTS, DEFAULT_STAGES, MAX_STAGES, BfpArray
+from hw.lib.block import Block
+from sim.harness import check
+from sim.tools import require
+
+BLOCK = Block(
+    name="bfp_array", generator=BfpArray, golden=g.array_block, stimulus=g.array_stimulus,
+    exhaustive_size=g.array_space,
+    defaults={"R": 2, "C": 2, "lane_bits": g.LANE_BITS, "modes": g.MODES,
+              "max_beats": g.MAX_BEATS, "stages": DEFAULT_STAGES})
+PAIRS = [(a, b) for a in range(3) for b in range(3)]
+
+
+def test_ports_and_sizes():
+    dut = BfpArray(R=2, C=3)
+    assert dut.in_layout == data.StructLayout({
+        "a": data.ArrayLayout(16, 2), "sa": data.ArrayLayout(data.ArrayLayout(1, 4), 2),
+        "mode_a": 2, "exp_a": data.ArrayLayout(8, 2),
+        "b": data.ArrayLayout(16, 3), "sb": data.ArrayLayout(data.ArrayLayout(1, 4), 3),
+        "mode_b": 2, "exp_b": data.ArrayLayout(8, 3), "last": 1, "clear": 1})
+    assert dut.out_layout == data.StructLayout({"result": data.ArrayLayout(32, 3), "row": 1,
+                                                "i": 2, "j": 2, "last": 1})
+    assert dut.entries == 32 and dut.latency == 4 and dut.conv_depth == 3
+    assert dut.acc_bits[0] == 39 and dut.acc_bits[15] == 15
+    assert [BfpArray(stages=s).conv_depth for s in range(MAX_STAGES + 1)] == \
+        [g.conv_depth(s) for s in range(MAX_STAGES + 1)] == [1, 2, 3, 4, 4]
+    assert CUTS[:3] == ("align", "shift", "norm") and MAX_STAGES == g.MAX_STAGES
+    assert BfpArray(R=4, C=1, modes=(16,)).entries == 4
+
+
+@pytest.mark.parametrize("kwargs, exc, message", [
+    ({"R": 0}, ValueError, "R must be an integer in 1..64, not 0"),
+    ({"C": 0}, ValueError, "C must be an integer in 1..64, not 0"),
+    ({"C": 2.0}, TypeError, "C must be an integer in 1..64, not 2.0"),
+    ({"modes": (16, 6)}, ValueError,
+     "modes must be magnitude widths that divide lane_bits=16 (one of 2, 4, 8, 16), "
+     "not 6 in (16, 6)"),
+    ({"modes": (12,)}, ValueError,
+     "modes must be magnitude widths that divide lane_bits=16 (one of 2, 4, 8, 16), "
+     "not 12 in (12,)"),
+    ({"max_beats": 0}, ValueError, "max_beats must be an integer in 1..65536, not 0"),
+    ({"max_beats": 1 << 17}, ValueError,
+     "max_beats must be an integer in 1..65536, not 131072"),
+    ({"stages": 5}, ValueError,
+     "stages must be an integer in 0..4 (cut points align, shift, norm, in), not 5"),
+])
+def test_bad_parameters(kwargs, exc, message):
+    with pytest.raises(exc) as info:
+        BfpArray(**kwargs)
+    assert str(info.value) == message
+
+
+def small(R, C, seed, n=60, **params):
+    """The stimulus with short groups (max_beats 12: fast on Amaranth, every corner kept)."""
+    p = {"R": R, "C": C, "max_beats": 12, **params}
+    return p, BLOCK.vectors(seed=seed, n=n, **p)
+
+
+@pytest.mark.parametrize("R, C", [(1, 1), (2, 2)])
+def test_amaranth_back_pressure(R, C):
+    p, v = small(R, C, seed=R)
+    check(BLOCK, p, v, backend="amaranth", stalls=(0.3, 0.4), seed=R)
+
+
+@pytest.mark.parametrize("modes", [(16,), (8,), (4,)])
+def test_single_mode_baselines(modes):
+    p, v = small(2, 2, seed=len(modes) + modes[0], modes=modes)
+    check(BLOCK, p, v, backend="amaranth", stalls=(0.2, 0.3), seed=modes[0])
+
+
+@pytest.mark.parametrize("stages", range(MAX_STAGES + 1))
+def test_no_stall_cycles_equal_the_golden_cycle_function(stages):
+    """No stalls on either side: the measured cycles and input stalls are array_cycles' (the
+    stimulus has short groups, one-beat groups and mode switches); then every stage count under
+    back-pressure."""
+    p, v = small(2, 1, seed=10 + stages, n=40, stages=stages)
+    r = check(BLOCK, p, v, backend="amaranth", stalls=False)
+    want = g.array_cycles(v, **BLOCK.params(**p))
+    assert {k: r.stats[k] for k in ("cycles", "in_stall", "outputs")} == want
+    assert want["in_stall"] > 0
+    check(BLOCK, p, v, backend="amaranth", stalls=(0.3, 0.5), seed=stages)
+
+
+def groups(rng, pairs, lengths, R, C, ns=4):
+    """Random beats, one group per mode pair of ``pairs`` with the given lengths; no clear."""
+    rows = {k: [] for k in ("a", "sa", "mode_a", "exp_a", "b", "sb", "mode_b", "exp_b",
+                            "last", "clear")}
+    for (ia, ib), n in zip(pairs, lengths):
+        rows["a"].append(rng.integers(0, 1 << 16, (n, R)))
+        rows["b"].append(rng.integers(0, 1 << 16, (n, C)))
+        rows["sa"].append(rng.integers(0, 2, (n, R, ns)))
+        rows["sb"].append(rng.integers(0, 2, (n, C, ns)))
+        rows["mode_a"].append(np.full(n, ia))
+        rows["mode_b"].append(np.full(n, ib))
+        rows["exp_a"].append(rng.integers(110, 140, (n, R)))
+        rows["exp_b"].append(rng.integers(110, 140, (n, C)))
+        rows["last"].append(np.arange(n) == n - 1)
+        rows["clear"].append(np.zeros(n, dtype=np.int64))
+    return {k: np.concatenate(x).astype(np.int64) for k, x in rows.items()}
+
+
+def test_steady_state_takes_a_beat_every_cycle():
+    """Groups in every mode pair, each at least d beats and as long as its own and its
+    predecessor's R * n_a * n_b conversions: no input stall, and the last output leaves
+    p + K + d cycles after the last beat."""
+    R, C = 2, 2
+    rng = np.random.default_rng(3)
+    pairs = [pair for pair in PAIRS for _ in range(2)]
+    K = [R * (16 // g.MODES[a]) * (16 // g.MODES[b]) for a, b in pairs]
+    lengths = [max(k, K[t - 1] if t else 0, 3) for t, k in enumerate(K)]
+    v = groups(rng, pairs, lengths, R, C)
+    r = check(BLOCK, {"R": R, "C": C}, v, backend="amaranth", stalls=False)
+    assert r.stats["in_stall"] == 0 and r.stats["cycles"] == sum(lengths) + K[-1] + 3
+
+
+def test_short_groups_stall_and_stay_exact():
+    """4-beat groups of 32 conversions (2 x 2 array, 4 x 4 mode): each waits 28 cycles for the
+    previous group's conversions; with the output back-pressured as well the results stay
+    exact."""
+    rng = np.random.default_rng(8)
+    v = groups(rng, [(2, 2)] * 5, [4] * 5, 2, 2)
+    r = check(BLOCK, {}, v, backend="amaranth", stalls=False)
+    assert r.stats["in_stall"] == 4 * 28
+    check(BLOCK, {}, v, backend="amaranth", stalls=(0.0, 0.5), seed=1)
+
+
+@pytest.mark.parametrize("backend", ["verilator", "icarus"])
+@pytest.mark.parametrize("R, C", [(2, 2), (2, 3)])
+def test_compiled_backends(backend, R, C):
+    """The stimulus (random groups in every mode pair, short and one-beat groups, NaN/Inf
+    exponents, clear; every mode pair in the corners) with random back-pressure, then without
+    stalls: the cycle count is array_cycles' (the cocotb top offers its first beat one cycle
+    late: ``in_idle``)."""
+    require(backend)
+    p = {"R": R, "C": C, "max_beats": 24}
+    v = BLOCK.vectors(seed=R * 10 + C, n=150, **p)
+    last = v["last"] == 1
+    assert len(set(zip(v["mode_a"][last].tolist(), v["mode_b"][last].tolist()))) == 9
+    check(BLOCK, p, v, backend=backend, stalls=(0.3, 0.4), seed=C)
+    r = check(BLOCK, p, v, backend=backend, stalls=False)
+    want = g.array_cycles(v, **BLOCK.params(**p))
+    assert r.stats["cycles"] - r.stats["in_idle"] == want["cycles"]
+    assert r.stats["in_stall"] == want["in_stall"]
+
+
+@pytest.mark.parametrize("modes", [(16,), (8,), (4,)])
+def test_single_mode_baselines_on_icarus(modes):
+    require("icarus")
+    p, v = small(2, 2, seed=modes[0], modes=modes)
+    check(BLOCK, p, v, backend="icarus", stalls=True, seed=modes[0])
