@@ -23,14 +23,17 @@ accumulated but never converted.
 
 Per-column conversion
 ---------------------
-The array has one conversion unit and one FP32 accumulation buffer **per PE column** (C units).
-At a group's end every PE's sums move to a shadow bank (double buffering) and column c's unit
-converts its ``K = R * P`` entries, one per cycle, in the order ``q = r * P + s`` (row by row,
-slot order inside a row); all columns convert the same q in lockstep. Buffer entry q of column c
-holds output (r, i, j)'s FP32 accumulator (``facc[c][q]``, +0 after reset)::
+Each PE column has ``units`` = u conversion units (u divides R; u = 1 is one unit per column),
+unit k of a column serving PE rows k, k + u, k + 2u, ..., each unit with its own FP32
+accumulation buffer of ``(R / u) * slots`` entries. At a group's end every PE's sums move to a
+shadow bank (double buffering) and the units convert the group's ``R * P`` sums per column in
+``K = (R / u) * P`` conversion cycles: in cycle t = step * P + s unit k converts row
+``r = step * u + k``, slot s, all units and columns in lockstep. Unit k's entry
+``q = step * P + s`` holds output (r, i, j)'s FP32 accumulator (``facc[c][k][q]``, +0 after
+reset)::
 
-    facc[c][q] <- RNE_fp32(cc + S * 2**(exp_a[r] + exp_b[c] - 254 - (m_a - 1) - (m_b - 1))),
-    cc = +0 if clear else facc[c][q],
+    facc[c][k][q] <- RNE_fp32(cc + S * 2**(exp_a[r] + exp_b[c] - 254 - (m_a - 1) - (m_b - 1))),
+    cc = +0 if clear else facc[c][k][q],
 
 i.e. exactly :func:`golden.bfp.dot` of a[r]'s sub-word stream i and b[c]'s sub-word stream j
 with accumulator cc (NaN if ``exp_a[r]`` or ``exp_b[c]`` is 255; Inf and NaN accumulators
@@ -38,9 +41,9 @@ propagate; an exact zero is +0). Entries are addressed by q whatever the mode pa
 ``bfp_pe`` addresses its slots: a group in another mode pair continues entry q's accumulator
 (a mapper clears on a mode change).
 
-Output: one beat per conversion cycle, ``{result[C], row = r, i, j, last}``: column c's result
-in ``result[c]``, one (row, i, j) tag for the beat (the columns convert in lockstep), ``last``
-on the group's final beat (q = K - 1).
+Output: one beat per conversion cycle, ``{result[u][C], row, i, j, last}``: unit k of column c's
+result in ``result[k][c]`` (row ``row + k``), one (row, i, j) tag for the beat, ``last`` on the
+group's final beat (q = K - 1).
 
 Throughput (the rule the mapper's cycle model uses)
 ---------------------------------------------------
@@ -52,17 +55,18 @@ before the accumulators. With ``o.ready`` high and a beat offered every cycle, e
    the previous group's last conversion issues** (the shadow bank is then free; the two may
    coincide);
 2. the conversions of a group issue one per cycle, the first one the cycle after the group's
-   last beat reached the accumulators, except that **an entry q issues no earlier than d cycles
-   after the previous conversion of the same q** (each result is the next one's accumulator);
+   last beat reached the accumulators, except that **an entry q of a group that does not clear
+   issues no earlier than d cycles after the previous conversion of the same q** (each result
+   is the next one's accumulator; a clearing group reads no accumulator and waits for nothing);
 3. an output beat leaves d cycles after its conversion issues; a stall at the accumulators
    holds the p input registers and the input port with them.
 
 :func:`array_cycles` computes the resulting cycle count and input stalls of a beat stream (the
-RTL matches it exactly). Consequences: if every group is at least d beats long and at least as
-long as the previous group's K conversions, the array takes a beat every cycle (in one mode
-pair: every group at least ``max(R * n_a * n_b, d)`` beats), and a stream of N beats ends
-``p + K_last + d`` cycles after its last beat; a group of L beats costs ``max(L, K)`` cycles in
-steady state. Shorter groups stall the input until the conversions catch up: a group's last
+RTL matches it exactly). Consequences: if every group is at least d beats long (or clears)
+and at least as long as the previous group's K conversions, the array takes a beat every cycle
+(in one mode pair: every group at least ``max(R / u * n_a * n_b, d)`` beats), and a stream of
+N beats ends ``p + K_last + d`` cycles after its last beat; a group of L beats costs
+``max(L, K)`` cycles in steady state. Shorter groups stall the input until the conversions catch up: a group's last
 beat waits for the previous group's K conversions (and for the interlock where K < d).
 """
 from __future__ import annotations
@@ -86,11 +90,17 @@ MAX_DIM = 64
 MAX_STAGES = 4
 
 
-def check_params(R, C, lane_bits=LANE_BITS, modes=MODES, max_beats=MAX_BEATS, stages=2):
+def check_params(R, C, lane_bits=LANE_BITS, modes=MODES, max_beats=MAX_BEATS, stages=2,
+                 units=1):
     """Validate every parameter (one ValueError/TypeError naming it); returns ``modes`` as a
     tuple."""
     check_int("R", R, 1, MAX_DIM)
     check_int("C", C, 1, MAX_DIM)
+    check_int("units", units, 1, R)
+    if R % units:
+        raise ValueError(f"units must divide R={R} (one of "
+                         f"{', '.join(str(u) for u in range(1, R + 1) if R % u == 0)}), "
+                         f"not {units}")
     modes = check_modes(lane_bits, modes)
     check_int("max_beats", max_beats, 1, 1 << 16)
     if stages is not None:
@@ -108,9 +118,15 @@ def input_registers(stages):
     return max(0, stages - 3)
 
 
-def entries(R, lane_bits, modes):
-    """Buffer entries per column: R times the most slots a mode pair uses."""
-    return R * sign_bits(lane_bits, modes) ** 2
+def entries(R, lane_bits, modes, units=1):
+    """FP32 buffer entries per conversion unit: its R / units rows times the most slots a mode
+    pair uses."""
+    return R // units * sign_bits(lane_bits, modes) ** 2
+
+
+def conversions(R, P, units=1):
+    """Conversion cycles of a group whose mode pair has P = n_a * n_b slots."""
+    return R // units * P
 
 
 def _groups(inputs):
@@ -145,16 +161,17 @@ def _subwords(lanes, signs, m, n):
 
 
 def array_block(inputs, R=1, C=1, lane_bits=LANE_BITS, modes=MODES, max_beats=MAX_BEATS,
-                stages=None, **_):
-    """Golden ``bfp_array``: the output beats ``{"result" (n, C), "row", "i", "j", "last"}`` of
-    a beat stream (module docstring), from :func:`golden.bfp.dot` (one call per group for all
-    R * C * P outputs). ``stages`` changes timing only.
+                stages=None, units=1, **_):
+    """Golden ``bfp_array``: the output beats ``{"result" (n, units, C), "row", "i", "j",
+    "last"}`` of a beat stream (module docstring), from :func:`golden.bfp.dot` (one call per
+    group for all R * C * P outputs). ``stages`` changes timing only.
 
     Raises ValueError for a stream that breaks the contract (a mode index outside ``modes``, a
     mode change inside a group, a group longer than ``max_beats``).
     """
-    modes = check_params(R, C, lane_bits, modes, max_beats, stages)
-    facc = np.zeros((C, entries(R, lane_bits, modes)), dtype=np.int64)
+    modes = check_params(R, C, lane_bits, modes, max_beats, stages, units)
+    u = units
+    facc = np.zeros((C, u, entries(R, lane_bits, modes, u)), dtype=np.int64)
     out = {"result": [], "row": [], "i": [], "j": [], "last": []}
     for start, stop in _groups(inputs):
         ma, na, mb, nb = _group_modes(inputs, start, stop, lane_bits, modes, max_beats)
@@ -174,24 +191,30 @@ def array_block(inputs, R=1, C=1, lane_bits=LANE_BITS, modes=MODES, max_beats=MA
         sb_ = np.broadcast_to(sgb[:, :, j].transpose(2, 1, 0), (K, C, stop - start))
         qb_ = np.broadcast_to(mgb[:, :, j].transpose(2, 1, 0), (K, C, stop - start))
         L = stop - start
-        cc = np.zeros((K, C), dtype=np.int64) if inputs["clear"][stop - 1] else facc[:, :K].T
+        unit, addr = r % u, (r // u) * P + s          # where output (r, s) lives
+        cc = (np.zeros((K, C), dtype=np.int64) if inputs["clear"][stop - 1]
+              else facc[:, unit, addr].T)
         res = bfp.dot(np.repeat(ea[r], C), sa_.reshape(-1, L), qa_.reshape(-1, L),
                       np.tile(eb, K), sb_.reshape(-1, L), qb_.reshape(-1, L),
                       cc.reshape(-1), ma, mb).astype(np.int64).reshape(K, C)
-        facc[:, :K] = res.T
-        out["result"].append(res)
-        out["row"].append(r)
-        out["i"].append(i)
-        out["j"].append(j)
-        out["last"].append(q == K - 1)
+        facc[:, unit, addr] = res.T
+        # conversion cycle t: row step t // P, slot t % P; unit k converts row step * u + k
+        t = np.arange(conversions(R, P, u))
+        step, slot = np.divmod(t, P)
+        rows = step * u
+        out["result"].append(res[((rows[:, None] + np.arange(u)) * P + slot[:, None])])
+        out["row"].append(rows)
+        out["i"].append(slot // nb)
+        out["j"].append(slot % nb)
+        out["last"].append(t == t[-1])
     if not out["result"]:
-        return {"result": np.zeros((0, C), dtype=np.int64),
+        return {"result": np.zeros((0, u, C), dtype=np.int64),
                 **{k: np.zeros(0, dtype=np.int64) for k in ("row", "i", "j", "last")}}
     return {k: np.concatenate(v).astype(np.int64) for k, v in out.items()}
 
 
 def array_cycles(inputs, R=1, C=1, lane_bits=LANE_BITS, modes=MODES, max_beats=MAX_BEATS,
-                 stages=2, **_):
+                 stages=2, units=1, **_):
     """Cycle count of a beat stream with a beat offered every cycle and ``o.ready`` always high
     (the rules of the module docstring).
 
@@ -202,14 +225,15 @@ def array_cycles(inputs, R=1, C=1, lane_bits=LANE_BITS, modes=MODES, max_beats=M
         beat's cycle as 1 (``sim.harness`` stats ``cycles``); ``in_stall``: cycles the input
         port held an offered beat back; ``outputs``: output beats.
     """
-    modes = check_params(R, C, lane_bits, modes, max_beats, stages)
+    modes = check_params(R, C, lane_bits, modes, max_beats, stages, units)
     d, p = conv_depth(stages), input_registers(stages)
     n = len(np.asarray(inputs["last"]))
     lasts = np.asarray(inputs["last"], dtype=np.int64)
+    clears = np.asarray(inputs["clear"], dtype=np.int64)
     acc_time = np.zeros(n, dtype=np.int64)     # cycle a beat is taken at the accumulators
     t = p                                      # the input registers fill first
     final = None                               # issue cycle of the previous group's last entry
-    last_issue = {}                            # entry q -> cycle of its latest conversion
+    last_issue = {}                            # entry address -> cycle of its latest conversion
     end = 0
     outputs = 0
     start = 0
@@ -220,12 +244,12 @@ def array_cycles(inputs, R=1, C=1, lane_bits=LANE_BITS, modes=MODES, max_beats=M
                 t = max(t, final)
             ma, na, mb, nb = _group_modes(inputs, start, k + 1, lane_bits, modes, max_beats)
             issue = t
-            for q in range(R * na * nb):
-                issue = max(issue + 1, last_issue.get(q, -d) + d)
+            for q in range(conversions(R, na * nb, units)):
+                issue = issue + 1 if clears[k] else max(issue + 1, last_issue.get(q, -d) + d)
                 last_issue[q] = issue
             final = issue
             end = issue + d
-            outputs += R * na * nb
+            outputs += conversions(R, na * nb, units)
             start = k + 1
         acc_time[k] = t
     taken_last = acc_time[n - 1 - p] if n - 1 >= p else n   # input beat n-1 taken
@@ -243,7 +267,7 @@ def _pack(mags, m):
 
 
 def array_stimulus(rng, n, exhaustive=False, R=1, C=1, lane_bits=LANE_BITS, modes=MODES,
-                   max_beats=MAX_BEATS, stages=None, **_):
+                   max_beats=MAX_BEATS, stages=None, units=1, **_):
     """About ``n`` beats of random groups followed by named corner groups.
 
     Random groups: a random mode pair per group (every pair occurs), a length of FlexBlock's
@@ -261,7 +285,7 @@ def array_stimulus(rng, n, exhaustive=False, R=1, C=1, lane_bits=LANE_BITS, mode
     """
     if exhaustive:
         raise ValueError("bfp_array has no exhaustive input space")
-    modes = check_params(R, C, lane_bits, modes, max_beats, stages)
+    modes = check_params(R, C, lane_bits, modes, max_beats, stages, units)
     ns = sign_bits(lane_bits, modes)
     beats = []
 
@@ -319,7 +343,7 @@ def array_stimulus(rng, n, exhaustive=False, R=1, C=1, lane_bits=LANE_BITS, mode
     total = 0
     while total < n:
         ia, ib = int(rng.integers(0, nm)), int(rng.integers(0, nm))
-        K = R * (lane_bits // modes[ia]) * (lane_bits // modes[ib])
+        K = conversions(R, (lane_bits // modes[ia]) * (lane_bits // modes[ib]), units)
         u = rng.random()
         length = (min(54, max_beats) if u < 0.3 else int(rng.integers(1, max_beats + 1))
                   if u < 0.7 else int(rng.integers(1, min(K, max_beats) + 1)))
@@ -342,7 +366,7 @@ def array_stimulus(rng, n, exhaustive=False, R=1, C=1, lane_bits=LANE_BITS, mode
             group(ia, ib, max_beats, "alt", clear=False)
             for length in range(1, min(4, max_beats) + 1):   # the conversion interlock
                 group(ia, ib, length, clear=length == 1)
-            K = R * (lane_bits // modes[ia]) * (lane_bits // modes[ib])
+            K = conversions(R, (lane_bits // modes[ia]) * (lane_bits // modes[ib]), units)
             group(ia, ib, min(K, max_beats), clear=False)
     for ea, eb in (({R - 1: 255}, None), (None, {C - 1: 255})):
         group(0, nm - 1, 3, "raw", exps_a=ea, exps_b=eb, clear=True)

@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import math
 from functools import reduce
+from types import SimpleNamespace
 
 from amaranth.hdl import Const, Elaboratable, Module, Mux, Signal, Value, signed
 from amaranth.lib import data
+from amaranth.lib.memory import Memory
 
 from golden import bfp_array as spec
 from golden.bfp import EXP_NAN
@@ -44,6 +46,7 @@ from .bfp_pe import (_pick, _table, accumulate_step, digit_products, mode_produc
                      select_products, slot_product_bits)
 from .lib.accumulate import STEP_CUTS, fp32_accumulate
 from .lib.block import StreamBlock
+from .lib.export import Export
 from .lib.pipeline import Cuts, StreamPipeline
 
 __all__ = ["BfpArray", "CUTS", "MAX_STAGES", "DEFAULT_STAGES"]
@@ -68,8 +71,12 @@ class _Pe(Elaboratable):
         self.a, self.b = Signal(lane_bits, name="a"), Signal(lane_bits, name="b")
         self.sa, self.sb = Signal(ns, name="sa"), Signal(ns, name="sb")
         self.mode_a, self.mode_b = Signal(mbits, name="mode_a"), Signal(mbits, name="mode_b")
-        self.step, self.load, self.fresh = Signal(), Signal(), Signal()
+        self.step = Signal(name="step")
+        self.load = Signal(name="load")
+        self.fresh = Signal(name="fresh")
         self.shadow = [Signal(signed(w), name=f"shadow{s}") for s, w in enumerate(acc_bits)]
+        for s, sig in enumerate(self.shadow):       # the port names of hw.lib.export.Export
+            setattr(self, f"shadow{s}", sig)
 
     def elaborate(self, platform):
         m = Module()
@@ -128,10 +135,11 @@ class BfpArray(StreamBlock):
     """
 
     def __init__(self, R=1, C=1, lane_bits=spec.LANE_BITS, modes=spec.MODES,
-                 max_beats=spec.MAX_BEATS, stages=DEFAULT_STAGES):
-        modes = spec.check_params(R, C, lane_bits, modes, max_beats, None)
+                 max_beats=spec.MAX_BEATS, stages=DEFAULT_STAGES, units=1):
+        modes = spec.check_params(R, C, lane_bits, modes, max_beats, None, units)
         self._cuts = Cuts(CUTS, stages)
         self._R, self._C, self._lane, self._modes = R, C, lane_bits, modes
+        self._units = units
         self._max_beats, self._stages = max_beats, stages
         self._ns = spec.sign_bits(lane_bits, modes)
         self._slots = self._ns * self._ns
@@ -150,7 +158,7 @@ class BfpArray(StreamBlock):
                 "mode_b": mbits, "exp_b": data.ArrayLayout(_EXP_BITS, C),
                 "last": 1, "clear": 1,
             }),
-            data.StructLayout({"result": data.ArrayLayout(32, C),
+            data.StructLayout({"result": data.ArrayLayout(data.ArrayLayout(32, C), units),
                                "row": max(1, (R - 1).bit_length()), "i": sub, "j": sub,
                                "last": 1}))
 
@@ -179,8 +187,12 @@ class BfpArray(StreamBlock):
         return 1 + sum(point in self._cuts.chosen for point in STEP_CUTS)
 
     @property
+    def units(self):
+        return self._units
+
+    @property
     def entries(self):
-        return self._R * self._slots
+        return spec.entries(self._R, self._lane, self._modes, self._units)
 
     @property
     def acc_bits(self):
@@ -189,7 +201,6 @@ class BfpArray(StreamBlock):
     def elaborate(self, platform):
         m = Module()
         R, C, lane, modes, slots = self._R, self._C, self._lane, self._modes, self._slots
-        K = R * slots
         p = StreamPipeline(m, self.i, None, self._cuts)
         pay = self.i.payload
         fields = ([pay.a[r] for r in range(R)] + [pay.sa[r].as_value() for r in range(R)]
@@ -210,13 +221,25 @@ class BfpArray(StreamBlock):
         step = Signal()
         load = Signal()
         pes = {}
+
+        def make_pe():
+            return _Pe(lane, modes, self._prod_bits, self._acc_bits)
+
         for r in range(R):
             for c in range(C):
-                pe = _Pe(lane, modes, self._prod_bits, self._acc_bits)
-                m.submodules[f"pe_r{r}_c{c}"] = pe
-                m.d.comb += [pe.a.eq(a[r]), pe.sa.eq(sa[r]), pe.b.eq(b[c]), pe.sb.eq(sb[c]),
-                             pe.mode_a.eq(mode_a), pe.mode_b.eq(mode_b), pe.step.eq(step),
-                             pe.load.eq(load), pe.fresh.eq(fresh)]
+                ins = {"a": a[r], "sa": sa[r], "b": b[c], "sb": sb[c], "mode_a": mode_a,
+                       "mode_b": mode_b, "step": step, "load": load, "fresh": fresh}
+                if isinstance(platform, Export):
+                    # one PE module, instantiated R * C times (hw.lib.export.Export)
+                    shadows = [Signal(signed(w), name=f"pe_r{r}_c{c}_shadow{s}")
+                               for s, w in enumerate(self._acc_bits)]
+                    m.submodules[f"pe_r{r}_c{c}"] = platform.instance(
+                        "pe", make_pe, ins, {f"shadow{s}": x for s, x in enumerate(shadows)})
+                    pe = SimpleNamespace(shadow=shadows)
+                else:
+                    pe = make_pe()
+                    m.submodules[f"pe_r{r}_c{c}"] = pe
+                    m.d.comb += [getattr(pe, k).eq(v) for k, v in ins.items()]
                 pes[r, c] = pe
 
         # group registers of the group being converted
@@ -226,9 +249,13 @@ class BfpArray(StreamBlock):
         g_exp_b = [Signal(_EXP_BITS, name=f"g_exp_b{c}") for c in range(C)]
         g_clear = Signal(name="g_clear")
 
-        # issue: entry cnt = row * P + slot, slot = i * n_b + j
+        # issue: entry cnt = step * P + slot of every unit, slot = i * n_b + j; unit k converts
+        # row step * u + k
+        u = self._units
+        steps = R // u
         busy = Signal()
-        cnt = Signal(range(max(K, 2)), name="conv_cnt")
+        cnt = Signal(range(max(self.entries, 2)), name="conv_cnt")
+        step_ = Signal(range(max(steps, 2)), name="conv_step")
         row = Signal(self.o.payload.row.shape(), name="conv_row")
         slot = Signal(range(max(slots, 2)), name="conv_slot")
         ci = Signal(self.o.payload.i.shape(), name="conv_i")
@@ -236,7 +263,7 @@ class BfpArray(StreamBlock):
         na_1 = _table(g_mode_a, [lane // mode - 1 for mode in modes], ci.shape())
         nb_1 = _table(g_mode_b, [lane // mode - 1 for mode in modes], cj.shape())
         row_end = (ci == na_1) & (cj == nb_1)
-        final = row_end & (row == R - 1)
+        final = row_end & (step_ == steps - 1)
         issue = Signal(name="conv_issue")
         en = Signal(name="conv_en")   # the conversion pipeline advances
         out_valid = Signal(name="out_valid")
@@ -247,7 +274,7 @@ class BfpArray(StreamBlock):
         with m.If(step):
             m.d.sync += fresh.eq(last)
 
-        # the conversion pipeline: shared valid bits and tags, per-column datapath registers
+        # the conversion pipeline: shared valid bits and tags, per-unit datapath registers
         chosen = [pt for pt in STEP_CUTS if pt in self._cuts]
         tags = [(issue, cnt, row, ci, cj, final)]
         for k, point in enumerate(chosen):
@@ -257,61 +284,62 @@ class BfpArray(StreamBlock):
             with m.If(en):
                 m.d.sync += [dst.eq(src) for dst, src in zip(now, prev)]
             tags.append(now)
+        # an entry is read again only after its write-back, unless the group clears
         hazard = Const(0, 1)
         for v, q, *_ in tags[1:]:
             hazard = hazard | (v & (q == cnt))
-        m.d.comb += issue.eq(busy & ~hazard)
+        m.d.comb += issue.eq(busy & (g_clear | ~hazard))
         t_valid, t_cnt, t_row, t_i, t_j, t_last = tags[-1]
 
-        # per column: read the shadow entry and the FP32 entry, convert, write back
-        ea = _pick(row, g_exp_a)
+        # per unit and column: read the shadow entry and the FP32 entry, convert, write back
         ulp_a = _table(g_mode_a, [mode - 1 for mode in modes], 5)
         ulp_b = _table(g_mode_b, [mode - 1 for mode in modes], 5)
-        results = []
-        facc = []
-        for c in range(C):
-            per_slot = [_pick(row, [pes[r, c].shadow[s] for r in range(R)])
-                        for s in range(slots)]
-            total = Signal(signed(max(self._acc_bits)), name=f"conv{c}_sum")
-            m.d.comb += total.eq(_pick(slot, per_slot))
-            buf = [Signal(32, name=f"facc{c}_{q}") for q in range(K)]
-            facc.append(buf)
-            cc = Signal(32, name=f"conv{c}_c")
-            m.d.comb += cc.eq(Mux(g_clear, 0, _pick(cnt, buf)))
-            e_s = Signal(signed(_E_BITS), name=f"conv{c}_exp")
-            m.d.comb += e_s.eq(ea + g_exp_b[c] - 254 - ulp_a - ulp_b)
-            nan = (ea == EXP_NAN) | (g_exp_b[c] == EXP_NAN)
-
-            def cut(point, *values):
-                if point not in self._cuts:
-                    return values
-                regs = tuple(Signal.like(Value.cast(v), name=f"conv{c}_{point}")
-                             for v in values)
-                with m.If(en):
-                    m.d.sync += [dst.eq(src) for dst, src in zip(regs, values)]
-                return regs
-
-            results.append(fp32_accumulate(m, total, max(self._acc_bits) - 1, e_s, cc, nan=nan,
-                                           pinf=Const(0, 1), ninf=Const(0, 1), cut=cut,
-                                           name=f"conv{c}"))
-
-        # the write-back, in the cycle the results enter the output register
-        with m.If(en & t_valid):
-            for q in range(K):
-                with m.If(t_cnt == q):
-                    m.d.sync += [facc[c][q].eq(results[c]) for c in range(C)]
         o = self.o.payload
+        for k in range(u):
+            rows = range(k, R, u)
+            ea = _pick(step_, [g_exp_a[r] for r in rows])
+            for c in range(C):
+                name = f"conv{k}_{c}" if u > 1 else f"conv{c}"
+                per_slot = [_pick(step_, [pes[r, c].shadow[s] for r in rows])
+                            for s in range(slots)]
+                total = Signal(signed(max(self._acc_bits)), name=f"{name}_sum")
+                m.d.comb += total.eq(_pick(slot, per_slot))
+                buf = Memory(shape=32, depth=self.entries, init=[])
+                m.submodules[f"facc{k}_{c}" if u > 1 else f"facc{c}"] = buf
+                rd, wr = buf.read_port(domain="comb"), buf.write_port()
+                cc = Signal(32, name=f"{name}_c")
+                m.d.comb += [rd.addr.eq(cnt), cc.eq(Mux(g_clear, 0, rd.data))]
+                e_s = Signal(signed(_E_BITS), name=f"{name}_exp")
+                m.d.comb += e_s.eq(ea + g_exp_b[c] - 254 - ulp_a - ulp_b)
+                nan = (ea == EXP_NAN) | (g_exp_b[c] == EXP_NAN)
+
+                def cut(point, *values, name=name):
+                    if point not in self._cuts:
+                        return values
+                    regs = tuple(Signal.like(Value.cast(v), name=f"{name}_{point}")
+                                 for v in values)
+                    with m.If(en):
+                        m.d.sync += [dst.eq(src) for dst, src in zip(regs, values)]
+                    return regs
+
+                result = fp32_accumulate(m, total, max(self._acc_bits) - 1, e_s, cc, nan=nan,
+                                         pinf=Const(0, 1), ninf=Const(0, 1), cut=cut,
+                                         name=name)
+                # the write-back, in the cycle the result enters the output register
+                m.d.comb += [wr.addr.eq(t_cnt), wr.data.eq(result), wr.en.eq(en & t_valid)]
+                with m.If(en):
+                    m.d.sync += o.result[k][c].eq(result)
         with m.If(en):
             m.d.sync += [out_valid.eq(t_valid), o.row.eq(t_row), o.i.eq(t_i), o.j.eq(t_j),
                          o.last.eq(t_last)]
-            m.d.sync += [o.result[c].eq(results[c]) for c in range(C)]
         m.d.comb += self.o.valid.eq(out_valid)
 
         # the counters
         with m.If(fire):
             m.d.sync += cnt.eq(cnt + 1)
             with m.If(row_end):
-                m.d.sync += [ci.eq(0), cj.eq(0), slot.eq(0), row.eq(row + 1)]
+                m.d.sync += [ci.eq(0), cj.eq(0), slot.eq(0), step_.eq(step_ + 1),
+                             row.eq(row + u)]
             with m.Elif(cj == nb_1):
                 m.d.sync += [cj.eq(0), ci.eq(ci + 1), slot.eq(slot + 1)]
             with m.Else():
@@ -319,7 +347,8 @@ class BfpArray(StreamBlock):
             with m.If(final):
                 m.d.sync += busy.eq(0)
         with m.If(load):
-            m.d.sync += [busy.eq(1), cnt.eq(0), row.eq(0), slot.eq(0), ci.eq(0), cj.eq(0),
+            m.d.sync += [busy.eq(1), cnt.eq(0), step_.eq(0), row.eq(0), slot.eq(0), ci.eq(0),
+                         cj.eq(0),
                          g_mode_a.eq(mode_a), g_mode_b.eq(mode_b), g_clear.eq(clear)]
             m.d.sync += [g.eq(e) for g, e in zip(g_exp_a, exp_a)]
             m.d.sync += [g.eq(e) for g, e in zip(g_exp_b, exp_b)]

@@ -14,7 +14,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 __all__ = ["to_verilog", "cached_verilog", "generator_digest", "generator_version",
-           "build_root"]
+           "build_root", "Export"]
 
 _REPO = Path(__file__).resolve().parents[2]
 #: modules of hw/ that describe generated Verilog without changing it (not in the cache key)
@@ -49,13 +49,45 @@ def generator_version() -> str:
         return "unknown"
 
 
+class Export:
+    """The ``platform`` :func:`to_verilog` elaborates with: a generator that repeats one
+    submodule many times (the PEs of ``bfp_array``) may ask for it here as one Verilog module
+    (:meth:`instance`), converted once, and instantiate it, instead of elaborating every copy
+    (Amaranth converts each instance of an elaboratable separately: a 16 x 16 array took
+    100 s). Under Amaranth's simulator (no platform) the generator elaborates the submodule
+    itself; the compiled simulators run the exported text, so both paths are verified."""
+
+    def __init__(self, top: str):
+        self.top = top
+        self.modules: dict[str, str] = {}
+
+    def instance(self, kind: str, make, inputs: dict, outputs: dict):
+        """An ``Instance`` of module ``<top>__<kind>``, the Verilog of ``make()`` (an
+        elaboratable whose attributes of these names are its ports; called once per export),
+        with ``inputs`` and ``outputs`` {port name: signal of this design} bound by name."""
+        from amaranth.hdl import ClockSignal, Instance, ResetSignal
+        name = f"{self.top}__{kind}"
+        if name not in self.modules:
+            sub = make()
+            ports = [getattr(sub, p) for p in (*inputs, *outputs)]
+            self.modules[name] = verilog.convert(sub, name=name, ports=ports, emit_src=False,
+                                                 strip_internal_attrs=True)
+        return Instance(name, i_clk=ClockSignal(), i_rst=ResetSignal(),
+                        **{f"i_{p}": v for p, v in inputs.items()},
+                        **{f"o_{p}": v for p, v in outputs.items()})
+
+
 def to_verilog(component, name: str) -> str:
-    """Verilog text of ``component`` as module ``name``.
+    """Verilog text of ``component`` as module ``name`` (and, after it, the modules it
+    instantiates through :class:`Export`).
 
     ``emit_src=False`` keeps source paths out, so the same parameters give byte-identical text on
     any machine.
     """
-    return verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True)
+    platform = Export(name)
+    text = verilog.convert(component, name=name, platform=platform, emit_src=False,
+                           strip_internal_attrs=True)
+    return text + "".join(platform.modules[k] for k in sorted(platform.modules))
 
 
 @lru_cache(maxsize=None)

@@ -16,10 +16,11 @@ from tests.reference import f32_value, fraction_to_fp32
 FP32_NAN = 0x7FC00000
 
 
-def reference(v, R, C, lane_bits=16, modes=(16, 8, 4)):
-    """Output beats (results tuple, row, i, j, last), beat by beat."""
-    ns = lane_bits // min(modes)
-    facc = [[0] * (R * ns * ns) for _ in range(C)]
+def reference(v, R, C, lane_bits=16, modes=(16, 8, 4), units=1):
+    """Output beats (results tuple, row, i, j, last), beat by beat; with ``units`` u, the
+    results of rows row..row + u - 1 in one beat (unit k: rows k, k + u, ...; its own entries,
+    step * P + slot)."""
+    facc = {}
     ints = {}
     out = []
     for t in range(len(v["last"])):
@@ -36,13 +37,14 @@ def reference(v, R, C, lane_bits=16, modes=(16, 8, 4)):
         if not v["last"][t]:
             continue
         P = na * nb
-        for q in range(R * P):
-            r, s = divmod(q, P)
+        group = {}
+        for r, s in ((r, s) for r in range(R) for s in range(P)):
             i, j = divmod(s, nb)
+            addr = (r % units, (r // units) * P + s)     # unit, entry
             res = []
             for c in range(C):
                 ea, eb = int(v["exp_a"][t][r]), int(v["exp_b"][t][c])
-                cc = 0 if v["clear"][t] else facc[c][q]
+                cc = 0 if v["clear"][t] else facc.get((c,) + addr, 0)
                 if ea == 255 or eb == 255 or ((cc >> 23) & 0xFF == 0xFF and cc & 0x7FFFFF):
                     x = FP32_NAN
                 elif (cc >> 23) & 0xFF == 0xFF:
@@ -51,16 +53,21 @@ def reference(v, R, C, lane_bits=16, modes=(16, 8, 4)):
                     scale = Fraction(2) ** (ea - 127 - (ma - 1) + eb - 127 - (mb - 1))
                     x = fraction_to_fp32(Fraction(f32_value(cc))
                                          + ints.get((r, c, i, j), 0) * scale)
-                facc[c][q] = x
+                facc[(c,) + addr] = x
                 res.append(x)
-            out.append((tuple(res), r, i, j, int(q == R * P - 1)))
+            group[r, s] = res
+        K = R // units * P
+        for q in range(K):
+            step, s = divmod(q, P)
+            out.append((tuple(x for k in range(units) for x in group[step * units + k, s]),
+                        step * units, s // nb, s % nb, int(q == K - 1)))
         ints = {}
     return out
 
 
 def beats(out):
-    return list(zip(map(tuple, out["result"].tolist()), out["row"].tolist(), out["i"].tolist(),
-                    out["j"].tolist(), out["last"].tolist()))
+    return list(zip((tuple(np.ravel(x).tolist()) for x in out["result"]), out["row"].tolist(),
+                    out["i"].tolist(), out["j"].tolist(), out["last"].tolist()))
 
 
 @pytest.mark.parametrize("R, C, modes", [(2, 3, (16, 8, 4)), (1, 1, (16, 8, 4)),
@@ -70,6 +77,17 @@ def test_golden_matches_beat_by_beat_reference(R, C, modes):
                          max_beats=10)
     assert beats(g.array_block(v, R=R, C=C, modes=modes, max_beats=10)) == \
         reference(v, R, C, modes=modes)
+
+
+@pytest.mark.parametrize("R, units", [(4, 2), (4, 4), (3, 3)])
+def test_units_per_column(R, units):
+    """u conversion units per column: unit k converts rows k, k + u, ... from its own
+    entries, u results per beat."""
+    v = g.array_stimulus(np.random.default_rng(R * 7 + units), 250, R=R, C=2, max_beats=10,
+                         units=units)
+    got = g.array_block(v, R=R, C=2, max_beats=10, units=units)
+    assert got["result"].shape[1:] == (units, 2)
+    assert beats(got) == reference(v, R, 2, units=units)
 
 
 def test_other_lane_width():
@@ -99,7 +117,7 @@ def test_each_pe_equals_the_pe_golden(ia, ib):
                                   "exp_b": v["exp_b"][:, c], "last": v["last"],
                                   "clear": v["clear"]}, max_beats=20)
             mine = got["row"] == r
-            assert got["result"][mine, c].tolist() == pe["result"].tolist()
+            assert got["result"][mine, 0, c].tolist() == pe["result"].tolist()
             assert got["i"][mine].tolist() == pe["row"].tolist()
             assert got["j"][mine].tolist() == pe["col"].tolist()
     assert len(got["row"]) == 10 * R * P
@@ -119,17 +137,18 @@ def test_stimulus_covers_the_contract():
     assert 0.2 < v["clear"][last].mean() < 0.8
     out = g.array_block(v, R=R, C=C)["result"]
     assert (out == FP32_NAN).sum() >= 4 and ((out & 0x7FFFFFFF) == 0x7F800000).sum() >= 1
-    assert (out[:, 0] != out[:, 1]).mean() > 0.5   # the columns see different data
+    assert (out[:, 0, 0] != out[:, 0, 1]).mean() > 0.5   # the columns see different data
 
 
-def stream(groups, R=1, C=1, ns=4):
-    """Beats from [(mode_a, mode_b, length)]: fixed data, clear on every group."""
+def stream(groups, R=1, C=1, ns=4, clear=1):
+    """Beats from [(mode_a, mode_b, length)]: fixed data, ``clear`` on every group but the
+    first, which clears."""
     rows = []
-    for ma, mb, length in groups:
+    for n, (ma, mb, length) in enumerate(groups):
         for t in range(length):
             rows.append(dict(a=[0x1234] * R, sa=[[0] * ns] * R, mode_a=ma, exp_a=[127] * R,
                              b=[0x4321] * C, sb=[[1] * ns] * C, mode_b=mb, exp_b=[127] * C,
-                             last=int(t == length - 1), clear=1))
+                             last=int(t == length - 1), clear=int(clear or n == 0)))
     return {k: np.array([r[k] for r in rows]) for k in rows[0]}
 
 
@@ -164,12 +183,15 @@ def test_cycles_of_the_conversion_interlock(stages):
     which wait in the input registers); with R = 2 two entries alternate: a group every
     max(2, d) cycles."""
     d, p = g.conv_depth(stages), g.input_registers(stages)
-    got = g.array_cycles(stream([(0, 0, 1)] * 8), stages=stages)
+    got = g.array_cycles(stream([(0, 0, 1)] * 8, clear=0), stages=stages)
     assert got["in_stall"] == (6 - p) * (d - 1)
     assert got["cycles"] == 1 + p + 1 + 7 * d + d
-    got = g.array_cycles(stream([(0, 0, 1)] * 8, R=2), R=2, stages=stages)
+    got = g.array_cycles(stream([(0, 0, 1)] * 8, R=2, clear=0), R=2, stages=stages)
     gap = max(2, d)
     assert got["cycles"] == 1 + p + 1 + 7 * gap + 1 + d
+    # groups that clear read no accumulator: no interlock, a group every cycle
+    got = g.array_cycles(stream([(0, 0, 1)] * 8), stages=stages)
+    assert got == {"cycles": 8 + p + 1 + d, "in_stall": 0, "outputs": 8}
 
 
 def test_contract_violations_are_rejected():

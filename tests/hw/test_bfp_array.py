@@ -16,7 +16,7 @@ BLOCK = Block(
     name="bfp_array", generator=BfpArray, golden=g.array_block, stimulus=g.array_stimulus,
     exhaustive_size=g.array_space,
     defaults={"R": 2, "C": 2, "lane_bits": g.LANE_BITS, "modes": g.MODES,
-              "max_beats": g.MAX_BEATS, "stages": DEFAULT_STAGES})
+              "max_beats": g.MAX_BEATS, "stages": DEFAULT_STAGES, "units": 1})
 PAIRS = [(a, b) for a in range(3) for b in range(3)]
 
 
@@ -27,14 +27,16 @@ def test_ports_and_sizes():
         "mode_a": 2, "exp_a": data.ArrayLayout(8, 2),
         "b": data.ArrayLayout(16, 3), "sb": data.ArrayLayout(data.ArrayLayout(1, 4), 3),
         "mode_b": 2, "exp_b": data.ArrayLayout(8, 3), "last": 1, "clear": 1})
-    assert dut.out_layout == data.StructLayout({"result": data.ArrayLayout(32, 3), "row": 1,
-                                                "i": 2, "j": 2, "last": 1})
+    assert dut.out_layout == data.StructLayout({
+        "result": data.ArrayLayout(data.ArrayLayout(32, 3), 1), "row": 1, "i": 2, "j": 2,
+        "last": 1})
     assert dut.entries == 32 and dut.latency == 4 and dut.conv_depth == 3
     assert dut.acc_bits[0] == 39 and dut.acc_bits[15] == 15
     assert [BfpArray(stages=s).conv_depth for s in range(MAX_STAGES + 1)] == \
         [g.conv_depth(s) for s in range(MAX_STAGES + 1)] == [1, 2, 3, 4, 4]
     assert CUTS[:3] == ("align", "shift", "norm") and MAX_STAGES == g.MAX_STAGES
     assert BfpArray(R=4, C=1, modes=(16,)).entries == 4
+    assert BfpArray(R=4, C=1, units=2).entries == 32
 
 
 @pytest.mark.parametrize("kwargs, exc, message", [
@@ -48,6 +50,8 @@ def test_ports_and_sizes():
      "modes must be magnitude widths that divide lane_bits=16 (one of 2, 4, 8, 16), "
      "not 12 in (12,)"),
     ({"max_beats": 0}, ValueError, "max_beats must be an integer in 1..65536, not 0"),
+    ({"R": 4, "units": 3}, ValueError, "units must divide R=4 (one of 1, 2, 4), not 3"),
+    ({"R": 2, "units": 4}, ValueError, "units must be an integer in 1..2, not 4"),
     ({"max_beats": 1 << 17}, ValueError,
      "max_beats must be an integer in 1..65536, not 131072"),
     ({"stages": 5}, ValueError,
@@ -65,9 +69,9 @@ def small(R, C, seed, n=60, **params):
     return p, BLOCK.vectors(seed=seed, n=n, **p)
 
 
-@pytest.mark.parametrize("R, C", [(1, 1), (2, 2)])
-def test_amaranth_back_pressure(R, C):
-    p, v = small(R, C, seed=R)
+@pytest.mark.parametrize("R, C, units", [(1, 1, 1), (2, 2, 1), (2, 1, 2)])
+def test_amaranth_back_pressure(R, C, units):
+    p, v = small(R, C, seed=R, units=units)
     check(BLOCK, p, v, backend="amaranth", stalls=(0.3, 0.4), seed=R)
 
 
