@@ -66,8 +66,9 @@ RTL matches it exactly). Consequences: if every group is at least d beats long (
 and at least as long as the previous group's K conversions, the array takes a beat every cycle
 (in one mode pair: every group at least ``max(R / u * n_a * n_b, d)`` beats), and a stream of
 N beats ends ``p + K_last + d`` cycles after its last beat; a group of L beats costs
-``max(L, K)`` cycles in steady state. Shorter groups stall the input until the conversions catch up: a group's last
-beat waits for the previous group's K conversions (and for the interlock where K < d).
+``max(L, K)`` cycles in steady state. Shorter groups stall the input until the conversions
+catch up: a group's last beat waits for the previous group's K conversions (and for the
+interlock where K < d). :mod:`mxforge.mapping` predicts the cycles of a whole GEMM from this.
 """
 from __future__ import annotations
 
@@ -374,3 +375,111 @@ def array_stimulus(rng, n, exhaustive=False, R=1, C=1, lane_bits=LANE_BITS, mode
         group(0, nm - 1, 2, clear=True)
     keys = beats[0].keys()
     return {k: np.concatenate([g[k] for g in beats]).astype(np.int64) for k in keys}
+
+
+# -- a GEMM on the array: operands, the beat stream, the results ---------------------------------
+
+def gemm_operands(rng, instances, lanes_a, lanes_b, K, m_a, m_b, n_a, n_b, L):
+    """Random BFP operands of a GEMM as the array holds them: per side a dict of ``sign`` and
+    ``mag`` (instances, lanes, n, K) and ``exp`` (instances, lanes, ceil(K / L)); lane l of
+    side a holds output rows l * n_a .. l * n_a + n_a - 1 (side b: columns), its n sub-words
+    and L beats share one exponent (a BFP group). Magnitudes are m-bit, exponents 110..144,
+    about one magnitude in ten zero."""
+    groups = -(-K // L)
+    out = []
+    for lanes, m, n in ((lanes_a, m_a, n_a), (lanes_b, m_b, n_b)):
+        shape = (instances, lanes, n, K)
+        mag = rng.integers(0, 1 << m, shape) * (rng.random(shape) > 0.1)
+        out.append({"sign": rng.integers(0, 2, shape), "mag": mag,
+                    "exp": rng.integers(110, 145, (instances, lanes, groups))})
+    return tuple(out)
+
+
+def gemm_stream(a, b, R, C, L, mode_a, mode_b, lane_bits=LANE_BITS, modes=MODES):
+    """The beat stream of a GEMM (operands from :func:`gemm_operands`): for each instance,
+    each output tile (side-a lanes ta*R .. ta*R + R - 1 by side-b lanes tb*C ..), row-major,
+    every group of L beats along K (a shorter tail group last); a tile's first group clears."""
+    modes = check_modes(lane_bits, modes)
+    ns = sign_bits(lane_bits, modes)
+    inst, la, na, K = a["mag"].shape
+    lb, nb = b["mag"].shape[1], b["mag"].shape[2]
+    ma, mb = modes[mode_a], modes[mode_b]
+    if la % R or lb % C or na != lane_bits // ma or nb != lane_bits // mb:
+        raise ValueError("operand lanes must fill whole tiles in the modes given")
+    starts = list(range(0, K, L))
+    beats = {k: [] for k in ("a", "sa", "mode_a", "exp_a", "b", "sb", "mode_b", "exp_b",
+                             "last", "clear")}
+
+    def side(op, lo, units, m, n, k0, k1):
+        mag = op["mag"][lo:lo + units, :, k0:k1]               # (units, n, beats)
+        lane = (mag << (np.arange(n)[:, None] * m)).sum(axis=1).T   # (beats, units)
+        signs = np.zeros((k1 - k0, units, ns), dtype=np.int64)
+        signs[..., :n] = op["sign"][lo:lo + units, :, k0:k1].transpose(2, 0, 1)
+        return lane, signs
+
+    for i in range(inst):
+        A, B = {k: v[i] for k, v in a.items()}, {k: v[i] for k, v in b.items()}
+        for ta in range(la // R):
+            for tb in range(lb // C):
+                for g, k0 in enumerate(starts):
+                    k1 = min(K, k0 + L)
+                    n = k1 - k0
+                    lane, signs = side(A, ta * R, R, ma, na, k0, k1)
+                    beats["a"].append(lane)
+                    beats["sa"].append(signs)
+                    lane, signs = side(B, tb * C, C, mb, nb, k0, k1)
+                    beats["b"].append(lane)
+                    beats["sb"].append(signs)
+                    beats["exp_a"].append(np.tile(A["exp"][ta * R:ta * R + R, g], (n, 1)))
+                    beats["exp_b"].append(np.tile(B["exp"][tb * C:tb * C + C, g], (n, 1)))
+                    beats["mode_a"].append(np.full(n, mode_a))
+                    beats["mode_b"].append(np.full(n, mode_b))
+                    beats["last"].append(np.arange(n) == n - 1)
+                    beats["clear"].append(np.full(n, int(g == 0)))
+    return {k: np.concatenate(v).astype(np.int64) for k, v in beats.items()}
+
+
+def gemm_golden(a, b, m_a, m_b, L):
+    """The GEMM's FP32 results (instances, lanes_a * n_a, lanes_b * n_b): output (x, y) is
+    :func:`golden.bfp.dot_groups` of row x's and column y's sub-word streams, groups of L,
+    from +0."""
+    inst, la, na, K = a["mag"].shape
+    lb, nb = b["mag"].shape[1], b["mag"].shape[2]
+    X, Y = la * na, lb * nb
+
+    def flat(op, lanes, n):
+        return {k: op[k].reshape(inst, lanes * n, K) for k in ("sign", "mag")} | \
+            {"exp": np.repeat(op["exp"], n, axis=1)}         # (inst, lanes * n, groups)
+
+    fa, fb = flat(a, la, na), flat(b, lb, nb)
+    shape = (inst, X, Y)
+    pick_a = {k: np.broadcast_to(fa[k][:, :, None], shape + fa[k].shape[2:]) for k in fa}
+    pick_b = {k: np.broadcast_to(fb[k][:, None], shape + fb[k].shape[2:]) for k in fb}
+    return bfp.dot_groups(pick_a["exp"], pick_a["sign"], pick_a["mag"], pick_b["exp"],
+                          pick_b["sign"], pick_b["mag"], m_a, m_b, L).astype(np.int64)
+
+
+def gemm_results(out, instances, lanes_a, lanes_b, K, R, C, L, n_a, n_b, units=1):
+    """The GEMM's results (instances, lanes_a * n_a, lanes_b * n_b) from the array's output
+    beats (:func:`array_block`'s or the RTL's) for :func:`gemm_stream`'s order: each tile's
+    last group."""
+    P = n_a * n_b
+    per_group = conversions(R, P, units)
+    groups = -(-K // L)
+    res = np.asarray(out["result"], dtype=np.int64)          # (beats, units, C)
+    got = np.zeros((instances, lanes_a * n_a, lanes_b * n_b), dtype=np.int64)
+    t = np.arange(per_group)
+    step, s = np.divmod(t, P)
+    i, j = np.divmod(s, n_b)
+    tile = 0
+    for inst in range(instances):
+        for ta in range(lanes_a // R):
+            for tb in range(lanes_b // C):
+                first = (tile * groups + groups - 1) * per_group
+                block = res[first:first + per_group]            # (t, units, C)
+                for k in range(units):
+                    rows = (ta * R + step * units + k) * n_a + i
+                    for c in range(C):
+                        got[inst, rows, (tb * C + c) * n_b + j] = block[:, k, c]
+                tile += 1
+    return got

@@ -183,10 +183,10 @@ def bfp_dot(rng, beats, G=54, ma=16, mb=16, **_):
     return Workload(fields, 1, f"dot product of {G}", WARM)
 
 
-def bfp_pe(rng, beats, lane_bits=16, modes=(16, 8, 4), **_):
-    """Groups of 54 beats (FlexBlock's group) in the PE's narrowest mode on both sides:
-    activation sub-words against weight sub-words, a new output tile (``clear``) every
-    :data:`CHAIN` groups. One operation is one multiply-accumulate."""
+def _bfp_groups(rng, beats, lane_bits, modes, R, C):
+    """Groups of 54 beats (FlexBlock's group) in the narrowest mode on both sides: R
+    activation lanes against C weight lanes per beat (fields of shape (beats, units, ...)), a
+    new output tile (``clear``) every :data:`CHAIN` groups."""
     from golden.bfp_pe import _pack, sign_bits
     length = 54
     idx = len(modes) - 1 - int(np.argmin(modes[::-1]))
@@ -197,19 +197,41 @@ def bfp_pe(rng, beats, lane_bits=16, modes=(16, 8, 4), **_):
     out = {f: [] for f in ("a", "sa", "mode_a", "exp_a", "b", "sb", "mode_b", "exp_b", "last",
                            "clear")}
     for g in range(groups):
-        for side, data in (("a", activations), ("b", weights)):
-            e, s, q = _bfp(data(rng, 1, length * per), m)
-            lane, sg = _pack(s.reshape(length, per), q.reshape(length, per), m)
-            full = np.zeros((length, ns), dtype=np.int64)
-            full[:, :per] = sg
-            out[side].append(lane)
-            out["s" + side].append(full)
+        for side, data, units in (("a", activations, R), ("b", weights, C)):
+            lanes, signs, exps = [], [], []
+            for _ in range(units):
+                e, s, q = _bfp(data(rng, 1, length * per), m)
+                lane, sg = _pack(s.reshape(length, per), q.reshape(length, per), m)
+                full = np.zeros((length, ns), dtype=np.int64)
+                full[:, :per] = sg
+                lanes.append(lane)
+                signs.append(full)
+                exps.append(np.full(length, e[0]))
+            out[side].append(np.stack(lanes, axis=1))
+            out["s" + side].append(np.stack(signs, axis=1))
             out["mode_" + side].append(np.full(length, idx))
-            out["exp_" + side].append(np.full(length, e[0]))
+            out["exp_" + side].append(np.stack(exps, axis=1))
         out["last"].append((np.arange(length) == length - 1).astype(np.int64))
         out["clear"].append(np.full(length, int(g % CHAIN == 0)))
     fields = {f: np.concatenate(v).astype(np.int64) for f, v in out.items()}
+    return fields, per, m, length
+
+
+def bfp_pe(rng, beats, lane_bits=16, modes=(16, 8, 4), **_):
+    """Groups of 54 beats (FlexBlock's group) in the PE's narrowest mode on both sides:
+    activation sub-words against weight sub-words, a new output tile (``clear``) every
+    :data:`CHAIN` groups. One operation is one multiply-accumulate."""
+    fields, per, m, length = _bfp_groups(rng, beats, lane_bits, modes, 1, 1)
+    fields = {f: v[:, 0] if f not in ("mode_a", "mode_b", "last", "clear") else v
+              for f, v in fields.items()}
     return Workload(fields, per * per, f"{m}-bit multiply-accumulate", length)
+
+
+def bfp_array(rng, beats, R=1, C=1, lane_bits=16, modes=(16, 8, 4), **_):
+    """:func:`bfp_pe`'s groups on every row and column of an R x C array (each row its own
+    activations, each column its own weights). One operation is one multiply-accumulate."""
+    fields, per, m, length = _bfp_groups(rng, beats, lane_bits, modes, R, C)
+    return Workload(fields, R * C * per * per, f"{m}-bit multiply-accumulate", length)
 
 
 # -- LightNorm ------------------------------------------------------------------------------------

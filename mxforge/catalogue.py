@@ -90,6 +90,8 @@ def _blocks() -> dict[str, Block]:
     from golden import bf16_dot as bf16_dot_golden
     from hw import bfp_pe
     from golden import bfp_pe as bfp_pe_golden
+    from hw import bfp_array
+    from golden import bfp_array as bfp_array_golden
     from hw import bfp_quantize
     from hw import bfp_dot
     from golden import bfp
@@ -704,6 +706,83 @@ def _blocks() -> dict[str, Block]:
             summary="FlexBlock multi-mode BFP PE: 16-bit lanes as 1x16, 2x8 or 4x4-bit "
                     "sub-words per side, every cross product per cycle, exact group "
                     "accumulation, shared FP32 conversion",
+        ),
+        Block(
+            name="bfp_array",
+            family="FlexBlock",
+            description=(
+                "FlexBlock's core as an R × C array of multi-mode PEs (docs/flexblock.md "
+                "\"The array\"; contract: golden/bfp_array.py). Every beat broadcasts R a-side "
+                "16-bit lane words along the PE rows and C b-side lane words along the PE "
+                "columns, each side in its own mode (16-, 8- or 4-bit sub-words, chosen per "
+                "group); PE (r, c) forms every cross product of its two words' sub-words and "
+                "accumulates them exactly in integer accumulators over the group's beats, as "
+                "`bfp_pe` does, and at the group's end moves them to a shadow bank. The FP32 "
+                "state is not in the PEs: each column has `units` conversion units (unit k "
+                "serving rows k, k + units, ...), each with an FP32 accumulation buffer (a "
+                "memory of (R / units) · 16 entries), which turn the group's R · n_a · n_b sums "
+                "per column into RNE_fp32(c + 2^(exp_a[r] + exp_b[c] − 254 − (m_a − 1) − (m_b − "
+                "1)) · S) in (R / units) · n_a · n_b cycles, exactly `bfp_dot` of the two "
+                "sub-word streams (§5.5). It takes a beat every cycle while every group is at "
+                "least as long as the previous group's conversions and at least the conversion "
+                "depth (3 cycles at the default; a group that clears skips that interlock), and "
+                "the mapper's cycle model (mxforge/mapping.py) predicts its cycle count "
+                "exactly. `modes=(16,)`, `(8,)` and `(4,)` build the single-mode baseline "
+                "arrays of the same R × C from the same generator."),
+            latency_note=(
+                "Cycles from a group's last input beat to that group's first output beat "
+                "(conversion units free, output ready): `stages + 2` (the register cuts inside "
+                "the FP32 conversion step after the add, the alignment shift and the "
+                "normalization, then one on the broadcast operands). The group's other "
+                "conversion cycles follow one per cycle."),
+            fields={
+                "a": ("Side a's lane words, one per PE row (`R` × 16 bits); row r's word holds "
+                      "n_a = 16 / m_a sub-words, sub-word i at bits [i·m_a, (i+1)·m_a), an "
+                      "unsigned magnitude."),
+                "sa": ("Side a's sign bits, one row of 4 (the narrowest mode's sub-words) per PE "
+                       "row; bits above n_a are ignored."),
+                "mode_a": ("Index into `modes` selecting side a's sub-word width for the whole "
+                           "array; constant within a group."),
+                "exp_a": ("BFP shared exponent of each PE row's group (8 bits each; 255 = NaN "
+                          "group); read on the group's last beat only."),
+                "b": "Side b's lane words, one per PE column (`C` × 16 bits).",
+                "sb": "Side b's sign bits, one row of 4 per PE column.",
+                "mode_b": "Side b's sub-word width, independent of side a; constant in a group.",
+                "exp_b": "BFP shared exponent of each PE column's group; read on its last beat.",
+                "in.last": ("1 on the beat that closes the group (at most `max_beats` = 64 beats; "
+                            "the integer accumulators are sized for it)."),
+                "clear": ("Read on the group's last beat: 1 starts every converted entry from "
+                          "c = +0, 0 adds to its FP32 accumulator. The accumulators are "
+                          "memories: a reset does not clear them (the first group after a reset "
+                          "must clear; in simulation they start at +0)."),
+                "result": ("FP32 results of one conversion cycle: `result[k][c]` is unit k of "
+                           "column c's, for PE row `row + k`, sub-words (i, j)."),
+                "row": "The PE row of unit 0's results in this beat.",
+                "i": "Sub-word index i of side a for this beat's results.",
+                "j": "Sub-word index j of side b for this beat's results.",
+                "out.last": "1 on the group's final output beat.",
+            },
+            generator=bfp_array.BfpArray,
+            golden=bfp_array_golden.array_block,
+            stimulus=bfp_array_golden.array_stimulus,
+            exhaustive_size=bfp_array_golden.array_space,
+            defaults={"R": 2, "C": 2, "lane_bits": bfp_array_golden.LANE_BITS,
+                      "modes": bfp_array_golden.MODES, "max_beats": bfp_array_golden.MAX_BEATS,
+                      "stages": bfp_array.DEFAULT_STAGES, "units": 1},
+            choices={"stages": tuple(range(bfp_array.MAX_STAGES + 1))},
+            # the multi-mode 2 x 2 array and its single-mode baselines of the same R x C (more
+            # sizes, stage counts and units per column: tests/hw/test_bfp_array.py,
+            # tests/test_array_mapping.py)
+            configs=({}, {"modes": (16,)}, {"modes": (8,)}, {"modes": (4,)}),
+            # a stateful beat stream (groups): no evenly spaced cap; 800 beats of random groups
+            # per configuration and backend, then the corner groups
+            random_vectors=800,
+            backend_configs={"verilator": ("bfp_array",)},
+            baseline="bfp_array_modes16",
+            workload=workloads.bfp_array,
+            summary="FlexBlock core: an R x C array of multi-mode PEs, operands broadcast "
+                    "along rows and columns, FP32 accumulation buffers and conversion units "
+                    "shared per column",
         ),
         Block(
             name="rangebn_fwd",

@@ -37,13 +37,13 @@ timing is exactly the formula above, with no wavefront that differs per PE (a sy
 groups close at a different cycle in every PE, and the shared conversion units would see
 staggered S-slot bursts, breaking the one-line T = ceil(S/U) rule).
 
-What the RTL must honour for the model to be exact: accept a beat every cycle unless the shadow
-bank is still being converted or the interlock holds (nothing else may stall: the accumulation
-buffer is read and written once per conversion, with no bank conflicts); issue a group's S
-conversions from the cycle after its last beat, U per cycle, in a fixed slot order; charge the
-fill/drain (input registers, conversion pipeline, output) exactly ``latency`` cycles once per
-sequence; sustain the output port (ready high), as the model does not model back-pressure.
-``latency`` and ``conv_depth`` are parameters until the RTL measures them.
+The ``bfp_array`` RTL is this array (its contract: :mod:`golden.bfp_array`): it accepts a beat
+every cycle unless the shadow bank is still being converted or the interlock holds (which a
+group that clears skips), issues a group's conversions from the cycle after its last beat, U =
+C x ``units`` per cycle, and charges the fill/drain ``latency`` = p + d once per sequence
+(:meth:`Array.rtl`). With the output port ready, its measured cycle count equals
+:func:`gemm_cycles` for every stream the mapper produces (tests/test_array_mapping.py runs small
+layers of every type and pass through the RTL). The model does not model back-pressure.
 
 The training GEMMs (each pass is C[M x N] = X[M x K] * Y[K x N], ``G`` independent instances)
 ---------------------------------------------------------------------------------------------
@@ -94,15 +94,15 @@ Per GEMM and mode triple it chooses, per level, and keeps the fewest cycles:
   wider mode holds narrower magnitudes exactly, shifted left by the width difference), which
   wastes no useful product when the side's dimension cannot fill the sub-words anyway and cuts
   the S sums a group must convert;
-- the order of tiles over time: ``k-inner`` (each tile's groups back to back: one tile of FP32
-  accumulators in use) or ``k-outer`` (round-robin over the tiles, every K chunk of every tile:
-  no interlock, but every output's accumulator live, allowed when they fit ``acc_entries``).
-  The order of the output tiles among themselves does not change the cycle count here (it
-  decides operand reuse from the buffers: energy, out of scope).
+- the order over time: each output tile's groups back to back (the array's accumulation
+  buffer holds one tile: R x C x n_a x n_b FP32 accumulators, the most a mode pair produces);
+  a tile's first group clears its accumulators and waits for no earlier conversion. The order
+  of the tiles among themselves does not change the cycle count (it decides operand reuse from
+  the buffers).
 
 The fixed baseline (:func:`map_gemm` with ``fixed=True``) is one loop order for every layer, as
 a conventional array: X (the first operand: output channels, or the first output dimension) on
-the rows, Y (output pixels / tokens) on the columns, native modes, k-inner, the conventional dI
+the rows, Y (output pixels / tokens) on the columns, native modes, the conventional dI
 formulation ((b) where offered, else (a)). It is in the hierarchical mapper's search space, so
 the mapper is never worse. When a mapping's utilization is below ``target`` its
 :attr:`Mapping.reason` names the factors that cost it, from the numbers (:func:`explain`).
@@ -139,7 +139,8 @@ class Array:
     ``U`` conversion units (default: one per PE column, C); groups of ``L`` beats
     (1..``max_beats``); ``modes`` a non-empty subset of 16, 8, 4 dividing ``lane_bits``;
     ``latency`` the fill/drain cycles once per sequence; ``conv_depth`` the conversion pipeline
-    depth d; ``acc_entries`` the FP32 accumulators of the accumulation buffer.
+    depth d. :meth:`rtl` gives the array the ``bfp_array`` RTL builds, whose cycle counts the
+    model then predicts exactly.
     """
     R: int
     C: int
@@ -150,7 +151,19 @@ class Array:
     max_beats: int = MAX_BEATS
     latency: int = 4
     conv_depth: int = 3
-    acc_entries: int = 1 << 16
+
+    @classmethod
+    def rtl(cls, R, C, units=1, stages=None, L=54, modes=WIDTHS, max_beats=MAX_BEATS):
+        """The ``bfp_array`` RTL with these parameters (``units`` per column, dividing R;
+        ``stages`` its register cuts, default its default): U = C * units, d and the
+        fill/drain latency p + d from :mod:`golden.bfp_array`."""
+        from golden import bfp_array as g
+        from hw.bfp_array import DEFAULT_STAGES
+        stages = DEFAULT_STAGES if stages is None else stages
+        g.check_params(R, C, LANE_BITS, modes, max_beats, stages, units)
+        d = g.conv_depth(stages)
+        return cls(R, C, U=C * units, L=L, modes=modes, max_beats=max_beats,
+                   latency=g.input_registers(stages) + d, conv_depth=d)
 
     def __post_init__(self):
         for name in ("R", "C"):
@@ -163,7 +176,6 @@ class Array:
         _positive("L", self.L, self.max_beats, f" (at most max_beats={self.max_beats})")
         _positive("latency", self.latency, 1 << 20, lo=0)
         _positive("conv_depth", self.conv_depth, 64)
-        _positive("acc_entries", self.acc_entries, 1 << 30)
         modes = self.modes
         if isinstance(modes, int) and not isinstance(modes, bool):
             modes = (modes,)
@@ -449,7 +461,6 @@ class Mapping:
     side_a: str
     n_a: int
     n_b: int
-    order: str
     A: int
     B: int
     instances: int
@@ -476,10 +487,51 @@ class Mapping:
         return self.macs / (self.peak * self.busy)
 
 
-def gemm_cycles(array, gemm, bits_x, bits_y, side_a="x", n_a=None, n_b=None, order="k-inner"):
+def sequence_cycles(tiles, runs, T, d, p):
+    """Exact cycles of ``tiles`` output tiles streamed back to back, each the groups ``runs``
+    [(beats, count), ...] (a tile's first group clears), T conversion cycles per group,
+    conversion depth d, p input registers: :func:`golden.bfp_array.array_cycles`' rule as a
+    recurrence on group ends. Group g closes (its last beat is taken) at
+    ``max(close[g-1] + L_g, c[g-1] + T - 1)`` (the previous group's last conversion has issued),
+    and its conversions issue from ``c[g] = close[g] + 1``, or, unless it clears, no earlier than
+    ``c[g-1] + d`` (the interlock); the last output leaves at ``c + T - 1 + d``. Runs of equal
+    groups and equal tiles are extrapolated once their step repeats (the recurrence depends on
+    differences only), so the cost is independent of K and of the tile count."""
+    def tile(state):
+        first = True
+        for length, n in runs:
+            k = 0
+            while k < n:
+                prev = state
+                if state is None:
+                    close = p + length
+                    c = close + 1
+                else:
+                    close = max(state[0] + length, state[1] + T - 1)
+                    c = close + 1 if first else max(close + 1, state[1] + d)
+                state = (close, c)
+                k += 1
+                if (not first and prev is not None and k < n
+                        and state[1] - state[0] == prev[1] - prev[0]):
+                    step = state[0] - prev[0]
+                    state = (state[0] + step * (n - k), state[1] + step * (n - k))
+                    k = n
+                first = False
+        return state
+
+    one = tile(None)
+    if tiles == 1:
+        end = one
+    else:
+        two = tile(one)       # every later tile starts as the second did
+        end = tuple(y + (tiles - 2) * (y - x) for x, y in zip(one, two))
+    return end[1] + T - 1 + d
+
+
+def gemm_cycles(array, gemm, bits_x, bits_y, side_a="x", n_a=None, n_b=None):
     """The model's cycles for ``gemm`` with operand widths ``bits_x``, ``bits_y``, X on side
     ``side_a`` ("x": X on the rows) with ``n_a``/``n_b`` sub-words (default: the operands' own
-    modes) and tile order ``order``; returns a :class:`Mapping` (no reason)."""
+    modes); returns a :class:`Mapping` (no reason)."""
     inst, mx, ny = gemm.folded()
     bits_a, bits_b = (bits_x, bits_y) if side_a == "x" else (bits_y, bits_x)
     A, B = (mx, ny) if side_a == "x" else (ny, mx)
@@ -495,26 +547,12 @@ def gemm_cycles(array, gemm, bits_x, bits_y, side_a="x", n_a=None, n_b=None, ord
     T = _ceil(S, array.U)
     K = gemm.K
     full, tail = divmod(K, L)
+    runs = [(L, full)] + ([(tail, 1)] if tail else [])
+    cycles = sequence_cycles(tiles, runs, T, d, array.latency - d)
+    # the groups' slots: everything but the last group's conversion, the fill/drain and the
+    # first group's head start (its slot would be max(L_1, T) in steady state)
     first = L if full else tail
-
-    def rest(floor):
-        # the groups after a tile's first, each at least ``floor`` cycles (closed form)
-        n_full = full - 1 if full else 0
-        return n_full * max(L, floor) + (max(tail, floor) if tail and full else 0)
-
-    if order == "k-inner":
-        # per tile: its first group follows another tile's (no interlock), the rest its own
-        busy = tiles * (max(first, T) + rest(max(T, d)))
-    elif order == "k-outer":
-        if tiles * S > array.acc_entries:
-            raise ValueError(f"order k-outer needs {tiles * S} accumulators, "
-                             f"acc_entries={array.acc_entries}")
-        # round-robin: consecutive groups belong to different tiles (one tile: k-inner)
-        inter = d if tiles == 1 else 0
-        busy = tiles * (max(first, T) + rest(max(T, inter)))
-    else:
-        raise ValueError(f"order must be k-inner or k-outer, not {order!r}")
-    cycles = busy - (max(first, T) - first) + T + array.latency
+    busy = cycles - T - array.latency + max(first, T) - first
     peak = array.peak(bits_x, bits_y)
     nat_a, nat_b = array.subwords(bits_a), array.subwords(bits_b)
     beats = tiles * K
@@ -522,7 +560,7 @@ def gemm_cycles(array, gemm, bits_x, bits_y, side_a="x", n_a=None, n_b=None, ord
                "modes": (n_a * n_b) / (nat_a * nat_b), "time": beats / cycles,
                # the time factor's parts: the groups' own beats against their slots, the rest
                "groups": beats / busy, "drain": busy / cycles}
-    return Mapping(gemm=gemm, side_a=side_a, n_a=n_a, n_b=n_b, order=order, A=A, B=B,
+    return Mapping(gemm=gemm, side_a=side_a, n_a=n_a, n_b=n_b, A=A, B=B,
                    instances=inst, tiles=tiles, T=T, busy=busy, cycles=cycles, peak=peak,
                    factors=factors)
 
@@ -532,8 +570,7 @@ def _candidates(array, gemm, bits_x, bits_y):
         bits_a, bits_b = (bits_x, bits_y) if side_a == "x" else (bits_y, bits_x)
         for n_a in array.wider(bits_a):
             for n_b in array.wider(bits_b):
-                for order in ("k-inner", "k-outer"):
-                    yield dict(side_a=side_a, n_a=n_a, n_b=n_b, order=order)
+                yield dict(side_a=side_a, n_a=n_a, n_b=n_b)
 
 
 def map_gemm(array, gemms, modes, fixed=False, target=TARGET):
@@ -544,10 +581,7 @@ def map_gemm(array, gemms, modes, fixed=False, target=TARGET):
     for gemm in (gemms[:1] if fixed else gemms):
         bx, by = modes.bits(gemm.x, gemm.local), modes.bits(gemm.y, gemm.local)
         for cand in ([dict(side_a="x")] if fixed else _candidates(array, gemm, bx, by)):
-            try:
-                m = gemm_cycles(array, gemm, bx, by, **cand)
-            except ValueError:      # k-outer beyond the accumulation buffer
-                continue
+            m = gemm_cycles(array, gemm, bx, by, **cand)
             if best is None or m.cycles < best.cycles:
                 best = m
     return replace(best, reason=explain(array, best, target))

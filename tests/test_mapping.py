@@ -71,18 +71,18 @@ def test_partial_fill_orientation_and_wider_mode():
     assert mp.gemm_cycles(a, layer.gemms("fwd")[0], 4, 16, side_a="y").cycles == 10
 
 
-def test_interlock_and_tile_order():
-    """One PE, 16-bit, K = 4 in 2-beat groups, conversion depth d = 5, T = 1: within a tile the
-    second group waits for d. Two output tiles: k-inner 2 x (2 + 5) + 1 = 15; k-outer interleaves
-    the tiles (2 + 2 + 2 + 2) + 1 = 9."""
+def test_interlock():
+    """One PE, 16-bit, K = 4 in 2-beat groups, conversion depth d = 5, T = 1, latency 0
+    (p = -5 input registers in the recurrence). Tile 1: group 1 closes at -3 and converts from
+    -2; group 2 closes at -1 but must wait for group 1's conversion: from -2 + 5 = 3. Tile 2's
+    first group clears (no interlock): closes at max(-1 + 2, 3) = 3, converts at 4; its second
+    group closes at 5, converts from max(6, 4 + 5) = 9; the last output at 9 + 5 = 14."""
     a = mp.Array(1, 1, U=1, L=2, conv_depth=5, latency=0)
     layer = mp.FC("f", d_in=4, d_out=2, tokens=1)
-    assert _fwd(a, layer, M16, fixed=True).cycles == 15
-    h = _fwd(a, layer, M16)
-    assert (h.order, h.cycles) == ("k-outer", 9)
-    # the accumulation buffer must hold both tiles' outputs for k-outer
-    small = mp.Array(1, 1, U=1, L=2, conv_depth=5, latency=0, acc_entries=1)
-    assert _fwd(small, layer, M16).cycles == 15
+    assert _fwd(a, layer, M16, fixed=True).cycles == 14
+    assert _fwd(a, layer, M16).cycles == 14
+    # without the interlock (d = 1, p = 0) the same stream takes 2 + 2 + 2 + 2 + T + d = 10
+    assert _fwd(mp.Array(1, 1, U=1, L=2, conv_depth=1, latency=1), layer, M16).cycles == 10
 
 
 def test_depthwise_limit_and_reason():
