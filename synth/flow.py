@@ -366,7 +366,8 @@ def _unit(top: str, module: str) -> str:
     ``top``."""
     if module.lstrip("\\") == top:
         return "top"
-    return _kind(module.lstrip("\\").rsplit(".", 1)[-1])
+    # a module hw.lib.export.Export instantiates is named <top>__<kind>
+    return _kind(module.lstrip("\\").rsplit(".", 1)[-1].rsplit("__", 1)[-1])
 
 
 def module_rows(top: str, hierarchy: dict, multiplicity: dict, stats: dict,
