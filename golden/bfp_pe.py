@@ -177,88 +177,15 @@ def _pack(signs, mags, m):
 
 def pe_stimulus(rng, n, exhaustive=False, lane_bits=LANE_BITS, modes=MODES,
                 max_beats=MAX_BEATS, **_):
-    """About ``n`` beats of random groups followed by named corner groups.
+    """About ``n`` beats of random groups followed by named corner groups: the 1 x 1 case of
+    :func:`golden.bfp_array.array_stimulus` (one PE is a 1 x 1 array; its docstring lists the
+    groups: every mode pair, FlexBlock's 54 beats, random and short lengths, quantized and raw
+    data, exponents 0, 1, 254 and 255, maximal magnitudes with equal and alternating signs,
+    groups of 1-4 and of exactly ``n_a * n_b`` beats, NaN groups carried and cleared), with the
+    array's row and column axes dropped."""
+    from .bfp_array import array_stimulus
 
-    Random groups: a random mode pair per group (every pair), a length of FlexBlock's 54 beats,
-    a random length up to ``max_beats``, or a short one (fewer beats than products: the PE must
-    stall), ``clear`` on about a third; data from :func:`golden.bfp.quantize` of FP32 values of
-    several distributions (the group's sub-words quantized together), raw random magnitudes, and
-    now and then exponent 0, 254 (overflow towards Inf, which later groups then carry) or 255.
-    Corners: a longest group of maximal magnitudes with equal signs (the widest integer sum),
-    the same with alternating signs (exact cancellation), one-beat groups in every mode pair,
-    groups of exactly ``n_a * n_b`` beats, and all nine mode pairs in turn without ``clear``.
-    """
-    modes = _check_params(lane_bits, modes, max_beats)
-    ns = sign_bits(lane_bits, modes)
-    beats = []  # list of dicts per group
-
-    def group(ia, ib, length, how="quantized", exps=None, clear=None, signs=None):
-        g = {}
-        for s, idx in (("a", ia), ("b", ib)):
-            m = modes[idx]
-            k = lane_bits // m
-            if how == "max":
-                mags = np.full((length, k), (1 << m) - 1)
-                sg = np.zeros((length, k), dtype=np.int64) if signs is None else signs(length, k)
-                e = 127
-            elif how == "raw":
-                mags = rng.integers(0, 1 << m, (length, k))
-                sg = rng.integers(0, 2, (length, k))
-                e = int(rng.integers(0, 256))
-            else:
-                scale = np.exp2(rng.uniform(-20, 20))
-                kind = rng.integers(0, 3)
-                x = (rng.standard_normal((length, k)) if kind == 0 else
-                     rng.laplace(size=(length, k)) if kind == 1 else
-                     rng.standard_t(2, size=(length, k))) * scale
-                x = np.where(rng.random((length, k)) < 0.1, 0.0, x).astype(np.float32)
-                e_, sg, mags, _ = bfp.quantize(x.reshape(-1), m, length * k)
-                sg, mags, e = sg.reshape(length, k), mags.reshape(length, k), int(e_[0])
-            if exps is not None:
-                e = exps[0 if s == "a" else 1]
-            lane, sg = _pack(sg, mags, m)
-            full = np.zeros((length, ns), dtype=np.int64)
-            full[:, :k] = sg
-            full[:, k:] = rng.integers(0, 2, (length, ns - k))  # ignored sign bits: random
-            g[s], g["s" + s], g["mode_" + s] = lane, full, np.full(length, idx)
-            g["exp_" + s] = np.where(np.arange(length) == length - 1, e,
-                                     rng.integers(0, 256, length))  # only the last beat counts
-        g["last"] = (np.arange(length) == length - 1).astype(np.int64)
-        cl = rng.random() < 0.35 if clear is None else clear
-        g["clear"] = np.where(g["last"] == 1, int(cl), rng.integers(0, 2, length))
-        beats.append(g)
-
-    nm = len(modes)
-    total = 0
-    while total < n:
-        ia, ib = int(rng.integers(0, nm)), int(rng.integers(0, nm))
-        P = (lane_bits // modes[ia]) * (lane_bits // modes[ib])
-        u = rng.random()
-        length = (min(54, max_beats) if u < 0.4 else int(rng.integers(1, max_beats + 1))
-                  if u < 0.8 else int(rng.integers(1, min(P, max_beats) + 1)))
-        r = rng.random()
-        if r < 0.6:
-            group(ia, ib, length)
-        elif r < 0.85:
-            group(ia, ib, length, "raw")
-        else:
-            e = [int(rng.choice([0, 1, 254, 255, 127])) for _ in range(2)]
-            group(ia, ib, length, "raw", exps=e)
-        total += length
-    # corners
-    for ia in range(nm):
-        for ib in range(nm):
-            group(ia, ib, max_beats, "max", exps=(254 if ia == ib == 0 else 127, 127),
-                  clear=True)
-            group(ia, ib, max_beats, "max", clear=False,
-                  signs=lambda length, k: (np.arange(length)[:, None] + np.zeros(k, int)) % 2)
-            group(ia, ib, 1, clear=False)
-            P = (lane_bits // modes[ia]) * (lane_bits // modes[ib])
-            group(ia, ib, min(P, max_beats), clear=False)
-    # NaN groups (either side), carried into a following group, then cleared away
-    for e in ((255, 127), (127, 255)):
-        group(0, nm - 1, 3, "raw", exps=e, clear=True)
-        group(0, nm - 1, 2, clear=False)
-        group(0, nm - 1, 2, clear=True)
-    keys = beats[0].keys()
-    return {k: np.concatenate([g[k] for g in beats]).astype(np.int64) for k in keys}
+    v = array_stimulus(rng, n, exhaustive, R=1, C=1, lane_bits=lane_bits, modes=modes,
+                       max_beats=max_beats)
+    return {k: x[:, 0] if k in ("a", "sa", "exp_a", "b", "sb", "exp_b") else x
+            for k, x in v.items()}
