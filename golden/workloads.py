@@ -183,21 +183,30 @@ def bfp_dot(rng, beats, G=54, ma=16, mb=16, **_):
     return Workload(fields, 1, f"dot product of {G}", WARM)
 
 
-def _bfp_groups(rng, beats, lane_bits, modes, R, C):
-    """Groups of 54 beats (FlexBlock's group) in the narrowest mode on both sides: R
-    activation lanes against C weight lanes per beat (fields of shape (beats, units, ...)), a
-    new output tile (``clear``) every :data:`CHAIN` groups."""
+def _bfp_groups(rng, beats, lane_bits, modes, R, C, data_bits=None):
+    """Groups of 54 beats (FlexBlock's group) in the narrowest mode (or the ``data_bits`` one)
+    on both sides: R activation lanes against C weight lanes per beat (fields of shape (beats,
+    units, ...)), a new output tile (``clear``) every :data:`CHAIN` groups."""
     from golden.bfp_pe import _pack, sign_bits
     length = 54
-    idx = len(modes) - 1 - int(np.argmin(modes[::-1]))
-    m = modes[idx]
-    per = lane_bits // m
+    narrowest = len(modes) - 1 - int(np.argmin(modes[::-1]))
+    if data_bits is None:
+        idxs = (narrowest, narrowest)
+    else:
+        pair = (data_bits, data_bits) if isinstance(data_bits, int) else tuple(data_bits)
+        if len(pair) != 2 or any(d not in modes for d in pair):
+            raise ValueError(f"data_bits must be one of modes={tuple(modes)} or a pair of them, "
+                             f"not {data_bits!r}")
+        idxs = tuple(list(modes).index(d) for d in pair)
     groups = max(3, -(-beats // length))
     ns = sign_bits(lane_bits, modes)
     out = {f: [] for f in ("a", "sa", "mode_a", "exp_a", "b", "sb", "mode_b", "exp_b", "last",
                            "clear")}
     for g in range(groups):
-        for side, data, units in (("a", activations, R), ("b", weights, C)):
+        for side, data, units, idx in (("a", activations, R, idxs[0]),
+                                       ("b", weights, C, idxs[1])):
+            m = modes[idx]
+            per = lane_bits // m
             lanes, signs, exps = [], [], []
             for _ in range(units):
                 e, s, q = _bfp(data(rng, 1, length * per), m)
@@ -214,24 +223,27 @@ def _bfp_groups(rng, beats, lane_bits, modes, R, C):
         out["last"].append((np.arange(length) == length - 1).astype(np.int64))
         out["clear"].append(np.full(length, int(g % CHAIN == 0)))
     fields = {f: np.concatenate(v).astype(np.int64) for f, v in out.items()}
-    return fields, per, m, length
+    per_a, per_b = (lane_bits // modes[i] for i in idxs)
+    return fields, per_a * per_b, f"{modes[idxs[0]]}x{modes[idxs[1]]}" if idxs[0] != idxs[1] \
+        else str(modes[idxs[0]]), length
 
 
 def bfp_pe(rng, beats, lane_bits=16, modes=(16, 8, 4), **_):
     """Groups of 54 beats (FlexBlock's group) in the PE's narrowest mode on both sides:
     activation sub-words against weight sub-words, a new output tile (``clear``) every
     :data:`CHAIN` groups. One operation is one multiply-accumulate."""
-    fields, per, m, length = _bfp_groups(rng, beats, lane_bits, modes, 1, 1)
+    fields, products, m, length = _bfp_groups(rng, beats, lane_bits, modes, 1, 1)
     fields = {f: v[:, 0] if f not in ("mode_a", "mode_b", "last", "clear") else v
               for f, v in fields.items()}
-    return Workload(fields, per * per, f"{m}-bit multiply-accumulate", length)
+    return Workload(fields, products, f"{m}-bit multiply-accumulate", length)
 
 
-def bfp_array(rng, beats, R=1, C=1, lane_bits=16, modes=(16, 8, 4), **_):
+def bfp_array(rng, beats, R=1, C=1, lane_bits=16, modes=(16, 8, 4), data_bits=None, **_):
     """:func:`bfp_pe`'s groups on every row and column of an R x C array (each row its own
-    activations, each column its own weights). One operation is one multiply-accumulate."""
-    fields, per, m, length = _bfp_groups(rng, beats, lane_bits, modes, R, C)
-    return Workload(fields, R * C * per * per, f"{m}-bit multiply-accumulate", length)
+    activations, each column its own weights), in the narrowest mode or the ``data_bits``
+    one. One operation is one multiply-accumulate."""
+    fields, products, m, length = _bfp_groups(rng, beats, lane_bits, modes, R, C, data_bits)
+    return Workload(fields, R * C * products, f"{m}-bit multiply-accumulate", length)
 
 
 # -- LightNorm ------------------------------------------------------------------------------------

@@ -773,6 +773,7 @@ def _blocks() -> dict[str, Block]:
             # the multi-mode 2 x 2 array and its single-mode baselines of the same R x C (more
             # sizes, stage counts and units per column: tests/hw/test_bfp_array.py,
             # tests/test_array_mapping.py)
+            # (the 4 x 4 and 8 x 8 arrays are synthesized as SIZES below)
             configs=({}, {"modes": (16,)}, {"modes": (8,)}, {"modes": (4,)}),
             # a stateful beat stream (groups): no evenly spaced cap; 800 beats of random groups
             # per configuration and backend, then the corner groups
@@ -780,6 +781,9 @@ def _blocks() -> dict[str, Block]:
             backend_configs={"verilator": ("bfp_array",)},
             baseline="bfp_array_modes16",
             workload=workloads.bfp_array,
+            breakdown={"pe": "PE: sub-word products, integer accumulators, shadow bank",
+                       "top": "FP32 accumulation buffers (memories), shadow selection, "
+                              "conversion units, control"},
             summary="FlexBlock core: an R x C array of multi-mode PEs, operands broadcast "
                     "along rows and columns, FP32 accumulation buffers and conversion units "
                     "shared per column",
@@ -1288,6 +1292,35 @@ COMPARISONS += (
 )
 
 
+def _array_rates():
+    """MACs per cycle of the 2 x 2 FlexBlock arrays for 16-, 8- and 4-bit data on both
+    sides."""
+    from golden.bfp_pe import data_rate
+    arrays = {"bfp_array": (16, 8, 4), "bfp_array_modes16": (16,), "bfp_array_modes8": (8,),
+              "bfp_array_modes4": (4,)}
+    return {n: {f"{d}-bit": 4 * data_rate(16, modes, d) for d in (16, 8, 4)}
+            for n, modes in arrays.items()}
+
+
+COMPARISONS += (
+    Comparison(
+        name="flexblock_array",
+        title="FlexBlock: the 2 × 2 multi-mode array (shared per-column conversion and FP32 "
+              "buffers) beside single-mode 16-, 8- and 4-bit arrays of the same size from the "
+              "same generator",
+        baseline="bfp_array_modes16",
+        configs=("bfp_array", "bfp_array_modes16", "bfp_array_modes8", "bfp_array_modes4"),
+        rates=_array_rates(),
+        rate_unit="MACs/cycle",
+        clocks=(10.0, 8.0),
+        area_targets=(("bfp_array_modes16", 1.25,
+                       "FlexBlock target: 1.25 × the 16-bit array"),),
+        claim="FlexBlock: 4x (8-bit) and 16x (4-bit) MACs per cycle over 16-bit mode on the "
+              "same core; target here: the multi-mode PE's share of the array <= 1.25x the "
+              "single-mode 16-bit PE's share"),
+)
+
+
 COMPARISONS += (
     Comparison(
         name="lightnorm_bn",
@@ -1332,6 +1365,17 @@ COMPARISONS += (
 #: (block, fixed parameters, the parameter swept, its values)
 SCALING = (
     ("mx_dot", {"elem_a": "e4m3", "elem_b": "e4m3"}, "k", (8, 16, 32, 64, 128)),
+)
+
+
+#: larger sizes of a block that ``make synth`` measures besides the catalogue, for the cost per
+#: size (docs/cost.md "Array sizes"): (block, [parameter overrides]). They are not simulated by
+#: ``make test`` (the generator is verified at the catalogue's sizes and, in
+#: tests/hw/test_bfp_array.py, at other shapes and units per column). The 4 x 4 and 8 x 8
+#: arrays have the units per column that hide a 54-beat group's conversions in 4 x 4 mode
+#: ((R / units) * 16 <= 54).
+SIZES = (
+    ("bfp_array", ({"R": 4, "C": 4, "units": 2}, {"R": 8, "C": 8, "units": 4})),
 )
 
 

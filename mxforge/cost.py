@@ -25,7 +25,7 @@ from synth.report import ENERGY_BEATS, ENERGY_SEED, render_comparisons
 
 from . import markers
 from .files import write_atomic
-from .catalogue import BLOCKS, COMPARISONS, SCALING, all_configurations
+from .catalogue import BLOCKS, COMPARISONS, SCALING, SIZES, all_configurations
 
 __all__ = ["FILE", "SCALING_PLOT", "stamp", "stamps", "stamped_configurations", "sections",
            "write_docs", "plot_scaling", "iso_jobs", "iso_configurations", "plot_iso"]
@@ -51,14 +51,50 @@ def stamps(text: str) -> list[tuple[str, str, str]]:
 
 
 def scaling_configurations() -> dict:
-    """{config name: (block, params)} of the scaling sweeps (``catalogue.SCALING``)."""
+    """{config name: (block, params)} of the scaling sweeps (``catalogue.SCALING``) and the
+    larger sizes (``catalogue.SIZES``)."""
     out = {}
     for block_name, fixed, key, values in SCALING:
         block = BLOCKS[block_name]
         for v in values:
             params = block.params(**{**fixed, key: v})
             out[block.config_name(**params)] = (block, params)
+    out.update(size_configurations())
     return out
+
+
+def size_configurations() -> dict:
+    """{config name: (block, params)} of every block of ``catalogue.SIZES``: its default
+    configuration, then the larger sizes, in order."""
+    out = {}
+    for block_name, overrides in SIZES:
+        block = BLOCKS[block_name]
+        for o in ({}, *overrides):
+            params = block.params(**o)
+            out[block.config_name(**params)] = (block, params)
+    return out
+
+
+def _sizes_table(rows):
+    """Area, area per PE, peak MACs per cycle, delay and energy per MAC per size."""
+    from golden.bfp_pe import data_rate
+    lines = ["| configuration | PEs | µm² | µm² per PE | one PE µm² | MACs/cycle (16/8/4-bit) "
+             "| µm² per MAC/cycle at 4-bit | delay ns | pJ/MAC (workload) | synthesis s | stamp |",
+             "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        p = r["params"]
+        pes = p["R"] * p["C"]
+        area = r.get("area_um2")
+        pe = [m["area_um2"] / m["instances"] for m in r.get("modules", []) if m["unit"] == "pe"]
+        rates = [pes * data_rate(p["lane_bits"], p["modes"], d) for d in (16, 8, 4)]
+        e = r.get("energy") or {}
+        lines.append(
+            f"| `{r['config']}` | {pes} | {_n(area)} | {_n(area / pes if area else None)} "
+            f"| {_n(pe[0] if pe else None)} | {' / '.join(map(str, rates))} "
+            f"| {_n(area / rates[2] if area and rates[2] else None)} "
+            f"| {_n(r.get('delay_ns'), '.2f')} | {_n(e.get('pj_per_op'), ',.2f')} "
+            f"| {_n(r.get('runtime_s'), '.0f')} | {stamp(r)} |")
+    return "\n".join(lines) + "\n"
 
 
 def iso_configurations() -> dict:
@@ -282,6 +318,9 @@ def sections(rows: list[dict], root=REPO, iso=None) -> dict:
                          Path(root) / SCALING_PLOT,
                          f"{block_name}: synthesis time against size ({key} = "
                          f"{values[0]}..{values[-1]})")
+    sizes = list(size_configurations())
+    if sizes and all(n in by_name for n in sizes):
+        out["sizes"] = _sizes_table([by_name[n] for n in sizes])
     for c in COMPARISONS:
         if iso is None:
             continue
@@ -328,5 +367,27 @@ def write_docs(rows: list[dict], root=REPO, iso=None) -> list[str]:
 
 def section_names() -> set:
     """Every section name :func:`sections` can write."""
-    return {"flow", "ppa", "energy", "breakdown", "scaling"} | {
+    return {"flow", "ppa", "energy", "breakdown", "scaling", "sizes"} | {
         f"compare-{c.name}" for c in COMPARISONS}
+
+
+def workload_energy(name: str, **workload_kw) -> dict:
+    """The flow's energy on configuration ``name``'s workload with ``workload_kw`` (e.g. the
+    ``data_bits`` of ``bfp_array``'s: one mode of a multi-mode array): synthesis as ``make
+    synth`` does it (cached), then the gate-level simulation and OpenSTA's power on those beats;
+    returns :func:`synth.activity.energy`'s dict (``pj_per_op``, ``power_mw``, ``op``, ...)."""
+    from hw.lib.export import cached_verilog
+    from synth.flow import synthesize
+    from synth.report import workload_stimulus
+
+    import hashlib
+
+    block, params = stamped_configurations()[name]
+    stim = workload_stimulus(block, params, **workload_kw)
+    verilog = cached_verilog(block, params, name)
+    result = synthesize(verilog, name, stimulus=stim)
+    if not result.get("energy"):
+        raise RuntimeError(f"{name}: the flow measured no energy ({result.get('notes')})")
+    return {**result["energy"], "stamp": stamp({
+        "config": name, "verilog_sha256": hashlib.sha256(verilog.encode()).hexdigest()})}
+

@@ -101,9 +101,10 @@ ENERGY_BEATS = 44
 ENERGY_SEED = 1
 
 
-def workload_stimulus(block, params, beats=ENERGY_BEATS, seed=ENERGY_SEED):
-    """The block's realistic workload (``block.workload``, :mod:`golden.workloads`) packed into
-    input payloads for the gate-level simulation; None for a block without one."""
+def workload_stimulus(block, params, beats=ENERGY_BEATS, seed=ENERGY_SEED, **workload_kw):
+    """The block's realistic workload (``block.workload``, :mod:`golden.workloads`, with
+    ``workload_kw`` besides the parameters) packed into input payloads for the gate-level
+    simulation; None for a block without one."""
     import numpy as np
 
     from hw.lib.payload import pack
@@ -111,7 +112,7 @@ def workload_stimulus(block, params, beats=ENERGY_BEATS, seed=ENERGY_SEED):
 
     if block.workload is None:
         return None
-    w = block.workload(np.random.default_rng(seed), beats, **params)
+    w = block.workload(np.random.default_rng(seed), beats, **params, **workload_kw)
     layout = block.build(**params).in_layout
     words = tuple(int(v) for v in pack(layout, w.fields))
     return Stimulus(words, w.warm, float(w.ops), w.op)
