@@ -194,8 +194,9 @@ def test_study_quick_run(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--rows", "0"], "--rows: R must be an integer in 1..4096, not 0"),
+    (["--rows", "0"], "--rows: R must be an integer in 1..64, not 0"),
     (["--group", "70"], "--group: L must be an integer in 1..64"),
+    (["--units", "3"], "--units: units must divide R=8 (one of 1, 2, 4, 8), not 3"),
 ])
 def test_study_bad_options(args, needle, capsys):
     with pytest.raises(SystemExit) as e:
