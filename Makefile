@@ -40,6 +40,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m mxforge.bench
 	$(BIN)/python -m mxforge.bench_pe
+	$(BIN)/python -m mxforge.bench_export
 
 study-mxsf: $(STAMP)
 	$(BIN)/python -m studies.mxsf

@@ -103,14 +103,14 @@ def main(argv=None) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "bench.md").write_text(text)
     if not args.backend and not args.cached and not skipped:   # the default run: make bench
-        _write_docs(lines[2:])
+        write_docs_section("throughput", lines[2:], "mxforge.bench")
     return 0
 
 
-def _write_docs(lines) -> None:
-    """The throughput table of docs/verification.md (``<!-- bench: throughput -->``), stamped
-    with the command, the date and the commit it measured; only a default run (every backend,
-    fresh builds) writes it, and only in a source checkout."""
+def write_docs_section(section, lines, module) -> None:
+    """A benchmark table of docs/verification.md (``<!-- bench: SECTION -->``), stamped with
+    the command (``make bench``, ``python -m MODULE``), the date and the commit it measured;
+    only in a source checkout. The callers write it from a default run only."""
     import datetime
     import subprocess
 
@@ -126,14 +126,14 @@ def _write_docs(lines) -> None:
                                 capture_output=True, text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
-    stamp = (f"<!-- written by `make bench` (python -m mxforge.bench) on "
+    stamp = (f"<!-- written by `make bench` (python -m {module}) on "
              f"{datetime.date.today().isoformat()}{' at commit ' + commit if commit else ''}; "
              f"rerun it, do not edit this section -->\n")
     text = page.read_text()
-    new, _ = markers.replace(text, "bench", {"throughput": stamp + "\n".join(lines) + "\n"},
+    new, _ = markers.replace(text, "bench", {section: stamp + "\n".join(lines) + "\n"},
                              exactly_once=True)
     write_atomic(page, new)
-    print(f"wrote {DOCS_PAGE}: throughput")
+    print(f"wrote {DOCS_PAGE}: {section}")
 
 
 if __name__ == "__main__":
