@@ -175,6 +175,105 @@ def _pack(signs, mags, m):
     return lane, signs
 
 
+def _pack_lanes(mags, m):
+    n = mags.shape[-1]
+    return (mags << (np.arange(n) * m)).sum(axis=-1)
+
+
+def group_stimulus(rng, n, R, C, units, lane_bits, modes, max_beats):
+    """The beat stream of :func:`golden.bfp_array.array_stimulus` (its docstring) for an R x C
+    array with ``units`` conversion units per column (a PE: R = C = units = 1), ``modes``
+    already checked."""
+    ns = sign_bits(lane_bits, modes)
+    beats = []
+
+    def side(idx, units, length, how, exps):
+        m = modes[idx]
+        k = lane_bits // m
+        mags = np.zeros((length, units, k), dtype=np.int64)
+        sg = np.zeros((length, units, k), dtype=np.int64)
+        e = np.zeros(units, dtype=np.int64)
+        for u in range(units):
+            if how == "max":
+                mags[:, u] = (1 << m) - 1
+                e[u] = 127
+            elif how == "alt":
+                mags[:, u] = (1 << m) - 1
+                sg[:, u] = (np.arange(length)[:, None] + u) % 2
+                e[u] = 127
+            elif how == "raw" or rng.random() < 0.3:
+                mags[:, u] = rng.integers(0, 1 << m, (length, k))
+                sg[:, u] = rng.integers(0, 2, (length, k))
+                e[u] = int(rng.integers(0, 256)) if rng.random() < 0.3 else \
+                    int(rng.integers(100, 155))
+            else:
+                scale = np.exp2(rng.uniform(-20, 20))
+                kind = rng.integers(0, 3)
+                x = (rng.standard_normal((length, k)) if kind == 0 else
+                     rng.laplace(size=(length, k)) if kind == 1 else
+                     rng.standard_t(2, size=(length, k))) * scale
+                x = np.where(rng.random((length, k)) < 0.1, 0.0, x).astype(np.float32)
+                e_, s_, q_, _ = bfp.quantize(x.reshape(-1), m, length * k)
+                sg[:, u], mags[:, u], e[u] = s_.reshape(length, k), q_.reshape(length, k), \
+                    int(e_[0])
+        if exps is not None:
+            for u, v in exps.items():
+                e[u % units] = v
+        signs = np.zeros((length, units, ns), dtype=np.int64)
+        signs[..., :k] = sg
+        signs[..., k:] = rng.integers(0, 2, (length, units, ns - k))  # ignored: random
+        return _pack_lanes(mags, m), signs, e
+
+    def group(ia, ib, length, how="quantized", exps_a=None, exps_b=None, clear=None):
+        g = {}
+        for s, idx, units, exps in (("a", ia, R, exps_a), ("b", ib, C, exps_b)):
+            lane, signs, e = side(idx, units, length, how, exps)
+            g[s], g["s" + s], g["mode_" + s] = lane, signs, np.full(length, idx)
+            noise = rng.integers(0, 256, (length, units))   # only the last beat's count
+            noise[-1] = e
+            g["exp_" + s] = noise
+        g["last"] = (np.arange(length) == length - 1).astype(np.int64)
+        cl = rng.random() < 0.35 if clear is None else clear
+        g["clear"] = np.where(g["last"] == 1, int(cl), rng.integers(0, 2, length))
+        beats.append(g)
+
+    nm = len(modes)
+    total = 0
+    while total < n:
+        ia, ib = int(rng.integers(0, nm)), int(rng.integers(0, nm))
+        K = R // units * (lane_bits // modes[ia]) * (lane_bits // modes[ib])
+        u = rng.random()
+        length = (min(54, max_beats) if u < 0.3 else int(rng.integers(1, max_beats + 1))
+                  if u < 0.7 else int(rng.integers(1, min(K, max_beats) + 1)))
+        r = rng.random()
+        if r < 0.6:
+            group(ia, ib, length)
+        elif r < 0.85:
+            group(ia, ib, length, "raw")
+        else:
+            specials = [0, 1, 254, 255]
+            group(ia, ib, length, "raw",
+                  exps_a={int(rng.integers(0, R)): int(rng.choice(specials))},
+                  exps_b={int(rng.integers(0, C)): int(rng.choice(specials))})
+        total += length
+    for ia in range(nm):
+        for ib in range(nm):
+            group(ia, ib, max_beats, "max", clear=True,
+                  exps_a={0: 254} if ia == ib == 0 else None,
+                  exps_b={0: 254} if ia == ib == 0 else None)
+            group(ia, ib, max_beats, "alt", clear=False)
+            for length in range(1, min(4, max_beats) + 1):   # the conversion interlock
+                group(ia, ib, length, clear=length == 1)
+            K = R // units * (lane_bits // modes[ia]) * (lane_bits // modes[ib])
+            group(ia, ib, min(K, max_beats), clear=False)
+    for ea, eb in (({R - 1: 255}, None), (None, {C - 1: 255})):
+        group(0, nm - 1, 3, "raw", exps_a=ea, exps_b=eb, clear=True)
+        group(0, nm - 1, 2, clear=False)
+        group(0, nm - 1, 2, clear=True)
+    keys = beats[0].keys()
+    return {k: np.concatenate([g[k] for g in beats]).astype(np.int64) for k in keys}
+
+
 def pe_stimulus(rng, n, exhaustive=False, lane_bits=LANE_BITS, modes=MODES,
                 max_beats=MAX_BEATS, **_):
     """About ``n`` beats of random groups followed by named corner groups: the 1 x 1 case of
@@ -183,9 +282,9 @@ def pe_stimulus(rng, n, exhaustive=False, lane_bits=LANE_BITS, modes=MODES,
     data, exponents 0, 1, 254 and 255, maximal magnitudes with equal and alternating signs,
     groups of 1-4 and of exactly ``n_a * n_b`` beats, NaN groups carried and cleared), with the
     array's row and column axes dropped."""
-    from .bfp_array import array_stimulus
-
-    v = array_stimulus(rng, n, exhaustive, R=1, C=1, lane_bits=lane_bits, modes=modes,
-                       max_beats=max_beats)
+    if exhaustive:
+        raise ValueError("bfp_pe has no exhaustive input space")
+    modes = _check_params(lane_bits, modes, max_beats)
+    v = group_stimulus(rng, n, 1, 1, 1, lane_bits, modes, max_beats)
     return {k: x[:, 0] if k in ("a", "sa", "exp_a", "b", "sb", "exp_b") else x
             for k, x in v.items()}

@@ -42,7 +42,8 @@ in 4 x 4 mode), L = 54-beat groups (FlexBlock's 864-bit lines), the RTL's defaul
 
 Outputs in ``--out`` (default ``build/reports``): ``study_flexblock.md``, ``.json``, ``.png``. Run
 with the default parameters (``make study-flexblock``) it also rewrites the ``flexblock-*``
-sections of docs/flexblock.md; with any other parameters never. Takes a few seconds.
+sections of docs/flexblock.md; with any other parameters never. Takes a minute or two the
+first time (the energy measurements through the synthesis flow), seconds once they are cached.
 """
 from __future__ import annotations
 
@@ -407,7 +408,12 @@ def plot(res, path):
     common.grouped_bars(ax2, labels, {m: [res["steps"][n]["modes"][m]["vs16"] for n in nets]
                                       for m in res["modes"]},
                         ylabel="speed-up over the 16-bit array (×)", label_fmt="%.1f",
-                        title="Training-step speed-up per mode triple (act/weight/grad)")
+                        title="Training-step speed-up per mode triple (act/weight/grad)",
+                        legend=False)
+    lo, hi = CLAIM
+    ax2.axhspan(lo, hi, color="grey", alpha=0.15,
+                label=f"paper: {lo}–{hi}× over other training accelerators")
+    ax2.legend(fontsize=7, ncols=4)
     units = list(res["u_sweep"][nets[0]])
     common.grouped_bars(ax3, labels, {f"{u} per column": [100 * res["u_sweep"][n][u]
                                                           for n in nets] for u in units},
