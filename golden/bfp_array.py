@@ -1,6 +1,6 @@
-"""An R x C array of FlexBlock multi-mode PEs with per-column conversion (``bfp_array``; issue 19,
-first cut, not yet catalogued). The PE arithmetic is :mod:`golden.bfp_pe`'s; what changes is
-where the per-output state lives.
+"""An R x C array of FlexBlock multi-mode PEs with per-column conversion (the ``bfp_array``
+block's contract). The PE arithmetic is :mod:`golden.bfp_pe`'s; what changes is where the
+per-output state lives.
 
 Interface (one beat per cycle)
 ------------------------------
@@ -79,7 +79,8 @@ from .bfp_pe import check_modes, group_stimulus, mode_bits, sign_bits
 from .checks import check_int
 
 __all__ = ["array_block", "array_stimulus", "array_space", "array_cycles", "check_params",
-           "conv_depth", "input_registers", "entries", "LANE_BITS", "MODES", "MAX_BEATS",
+           "conv_depth", "input_registers", "entries", "conversions", "gemm_operands",
+           "gemm_stream", "gemm_golden", "gemm_results", "LANE_BITS", "MODES", "MAX_BEATS",
            "MAX_DIM", "MAX_STAGES", "mode_bits", "sign_bits"]
 
 LANE_BITS = 16
@@ -266,17 +267,18 @@ def array_stimulus(rng, n, exhaustive=False, R=1, C=1, lane_bits=LANE_BITS, mode
                    max_beats=MAX_BEATS, stages=None, units=1, **_):
     """About ``n`` beats of random groups followed by named corner groups.
 
-    Random groups: a random mode pair per group (every pair occurs), a length of FlexBlock's
-    54 beats, a random length up to ``max_beats``, or a short one (fewer beats than the group's
-    R * n_a * n_b conversions: the array must stall), ``clear`` on about a third; per row and
-    per column data from :func:`golden.bfp.quantize` of FP32 values of several distributions,
-    or raw random magnitudes with random exponents, and now and then exponents 0, 1, 254 or 255
-    (NaN) on a random row or column.
+    Random groups: a random mode pair per group (every pair occurs), a length of FlexBlock's 54
+    beats, a random length up to ``max_beats``, or a short one (fewer beats than the group's (R
+    / units) * n_a * n_b conversion cycles: the array must stall), ``clear`` on about a third;
+    per row and per column data from :func:`golden.bfp.quantize` of FP32 values of several
+    distributions, or raw random magnitudes with random exponents, and now and then exponents 0,
+    1, 254 or 255 (NaN) on a random row or column.
     Corners, in every mode pair: a longest group of maximal magnitudes with equal signs (the
     widest integer sum; exponent 254 on row 0 in 16 x 16 mode: overflow to Inf, carried into
     the next group), the same with alternating signs (exact cancellation), groups of 1, 2, 3
     and 4 beats back to back adding to the same entries (shorter than the conversion depth
-    where R * n_a * n_b is small: the interlock), a group of exactly R * n_a * n_b beats; then
+    where (R / units) * n_a * n_b is small: the interlock), a group of exactly as many beats as
+    conversion cycles; then
     NaN groups on a row and on a column, carried into a following group and cleared away.
     """
     if exhaustive:

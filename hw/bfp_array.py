@@ -1,28 +1,30 @@
-"""``bfp_array``: an R x C array of FlexBlock multi-mode PEs with one conversion unit and one FP32
-accumulation buffer per PE column (issue 19, first cut; not yet in the catalogue).
+"""``bfp_array``: an R x C array of FlexBlock multi-mode PEs; ``units`` conversion units and
+FP32 accumulation buffers per PE column, none in the PEs.
 
 The interface, the arithmetic and the throughput rule are in :mod:`golden.bfp_array` (its module
 docstring is the contract). The hardware::
 
     input --[in]--> broadcast: a[r] to row r, b[c] to column c
     PE (r, c): sub-multipliers -> product formation -> integer accumulators (+ shadow bank)
-    column c:  shadow banks of its R PEs --(entry q)--> conversion unit c <-> FP32 buffer c
-    output:    C results side by side, one (row, i, j) tag
+    column c, unit k: shadow banks of rows k, k + u, ... --(entry q)--> conversion <-> buffer
+    output:    units x C results side by side, one (row, i, j) tag
 
 **PEs.** Each PE is ``bfp_pe``'s input side, built by ``bfp_pe``'s own pieces
 (``digit_products``: one w x w sub-multiplier per digit pair; ``mode_products``: hierarchical
 product formation; ``select_products``: a parallel mux per slot; ``accumulate_step``): integer
 accumulators, one per slot, sized for ``max_beats``, copied into a shadow bank by the group's
-last beat. A PE holds no FP32 state.
+last beat. A PE holds no FP32 state. Under :class:`hw.lib.export.Export` (Verilog export) the
+PE is one module instantiated R * C times; Amaranth's simulator elaborates every copy.
 
-**Conversion.** One counter walks entry ``q = r * P + s`` of the finished group (row, slot and
-(i, j) counters beside it); every column reads its R PEs' shadow entry (r, s) and its buffer
-entry q, and runs :func:`hw.lib.accumulate.fp32_accumulate` with its own exponent sum
-``exp_a[r] + exp_b[c]``. The columns share the issue logic, the conversion pipeline's valid bits
-and tags, and the output register; only the datapath is per column. The interlock is
+**Conversion.** One counter walks entry ``q = step * P + s`` of the finished group (row step,
+slot and (i, j) counters beside it); unit k of every column reads the shadow entry s of its PE
+in row ``step * u + k`` and its buffer entry q (a memory with a combinational read port), and
+runs :func:`hw.lib.accumulate.fp32_accumulate` with its own exponent sum
+``exp_a[r] + exp_b[c]``. Units and columns share the issue logic, the conversion pipeline's
+valid bits and tags, and the output register; only the datapath is per unit. The interlock is
 ``bfp_pe``'s: entry q waits while a conversion register holds a conversion of q (the write-back
-is in the cycle the result enters the output register), so the conversion depth is
-d = 1 + the conversion registers.
+is in the cycle the result enters the output register) unless the group clears, so the
+conversion depth is d = 1 + the conversion registers.
 
 Register cuts (``CUTS``, the order ``stages`` takes them): the conversion step's ``align`` and
 ``shift`` (``bfp_pe``'s measured choice, ``DEFAULT_STAGES`` = 2), its ``norm``, then ``in``, one
@@ -110,6 +112,8 @@ class BfpArray(StreamBlock):
         Longest group in beats, 1..65536 (sizes the integer accumulators).
     stages : int
         Pipeline registers, 0..4, at ``CUTS[:stages]``.
+    units : int
+        Conversion units per PE column, dividing ``R``.
 
     Attributes
     ----------
@@ -117,21 +121,22 @@ class BfpArray(StreamBlock):
         ArrayLayout(ArrayLayout(1, ns), R), "mode_a": mb, "exp_a": ArrayLayout(8, R), "b":
         ArrayLayout(lane_bits, C), "sb": ArrayLayout(ArrayLayout(1, ns), C), "mode_b": mb,
         "exp_b": ArrayLayout(8, C), "last": 1, "clear": 1})))
-    o : Out(stream.Signature(StructLayout({"result": ArrayLayout(32, C), "row": rb, "i": ib,
-        "j": ib, "last": 1})))
+    o : Out(stream.Signature(StructLayout({"result": ArrayLayout(ArrayLayout(32, C), units),
+        "row": rb, "i": ib, "j": ib, "last": 1})))
     latency : int
         Cycles from a group's last beat to its first output beat: ``stages + 2``.
     conv_depth : int
         d of the throughput rule: 1 + the conversion registers.
     entries : int
-        FP32 buffer entries per column (R * slots).
+        FP32 buffer entries per conversion unit ((R / units) * slots).
     acc_bits : tuple of int
         Width of each PE slot's integer accumulator (sign included).
 
     Raises
     ------
     ValueError, TypeError
-        A bad ``R``, ``C``, ``lane_bits``, ``modes``, ``max_beats`` or ``stages``, named.
+        A bad ``R``, ``C``, ``lane_bits``, ``modes``, ``max_beats``, ``stages`` or ``units``,
+        named.
     """
 
     def __init__(self, R=1, C=1, lane_bits=spec.LANE_BITS, modes=spec.MODES,
@@ -184,7 +189,7 @@ class BfpArray(StreamBlock):
 
     @property
     def conv_depth(self):
-        return 1 + sum(point in self._cuts.chosen for point in STEP_CUTS)
+        return spec.conv_depth(self._stages)
 
     @property
     def units(self):

@@ -1,8 +1,8 @@
 """FlexBlock's hierarchical mapping of training GEMMs onto an array of multi-mode BFP PEs, and the
 analytical cycle / utilization model of that array (docs/flexblock.md "Mapping and utilization").
 
-The array this model describes (the contract the ``bfp_array`` RTL will implement)
-----------------------------------------------------------------------------------
+The array this model describes (the ``bfp_array`` RTL)
+-----------------------------------------------------
 ``R`` x ``C`` multi-mode PEs (:mod:`golden.bfp_pe`: a ``lane_bits`` = 16-bit lane word per side
 per beat holds n = 16 / m sub-words; a PE forms every cross product of its two words' sub-words,
 n_a * n_b per beat, and accumulates product (i, j) over the beats of a group: the beats are the
@@ -14,18 +14,21 @@ every mode); a GEMM's K splits into ``K // L`` full groups and a shorter tail gr
 end its S = R * C * n_a * n_b exact integer sums move to a shadow bank (double buffering: the next
 group accumulates meanwhile) and ``U`` shared conversion units (one slot per unit per cycle) add
 them into FP32 accumulators held in an accumulation buffer (not in the PEs), T = ceil(S / U)
-cycles per group. Hence, for a sequence of groups g = 1..G streamed back to back (every tile of a
-GEMM, in the chosen order)::
+cycles per group. For a sequence of groups g = 1..G streamed back to back (every tile of a GEMM,
+each tile's groups together), group g closes (its last beat is taken) at
 
-    cycles = L_1 + sum_{g >= 2} max(L_g, T, d * [g follows a group of the same tile]) + T + latency
+    close[g] = max(close[g-1] + L_g, c[g-1] + T - 1)
 
-L_g the beats of group g: group g can close only when the shadow bank is free, T cycles after
-group g-1 closed; the last group's conversion (T) and the pipeline fill/drain (``latency``) are
-paid once per sequence. ``d`` (``conv_depth``) is the conversion pipeline's depth: an FP32
-accumulator is read again only after its previous update is written back (the chain of
-roundings cannot be forwarded, :mod:`hw.bfp_pe`), which costs time only when two consecutive
-groups of the same tile are both shorter than d and T < d. Peak MACs per cycle are
-R * C * n_a * n_b of the operands' own modes; utilization = useful MACs / (peak * cycles).
+(the shadow bank is free once the previous group's last conversion has issued), and its
+conversions issue from c[g] = close[g] + 1, or, unless g is a tile's first group (which clears
+its accumulators), no earlier than c[g-1] + d: ``d`` (``conv_depth``) is the conversion
+pipeline's depth, and an FP32 accumulator is read again only after its previous update is
+written back (the chain of roundings cannot be forwarded, :mod:`hw.bfp_pe`). The last output
+leaves at c[G] + T - 1 + d; with ``latency`` = p + d (p input registers) the first group closes
+at p + L_1. In steady state a group costs max(L_g, T) cycles, and d only when consecutive groups
+of one tile are shorter than d and T < d. :func:`sequence_cycles` evaluates this exactly, in a
+time independent of K and of the tile count. Peak MACs per cycle are R * C * n_a * n_b of the
+operands' own modes; utilization = useful MACs / (peak * cycles).
 
 Why broadcast, not systolic. A systolic array passes a- and b-words from PE to PE, one hop per
 cycle: it needs skew registers at the edges (R + C - 2 cycles of skew per tile sequence, R*C*2
@@ -33,7 +36,7 @@ lane registers inside), and its throughput in steady state is the same one beat 
 the FP32 accumulation moved out of the PEs (the whole point of an array, issue 19 item 2), the
 per-beat fan-out of a 16-bit word to C (or R) PEs is a wire tree that the register cuts at the
 array edge absorb; what a PE does in cycle t is then a function of beat t alone, so a tile's
-timing is exactly the formula above, with no wavefront that differs per PE (a systolic array's
+timing is exactly the recurrence above, with no wavefront that differs per PE (a systolic array's
 groups close at a different cycle in every PE, and the shared conversion units would see
 staggered S-slot bursts, breaking the one-line T = ceil(S/U) rule).
 

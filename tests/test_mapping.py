@@ -1,8 +1,10 @@
 """The FlexBlock array's cycle model and mapper (mxforge/mapping.py), the layer shape tables
 (studies/flexblock_nets.py) and the study (studies/flexblock.py). Expected cycle counts are worked
-out by hand from the model's rule (docs/flexblock.md "Mapping and utilization"): group g closes
-at max(end of g-1 + L_g, end of g-1 + T [, + d for the same tile]), the last conversion T and the
-fill/drain latency follow once."""
+out by hand from the model's recurrence (mxforge/mapping.py's docstring): group g closes at
+max(close of g-1 + L_g, first conversion of g-1 + T - 1), its conversions start the cycle after
+(or d after the previous group's, within a tile), the last conversion T and the fill/drain
+latency follow once. tests/test_array_mapping.py checks the model against the golden cycle rule
+and the RTL."""
 from __future__ import annotations
 
 import json
