@@ -30,7 +30,7 @@ from golden.metrics import flush_fraction, max_rel_err, sqnr_db
 from .files import write_atomic
 
 __all__ = ["quantize", "dequantize", "formats", "Quantized", "QuantizeError", "DTYPES",
-           "NONFINITE", "run_cli"]
+           "NONFINITE", "run_cli", "default_block", "element_bits"]
 
 #: the input dtypes: FP32 and the formats FP32 holds exactly; float64 only with FP32 values
 DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -89,6 +89,22 @@ def formats() -> list[str]:
     listed.
     """
     return [*MX_ELEMENTS, "bfp", "opal"]
+
+
+def default_block(format) -> int:
+    """The block size :func:`quantize` uses for ``format`` when none is given (the catalogued
+    quantizer's)."""
+    family, _ = _resolve(format)
+    return int(family.defaults[family.size])
+
+
+def element_bits(format) -> int:
+    """The width of one element code of an MX or MXSF ``format``."""
+    family, fmt = _resolve(format)
+    if fmt is None:
+        raise QuantizeError(f"format {format!r} has no single element code (BFP: a sign and "
+                            f"m magnitude bits; OPAL: inliers and outliers)")
+    return int(fmt.width)
 
 
 def _format_error(value):

@@ -1,0 +1,234 @@
+"""Stored bit images of quantized weight tensors: the exact bits the hardware keeps, bit flips,
+and the tensor they decode to (docs/numerics.md §8; issue 20, ZeBRA).
+
+A weight tensor of shape (O, ...) is quantized with its reduction dimensions flattened, one row
+per output channel (a Conv2d weight (O, I, kh, kw) becomes (O, I*kh*kw); a Linear weight is
+already (O, I)): the blocks of a block format run along a row, as the hardware groups the
+operands of one dot product. A row whose length is not a multiple of the block is padded with
+zeros for the quantizer (zeros do not change a block's scale); the padding is not stored and
+decodes as zero.
+
+Layout of the image (bit 0 = the least significant bit of each word; words back to back):
+
+- ``int8`` (ZeBRA's victims): per layer, the N = 8-bit two's-complement codes
+  q = round_half_even(clamp(w / step, -127, 127)), step = max|w| / 127, in row-major order.
+  The step is a per-layer register, not part of the image; a flip may give -128, which decodes
+  as -128 * step.
+- MX elements and MXSF: per block, the E8M0 scale byte, then the block's element codes.
+- ``bfp``: per group, the 8-bit shared exponent M, then per element its sign bit and its m-bit
+  magnitude (the sign first).
+
+Blocks are numbered row by row. :meth:`BitImage.decode` reads every field back from the bits
+and runs the golden dequantizers (:func:`mxforge.tensors.dequantize`): a scale of 0xFF (MX) or
+an exponent of 255 (BFP) decodes the whole block as NaN, an E4M3/E5M2 NaN code as NaN.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from golden.formats import MX_ELEMENTS
+
+from . import tensors
+
+__all__ = ["BitImage", "FORMATS", "BitImageError", "encode"]
+
+#: the formats a bit image is defined for (OPAL: not yet)
+FORMATS = ("int8", *MX_ELEMENTS, "bfp")
+_INT_BITS = 8
+
+
+class BitImageError(ValueError):
+    """Bad input: one line naming the parameter and what is allowed."""
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One stored field: its name (the quantizer's output field), its kind for reports
+    ("scale" or "element"), its width, whether it is two's complement, and the image offset of
+    every entry's bit 0 (an array of the field's shape)."""
+
+    name: str
+    kind: str
+    width: int
+    signed: bool
+    offsets: np.ndarray
+
+
+@dataclass(eq=False)
+class BitImage:
+    """The stored bits of one quantized tensor (module docstring).
+
+    Attributes
+    ----------
+    format : str
+    shape : tuple
+        The tensor's shape.
+    bits : ndarray of uint8 (0 or 1)
+        The image, bit 0 first.
+    params : dict
+        What decoding needs besides the bits (the quantizer's parameters, the padded row
+        length, the INT8 step).
+    """
+
+    format: str
+    shape: tuple
+    bits: np.ndarray
+    params: dict
+    fields: tuple = field(repr=False, default=())
+
+    def __len__(self):
+        return int(self.bits.size)
+
+    def copy(self) -> "BitImage":
+        return BitImage(self.format, self.shape, self.bits.copy(), self.params, self.fields)
+
+    def flip(self, *indices) -> "BitImage":
+        """A copy with the bits at ``indices`` inverted (each index once; an index given twice
+        flips that bit back)."""
+        idx = np.asarray(indices if len(indices) != 1 or np.ndim(indices[0]) == 0
+                         else indices[0], dtype=np.int64).reshape(-1)
+        bad = idx[(idx < 0) | (idx >= self.bits.size)]
+        if bad.size:
+            raise BitImageError(f"bit index must be in 0..{self.bits.size - 1} (the image has "
+                                f"{self.bits.size} bits), not {int(bad[0])}")
+        out = self.copy()
+        np.bitwise_xor.at(out.bits, idx, 1)
+        return out
+
+    def distance(self, other: "BitImage") -> int:
+        """Hamming distance to another image of the same tensor: the number of flips."""
+        if other.bits.shape != self.bits.shape:
+            raise BitImageError("the images are of different tensors")
+        return int(np.count_nonzero(self.bits != other.bits))
+
+    def field_values(self) -> dict:
+        """{field name: integer array} read from the bits (two's complement fields signed)."""
+        out = {}
+        for f in self.fields:
+            pos = f.offsets[..., None] + np.arange(f.width)
+            v = (self.bits[pos].astype(np.int64) << np.arange(f.width)).sum(axis=-1)
+            if f.signed:
+                v = np.where(v >> (f.width - 1), v - (1 << f.width), v)
+            out[f.name] = v
+        return out
+
+    def bit_kinds(self) -> dict:
+        """Per bit of the image: ``kind`` ("scale" or "element"), ``field`` (its name),
+        ``bit`` (its index in its word, 0 = LSB) and ``entry`` (the flat index of its word in
+        its field): arrays of the image's length, for reports and attacks."""
+        kind = np.empty(self.bits.size, dtype=object)
+        name = np.empty(self.bits.size, dtype=object)
+        bit = np.zeros(self.bits.size, dtype=np.int64)
+        entry = np.zeros(self.bits.size, dtype=np.int64)
+        for f in self.fields:
+            flat = f.offsets.reshape(-1)
+            for i in range(f.width):
+                kind[flat + i], name[flat + i] = f.kind, f.name
+                bit[flat + i] = i
+                entry[flat + i] = np.arange(flat.size)
+        return {"kind": kind, "field": name, "bit": bit, "entry": entry}
+
+    def decode(self) -> np.ndarray:
+        """The tensor the bits stand for, float64 of :attr:`shape` (NaN where a block is
+        NaN)."""
+        v = self.field_values()
+        rows, k = self.shape[0], int(np.prod(self.shape[1:], dtype=np.int64))
+        if self.format == "int8":
+            return (v["codes"] * self.params["step"]).reshape(self.shape).astype(np.float64)
+        p = self.params["quantizer"]
+        kp = self.params["padded"]
+        fields = {}
+        for f in self.fields:
+            if f.kind == "element":
+                full = np.zeros((rows, kp), dtype=np.int64)
+                full[:, :k] = v[f.name]
+                fields[f.name] = full
+            else:
+                fields[f.name] = v[f.name]
+        if self.format == "bfp":
+            fields["zse"] = np.zeros_like(fields["exp"])
+        q = {"format": np.array(self.format), "params": np.array(_json(p)), **fields}
+        return tensors.dequantize(q)[:, :k].reshape(self.shape)
+
+
+def _json(p):
+    import json
+    return json.dumps(p)
+
+
+def _as_rows(w):
+    w = np.asarray(w)
+    if w.ndim < 2:
+        raise BitImageError(f"w must have at least 2 dimensions (output channels first), not "
+                            f"shape {w.shape}")
+    if w.dtype not in (np.float32, np.float64, np.float16):
+        raise BitImageError(f"w must be a float tensor, not {w.dtype}")
+    rows = w.reshape(w.shape[0], -1).astype(np.float32)
+    if not np.isfinite(rows).all():
+        raise BitImageError("w must be finite")
+    return rows
+
+
+def encode(w, format, *, block=None, **options) -> BitImage:
+    """Quantize weight tensor ``w`` (output channels first) to ``format`` and lay out its bit
+    image (module docstring). ``block`` and ``options`` as :func:`mxforge.tensors.quantize`
+    (BFP: ``m``; the default rounding of each format); ``int8`` takes none."""
+    if format not in FORMATS:
+        raise BitImageError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    rows = _as_rows(w)
+    n, k = rows.shape
+    if format == "int8":
+        if block is not None or options:
+            raise BitImageError("int8 (per-layer) takes no block or options")
+        top = float(np.abs(rows).max())
+        step = top / 127 if top > 0 else 1.0
+        codes = np.rint(np.clip(rows.astype(np.float64) / step, -127, 127)).astype(np.int64)
+        offsets = (np.arange(n * k, dtype=np.int64) * _INT_BITS).reshape(n, k)
+        fields = (_Field("codes", "element", _INT_BITS, True, offsets),)
+        image = BitImage(format, tuple(np.shape(w)), np.zeros(n * k * _INT_BITS, np.uint8),
+                         {"step": step}, fields)
+        return _write(image, {"codes": codes})
+    try:
+        size = tensors.default_block(format) if block is None else block
+        kp = -(-k // size) * size if isinstance(size, int) and size > 0 else k
+        padded = np.zeros((n, kp), dtype=np.float32)
+        padded[:, :k] = rows
+        q = tensors.quantize(padded, format, block=size, axis=-1, **options)
+    except tensors.QuantizeError as e:
+        raise BitImageError(str(e)) from None
+    nb = kp // size
+    # real elements per block and each block's base offset
+    real = np.minimum(size, k - np.arange(nb) * size)             # per block of a row
+    if format == "bfp":
+        scale_name, elem_w = "exp", 1 + q.params["m"]
+    else:
+        scale_name, elem_w = "scale", tensors.element_bits(format)
+    block_bits = np.tile(8 + real * elem_w, n)                     # (n * nb,)
+    base = np.concatenate([[0], np.cumsum(block_bits)[:-1]]).reshape(n, nb)
+    j = np.arange(k)
+    elem_base = base[:, j // size] + 8 + (j % size)[None, :] * elem_w   # (n, k)
+    fields = [_Field(scale_name, "scale", 8, False, base)]
+    values = {scale_name: q.scales[scale_name].astype(np.int64)}
+    if format == "bfp":
+        m = q.params["m"]
+        fields += [_Field("signs", "element", 1, False, elem_base),
+                   _Field("mags", "element", m, False, elem_base + 1)]
+        values["signs"] = q.codes["signs"][:, :k].astype(np.int64)
+        values["mags"] = q.codes["mags"][:, :k].astype(np.int64)
+    else:
+        fields.append(_Field("codes", "element", elem_w, False, elem_base))
+        values["codes"] = q.codes["codes"][:, :k].astype(np.int64)
+    total = int(block_bits.sum())
+    image = BitImage(format, tuple(np.shape(w)), np.zeros(total, np.uint8),
+                     {"quantizer": q.params, "padded": kp}, tuple(fields))
+    return _write(image, values)
+
+
+def _write(image, values):
+    for f in image.fields:
+        v = values[f.name] & ((1 << f.width) - 1)
+        pos = f.offsets[..., None] + np.arange(f.width)
+        image.bits[pos] = ((v[..., None] >> np.arange(f.width)) & 1).astype(np.uint8)
+    return image
