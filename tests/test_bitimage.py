@@ -129,7 +129,8 @@ def test_flips_distance_and_kinds():
     (lambda: bi.encode(W, "int4"), "format must be one of int8, "),
     (lambda: bi.encode(W.reshape(-1), "e4m3"), "w must have at least 2 dimensions"),
     (lambda: bi.encode(W, "int8", block=4), "int8 (per-layer) takes no block or options"),
-    (lambda: bi.encode(W, "e4m3").flip(10 ** 6), "bit index must be in 0..455 (the image has 456 bits)"),
+    (lambda: bi.encode(W, "e4m3").flip(10 ** 6),
+     "bit index must be in 0..455 (the image has 456 bits)"),
     (lambda: bi.encode(W, "bfp", m=40), "m must be"),
 ])
 def test_bad_input(call, message):
