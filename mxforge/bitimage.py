@@ -133,10 +133,17 @@ class BitImage:
     def decode(self) -> np.ndarray:
         """The tensor the bits stand for, float64 of :attr:`shape` (NaN where a block is
         NaN)."""
-        v = self.field_values()
+        return self.decode_fields(self.field_values())
+
+    def decode_fields(self, v: dict) -> np.ndarray:
+        """The tensor that the field values ``v`` ({name: integer array}, as
+        :meth:`field_values` returns) stand for: what :meth:`decode` gives for the image that
+        holds them."""
         rows, k = self.shape[0], int(np.prod(self.shape[1:], dtype=np.int64))
         if self.format == "int8":
-            return (v["codes"] * self.params["step"]).reshape(self.shape).astype(np.float64)
+            c = np.asarray(v["codes"], dtype=np.int64)
+            c = np.where(c >= 128, c - 256, c)          # raw 8-bit words read as two's complement
+            return (c * self.params["step"]).reshape(self.shape).astype(np.float64)
         p = self.params["quantizer"]
         kp = self.params["padded"]
         fields = {}

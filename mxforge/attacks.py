@@ -1,0 +1,234 @@
+"""Bit-flip attacks on stored quantized weights (issue 20; docs/numerics.md §8), written from the
+description of BFA (Rakin et al., ICCV 2019) and ZeBRA (BMVC 2021) in the project notes; needs
+the ``zebra`` extra (PyTorch).
+
+All three work on a :class:`mxforge.nn.QuantizedWeights` (the bit images of a model's
+Conv2d/Linear weights) and count flips as the Hamming distance to the clean images:
+
+- :func:`random_flips`: bits drawn uniformly from all images, in one seeded order; the result is
+  the first prefix of that order after which held-out accuracy is at or below the target
+  (doubling, then bisection on the prefix length: accuracy is not monotone in the prefix, so
+  this is the first crossing the search meets, documented as such).
+- :func:`bit_search`: the progressive bit search. Per iteration, the loss on the attack batch
+  is differentiated with respect to every weight; every bit of every image is a candidate,
+  ranked by its first-order loss change g · Δw, where Δw is the exact change of the decoded
+  weights that flipping the bit makes (for an element bit, one weight; for a shared scale or
+  exponent bit, the whole block: the estimate is then (2**±2**i − 1) · s · ∂L/∂s, the loss's
+  gradient with respect to the block's scale). A flip that makes values non-finite (a scale of
+  0xFF: a NaN block; an overflow) ranks first. The ``k_top`` best candidates of each layer are
+  confirmed by evaluating the loss with each flipped alone; the one that raises the loss most is
+  committed. If none raises it, the best pairs among them are tried (BFA's growing
+  ``n_bits2flip``), up to ``max_group`` bits at once.
+- ZeBRA = :func:`distill` (inputs synthesized from the batch-norm statistics: per BN layer the
+  per-sample channel means and deviations of its input pulled towards the running statistics,
+  plus cross-entropy towards random target labels, Adam on the pixels) followed by
+  :func:`bit_search` on the distilled batch with its target labels. BFA is :func:`bit_search`
+  on real data with the model's own predictions as labels.
+
+A loss that is NaN or infinite counts as larger than any finite one; logits with a NaN classify
+the input wrongly (``studies.zebra_nets.accuracy``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .nn import QuantizedWeights
+
+__all__ = ["random_flips", "bit_search", "distill", "candidates", "SearchResult"]
+
+
+def _loss(model, x, y):
+    with torch.no_grad():
+        v = float(nn.functional.cross_entropy(model(x), y))
+    return math.inf if not math.isfinite(v) else v
+
+
+@dataclass
+class SearchResult:
+    """``flips``: committed flips in order, each (layer, bit index, kind, bit in its word);
+    ``collapsed_at``: flips after which held-out accuracy first reached the target (None: not
+    within the budget); ``datafree_at``: the same by the data-free rule (accuracy on the attack
+    batch itself); ``accuracy``: held-out accuracy after each flip."""
+
+    flips: list = field(default_factory=list)
+    collapsed_at: int | None = None
+    datafree_at: int | None = None
+    accuracy: list = field(default_factory=list)
+
+
+def candidates(qw: QuantizedWeights, name: str, grad: np.ndarray) -> tuple:
+    """(bit indices, first-order loss changes) of every bit of layer ``name``'s image, the
+    estimate g · Δw summed over the weights the flip changes (module docstring); +inf where the
+    flip makes a weight non-finite."""
+    img = qw.images[name]
+    values = img.field_values()
+    w = img.decode_fields(values)
+    g = grad.reshape(w.shape).astype(np.float64)
+    idx, est = [], []
+    for f in img.fields:
+        for i in range(f.width):
+            flipped = dict(values)
+            flipped[f.name] = values[f.name] ^ (1 << i)
+            with np.errstate(over="ignore", invalid="ignore"):
+                dw = img.decode_fields(flipped) - w
+                bad = ~np.isfinite(dw) | (np.abs(img.decode_fields(flipped)) > 3.4e38)
+                contrib = np.where(bad, 0.0, g * np.where(bad, 0.0, dw))
+            if f.kind == "scale":
+                # every weight of a block changes: sum the contributions block by block
+                rows = w.reshape(w.shape[0], -1)
+                per = contrib.reshape(rows.shape)
+                badr = bad.reshape(rows.shape)
+                size = img.params["quantizer"]["block"]
+                kp = img.params["padded"]
+                pad = np.zeros((rows.shape[0], kp))
+                pad[:, :rows.shape[1]] = per
+                badp = np.zeros((rows.shape[0], kp), bool)
+                badp[:, :rows.shape[1]] = badr
+                e = pad.reshape(rows.shape[0], -1, size).sum(-1)
+                e = np.where(badp.reshape(rows.shape[0], -1, size).any(-1), np.inf, e)
+            else:
+                e = np.where(bad, np.inf, contrib).reshape(f.offsets.shape)
+            idx.append(f.offsets.reshape(-1) + i)
+            est.append(e.reshape(-1))
+    return np.concatenate(idx), np.concatenate(est)
+
+
+def bit_search(qw: QuantizedWeights, x, y, x_test, y_test, accuracy, *, target=0.11,
+               max_flips=30, k_top=10, max_group=3) -> SearchResult:
+    """The progressive bit search (module docstring) on batch (x, y), stopping after
+    ``max_flips`` committed flips or once held-out accuracy (``accuracy(model, x_test,
+    y_test)``) is at or below ``target``."""
+    model = qw.model
+    res = SearchResult()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    weights = {n: m.weight for n, m in qw.layers.items()}
+    while len(res.flips) < max_flips:
+        for wt in weights.values():
+            wt.requires_grad_(True)
+            wt.grad = None
+        loss = nn.functional.cross_entropy(model(x), y)
+        base = float(loss.detach())
+        base = base if math.isfinite(base) else math.inf
+        if math.isfinite(base):
+            loss.backward()
+        best = None                   # (loss, layer, bits)
+        per_layer = {}
+        for n, wt in weights.items():
+            g = (wt.grad.detach().numpy() if wt.grad is not None
+                 else np.zeros(tuple(wt.shape), np.float32))
+            idx, est = candidates(qw, n, g)
+            order = np.argsort(-est, kind="stable")[:k_top]
+            per_layer[n] = [(int(idx[j]), float(est[j])) for j in order if est[j] > 0]
+        for wt in weights.values():
+            wt.requires_grad_(False)
+        for group in range(1, max_group + 1):
+            for n, cands in per_layer.items():
+                tries = ([(c,) for c in cands] if group == 1 else
+                         [tuple(cands[j] for j in range(group))] if len(cands) >= group else [])
+                for t in tries:
+                    bits = [c[0] for c in t]
+                    saved = qw.images[n]
+                    qw.flip(n, *bits)
+                    val = _loss(model, x, y)
+                    qw.set_image(n, saved)
+                    if best is None or val > best[0]:
+                        best = (val, n, bits)
+            if best is not None and best[0] > base:
+                break
+        if best is None or best[0] <= base:
+            break                     # no candidate raises the loss
+        _, n, bits = best
+        kinds = qw.images[n].bit_kinds()
+        qw.flip(n, *bits)
+        for b in bits:
+            res.flips.append((n, b, str(kinds["kind"][b]), int(kinds["bit"][b])))
+        acc = accuracy(model, x_test, y_test)
+        res.accuracy.append(acc)
+        if res.datafree_at is None and accuracy(model, x, y) <= target:
+            res.datafree_at = len(res.flips)
+        if acc <= target:
+            res.collapsed_at = len(res.flips)
+            break
+    return res
+
+
+def random_flips(qw: QuantizedWeights, x_test, y_test, accuracy, *, seed=0, target=0.11,
+                 cap=1 << 15) -> int | None:
+    """Flips to collapse under uniformly random flips (module docstring), or None beyond
+    ``cap``."""
+    rng = np.random.default_rng(seed)
+    names = list(qw.images)
+    sizes = np.array([len(qw.clean[n]) for n in names])
+    total = int(sizes.sum())
+    order = rng.permutation(total)[:min(cap, total)]
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+
+    def acc_after(k):
+        qw.reset()
+        chosen = order[:k]
+        for j, n in enumerate(names):
+            mine = chosen[(chosen >= starts[j]) & (chosen < starts[j + 1])] - starts[j]
+            if mine.size:
+                qw.flip(n, mine)
+        return accuracy(qw.model, x_test, y_test)
+
+    lo, hi = 0, 1
+    while acc_after(hi) > target:
+        lo, hi = hi, hi * 2
+        if hi > order.size:
+            if acc_after(order.size) > target:
+                qw.reset()
+                return None
+            hi = order.size
+            break
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if acc_after(mid) <= target:
+            hi = mid
+        else:
+            lo = mid
+    qw.reset()
+    return hi
+
+
+def distill(model, n=64, classes=10, shape=(1, 8, 8), *, seed=0, steps=500, lr=0.1,
+            lambda_ce=0.2, lambda_bn=0.1):
+    """ZeBRA's distilled target data (module docstring): (x, random target labels)."""
+    g = torch.Generator().manual_seed(seed)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    if not bns:
+        raise ValueError("model has no BatchNorm2d layer: ZeBRA distills its data from them")
+    x = torch.randn((n, *shape), generator=g).requires_grad_(True)
+    y = torch.randint(0, classes, (n,), generator=g)
+    seen = []
+    hooks = [b.register_forward_hook(lambda mod, inp, out: seen.append((mod, inp[0])))
+             for b in bns]
+    opt = torch.optim.Adam([x], lr=lr)
+    model.eval()
+    try:
+        for _ in range(steps):
+            seen.clear()
+            opt.zero_grad()
+            logits = model(x)
+            lbn = 0.0
+            for mod, a in seen:
+                mu = a.mean(dim=(2, 3))
+                sd = a.flatten(2).std(dim=2)
+                lbn = lbn + ((mu - mod.running_mean) ** 2).sum(1).mean() + \
+                    ((sd - (mod.running_var + 1e-6).sqrt()) ** 2).sum(1).mean()
+            lin = (x.mean(dim=(2, 3)) ** 2).sum(1).mean() + \
+                ((x.flatten(2).std(dim=2) - 1) ** 2).sum(1).mean()
+            loss = lambda_ce * nn.functional.cross_entropy(logits, y) + \
+                lambda_bn * (lbn + lin)
+            loss.backward()
+            opt.step()
+    finally:
+        for h in hooks:
+            h.remove()
+    return x.detach(), y
