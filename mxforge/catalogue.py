@@ -92,6 +92,8 @@ def _blocks() -> dict[str, Block]:
     from golden import bfp_pe as bfp_pe_golden
     from hw import bfp_array
     from golden import bfp_array as bfp_array_golden
+    from hw import scale_guard
+    from golden import secded
     from hw import bfp_quantize
     from hw import bfp_dot
     from golden import bfp
@@ -1227,6 +1229,43 @@ def _blocks() -> dict[str, Block]:
             workload=workloads.softmax,
             summary="Conventional softmax (OPAL's baseline): piecewise-linear exp, exact "
                     "divider; n scores streamed in and out",
+        ),
+        Block(
+            name="scale_guard",
+            family="ZeBRA",
+            description=(
+                "SECDED over a stored block scale, in front of the decoders (docs/numerics.md "
+                "§8; the code and the policy: golden/secded.py). One block per beat: the 8-bit "
+                "scale (MX E8M0 or BFP exponent), its 5-bit check word (extended Hamming: 4 "
+                "check bits at the power-of-two positions of a 12-bit codeword and an overall "
+                "parity bit) and the block's k element codes. A single flip anywhere in the 13 "
+                "stored bits is corrected (`corrected`), two are detected (`detected`); then "
+                "`policy` applies: `zero` outputs scale 0 and every code 0, so the block "
+                "decodes as zero in every MX and BFP element format (neither NaN nor a wrong "
+                "magnitude), `hold` substitutes the last scale that was not detected. Three "
+                "flips are miscorrected to another codeword: the code costs an attacker 2 flips "
+                "per block to trigger the policy and 3 to move a scale."),
+            latency_note="`pipeline` registers the outputs: 1 cycle, else 0.",
+            fields={
+                "in.scale": "The stored 8-bit block scale as read from memory (maybe flipped).",
+                "check": "The stored 5-bit check word (bits 0-3 Hamming, bit 4 overall parity).",
+                "in.codes": "The block's k element codes of w bits, as stored.",
+                "out.scale": "The corrected scale, or the policy's scale on a detected error.",
+                "out.codes": "The codes, zeroed by the `zero` policy on a detected error.",
+                "corrected": "1 when one flip was corrected (in the scale or the check word).",
+                "detected": "1 when the error is uncorrectable (two flips, or a syndrome that "
+                            "names no position); the policy applied.",
+            },
+            generator=scale_guard.ScaleGuard,
+            golden=secded.guard_block,
+            stimulus=secded.guard_stimulus,
+            exhaustive_size=secded.guard_space,
+            defaults={"k": 32, "w": 8, "policy": "zero", "pipeline": False},
+            choices={"policy": secded.POLICIES, "pipeline": (False, True)},
+            # both policies; every received 13-bit word exhaustively on every backend
+            configs=({}, {"policy": "hold"}),
+            summary="SECDED over a stored block scale (13 bits): corrects one flip, detects two; "
+                    "on a detected error zero the block or hold the last good scale",
         ),
     ]
     return {b.name: b for b in entries}
