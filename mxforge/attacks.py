@@ -39,7 +39,7 @@ from torch import nn
 
 from .nn import QuantizedWeights
 
-__all__ = ["random_flips", "bit_search", "distill", "candidates", "SearchResult"]
+__all__ = ["random_flips", "bit_search", "distill", "candidates", "moves", "SearchResult"]
 
 
 def _loss(model, x, y):
@@ -78,8 +78,8 @@ def candidates(qw: QuantizedWeights, name: str, grad: np.ndarray) -> tuple:
                 dw = img.decode_fields(flipped) - w
                 bad = ~np.isfinite(dw) | (np.abs(img.decode_fields(flipped)) > 3.4e38)
                 contrib = np.where(bad, 0.0, g * np.where(bad, 0.0, dw))
-            if f.kind == "scale":
-                # every weight of a block changes: sum the contributions block by block
+            if f.kind != "element":
+                # a block-level word (scale, check): every weight of its block changes: sum the contributions block by block
                 rows = w.reshape(w.shape[0], -1)
                 per = contrib.reshape(rows.shape)
                 badr = bad.reshape(rows.shape)
@@ -96,6 +96,89 @@ def candidates(qw: QuantizedWeights, name: str, grad: np.ndarray) -> tuple:
             idx.append(f.offsets.reshape(-1) + i)
             est.append(e.reshape(-1))
     return np.concatenate(idx), np.concatenate(est)
+
+
+def _neighbours():
+    """For every scale s: the scales whose SECDED codeword is at distance 4 from s's, and the
+    three stored bits (0..12: scale bits, then check bits) whose flip the decoder 'corrects'
+    to that codeword."""
+    from golden import secded
+    scales = np.arange(256)
+    words = scales | secded.encode(scales) << 8
+    out = []
+    for s in range(256):
+        diff = words ^ words[s]
+        cnt = np.array([bin(int(x)).count("1") for x in diff])
+        out.append([(int(t), [b for b in range(13) if diff[t] >> b & 1][:3])
+                    for t in np.flatnonzero(cnt == 4)])
+    return out
+
+
+_NEIGHBOURS = None
+
+
+def moves(qw: QuantizedWeights, name: str, grad: np.ndarray) -> tuple:
+    """(moves, first-order loss changes) of layer ``name``: each move a tuple of image bit
+    indices. Unprotected: every single bit (:func:`candidates`). A SECDED-protected image
+    (``protect="secded"``): a single flip of a scale or check bit is corrected and changes
+    nothing, so those bits are replaced by the attacker's moves that defeat the code: per block,
+    two flips in its 13-bit word (the guard detects them and applies its policy: a zeroed block,
+    or the held scale of the block before) and, for each of the 55 scales whose codeword is at
+    distance 4, the three flips that the decoder miscorrects into that scale."""
+    global _NEIGHBOURS
+    img = qw.images[name]
+    idx, est = candidates(qw, name, grad)
+    if not img.params.get("protect"):
+        return [(int(i),) for i in idx], est
+    kinds = img.bit_kinds()
+    keep = np.isin(kinds["kind"][idx], ["element"])
+    out = [(int(i),) for i in idx[keep]]
+    ests = [est[keep]]
+    if _NEIGHBOURS is None:
+        _NEIGHBOURS = _neighbours()
+    from golden import secded
+    values = img.field_values()
+    scale_name = "exp" if img.format == "bfp" else "scale"
+    scale = values[scale_name]
+    base = next(f.offsets for f in img.fields if f.kind == "scale")
+    w = img.decode_fields(values)
+    g = grad.reshape(w.shape).astype(np.float64)
+    size = img.params["quantizer"]["block"]
+    kp = img.params["padded"]
+    rows = w.reshape(w.shape[0], -1)
+
+    def per_block(new_scale, new_check, mask):
+        v = dict(values)
+        v[scale_name] = np.where(mask, new_scale, scale)
+        v["check"] = np.where(mask, new_check, values["check"])
+        with np.errstate(over="ignore", invalid="ignore"):
+            nw = img.decode_fields(v)
+            dw = nw - w
+            bad = ~np.isfinite(dw) | (np.abs(nw) > 3.4e38)
+            contrib = np.where(bad, 0.0, g * np.where(bad, 0.0, dw)).reshape(rows.shape)
+        pad = np.zeros((rows.shape[0], kp))
+        pad[:, :rows.shape[1]] = contrib
+        badp = np.zeros((rows.shape[0], kp), bool)
+        badp[:, :rows.shape[1]] = bad.reshape(rows.shape)
+        e = pad.reshape(rows.shape[0], -1, size).sum(-1)
+        return np.where(badp.reshape(rows.shape[0], -1, size).any(-1), np.inf, e)
+
+    # two flips: scale bits 0 and 1 (any two give the same detection); hold policy: even and
+    # odd blocks apart, so each detected block holds an undisturbed neighbour
+    flat = np.arange(scale.size).reshape(scale.shape)
+    pair = np.zeros(scale.shape)
+    for parity in (0, 1):
+        mask = flat % 2 == parity
+        pair = np.where(mask, per_block(scale ^ 0b11, values["check"], mask), pair)
+    out += [(int(b), int(b) + 1) for b in base.reshape(-1)]
+    ests.append(pair.reshape(-1))
+    # three flips: every distance-4 neighbour
+    for t in range(55):
+        tgt = np.vectorize(lambda x: _NEIGHBOURS[x][t][0])(scale)
+        ests.append(per_block(tgt, secded.encode(tgt), np.ones(scale.shape, bool)).reshape(-1))
+        for b, sv in zip(base.reshape(-1), scale.reshape(-1)):
+            out.append(tuple(int(b) + x for x in _NEIGHBOURS[int(sv)][t][1]))
+    return out, np.concatenate(ests)
 
 
 def bit_search(qw: QuantizedWeights, x, y, x_test, y_test, accuracy, *, target=0.11,
@@ -122,9 +205,9 @@ def bit_search(qw: QuantizedWeights, x, y, x_test, y_test, accuracy, *, target=0
         for n, wt in weights.items():
             g = (wt.grad.detach().numpy() if wt.grad is not None
                  else np.zeros(tuple(wt.shape), np.float32))
-            idx, est = candidates(qw, n, g)
+            mv, est = moves(qw, n, g)
             order = np.argsort(-est, kind="stable")[:k_top]
-            per_layer[n] = [(int(idx[j]), float(est[j])) for j in order if est[j] > 0]
+            per_layer[n] = [(mv[j], float(est[j])) for j in order if est[j] > 0]
         for wt in weights.values():
             wt.requires_grad_(False)
         for group in range(1, max_group + 1):
@@ -132,7 +215,7 @@ def bit_search(qw: QuantizedWeights, x, y, x_test, y_test, accuracy, *, target=0
                 tries = ([(c,) for c in cands] if group == 1 else
                          [tuple(cands[j] for j in range(group))] if len(cands) >= group else [])
                 for t in tries:
-                    bits = [c[0] for c in t]
+                    bits = [b for c in t for b in c[0]]
                     saved = qw.images[n]
                     qw.flip(n, *bits)
                     val = _loss(model, x, y)

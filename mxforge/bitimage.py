@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from golden import secded
 from golden.formats import MX_ELEMENTS
 
 from . import tensors
@@ -152,12 +153,33 @@ class BitImage:
                 full = np.zeros((rows, kp), dtype=np.int64)
                 full[:, :k] = v[f.name]
                 fields[f.name] = full
-            else:
+            elif f.kind == "scale":
                 fields[f.name] = v[f.name]
+        if self.params.get("protect"):
+            fields = self._guard(fields, v["check"], kp)
         if self.format == "bfp":
             fields["zse"] = np.zeros_like(fields["exp"])
         q = {"format": np.array(self.format), "params": np.array(_json(p)), **fields}
         return tensors.dequantize(q)[:, :k].reshape(self.shape)
+
+
+    def _guard(self, fields, check, kp):
+        """The fields after ``scale_guard`` (golden.secded.guard_block) in storage order."""
+        scale_name = "exp" if self.format == "bfp" else "scale"
+        scale = np.asarray(fields[scale_name])
+        rows, nb = scale.shape
+        size = kp // nb
+        elem = [n for n in fields if n != scale_name]
+        # the guard sees one block per beat: its element fields as codes (zeroed together)
+        codes = np.stack([np.asarray(fields[n]).reshape(rows * nb, size) for n in elem], -1)
+        g = secded.guard_block({"scale": scale.reshape(-1), "check": np.asarray(check)
+                                .reshape(-1), "codes": codes.reshape(rows * nb, -1)},
+                               k=size * len(elem), w=32, policy=self.params["policy"])
+        out = {scale_name: g["scale"].reshape(rows, nb)}
+        gc = g["codes"].reshape(rows * nb, size, len(elem))
+        for j, n in enumerate(elem):
+            out[n] = gc[..., j].reshape(rows, kp)
+        return out
 
 
 def _json(p):
@@ -178,12 +200,22 @@ def _as_rows(w):
     return rows
 
 
-def encode(w, format, *, block=None, **options) -> BitImage:
+def encode(w, format, *, block=None, protect=None, policy="zero", **options) -> BitImage:
     """Quantize weight tensor ``w`` (output channels first) to ``format`` and lay out its bit
     image (module docstring). ``block`` and ``options`` as :func:`mxforge.tensors.quantize`
-    (BFP: ``m``; the default rounding of each format); ``int8`` takes none."""
+    (BFP: ``m``; the default rounding of each format); ``int8`` takes none. ``protect="secded"``
+    stores each block's 5-bit SECDED check word right after its scale (``scale_guard``,
+    :mod:`golden.secded`) and decodes through the guard with ``policy`` ("zero" or "hold")."""
     if format not in FORMATS:
         raise BitImageError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    if protect not in (None, "secded"):
+        raise BitImageError(f"protect must be None or 'secded', not {protect!r}")
+    if protect and format == "int8":
+        raise BitImageError("protect applies to the block scales of block formats, not int8")
+    if policy not in secded.POLICIES:
+        raise BitImageError(f"policy must be one of {', '.join(secded.POLICIES)}, not "
+                            f"{policy!r}")
+    extra = secded.check_bits() + 1 if protect else 0
     rows = _as_rows(w)
     n, k = rows.shape
     if format == "int8":
@@ -212,12 +244,15 @@ def encode(w, format, *, block=None, **options) -> BitImage:
         scale_name, elem_w = "exp", 1 + q.params["m"]
     else:
         scale_name, elem_w = "scale", tensors.element_bits(format)
-    block_bits = np.tile(8 + real * elem_w, n)                     # (n * nb,)
+    block_bits = np.tile(8 + extra + real * elem_w, n)             # (n * nb,)
     base = np.concatenate([[0], np.cumsum(block_bits)[:-1]]).reshape(n, nb)
     j = np.arange(k)
-    elem_base = base[:, j // size] + 8 + (j % size)[None, :] * elem_w   # (n, k)
+    elem_base = base[:, j // size] + 8 + extra + (j % size)[None, :] * elem_w   # (n, k)
     fields = [_Field(scale_name, "scale", 8, False, base)]
     values = {scale_name: q.scales[scale_name].astype(np.int64)}
+    if protect:
+        fields.append(_Field("check", "check", extra, False, base + 8))
+        values["check"] = secded.encode(values[scale_name])
     if format == "bfp":
         m = q.params["m"]
         fields += [_Field("signs", "element", 1, False, elem_base),
@@ -229,7 +264,8 @@ def encode(w, format, *, block=None, **options) -> BitImage:
         values["codes"] = q.codes["codes"][:, :k].astype(np.int64)
     total = int(block_bits.sum())
     image = BitImage(format, tuple(np.shape(w)), np.zeros(total, np.uint8),
-                     {"quantizer": q.params, "padded": kp}, tuple(fields))
+                     {"quantizer": q.params, "padded": kp, "protect": protect,
+                      "policy": policy}, tuple(fields))
     return _write(image, values)
 
 
