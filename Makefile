@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.mxforge-installed
 # pytest workers: the suite is dominated by simulator runs; two cores, two workers.
 JOBS   ?= 2
 
-.PHONY: all verilog test sweep synth lint bench study-mxsf study-lightnorm study-opal study-flexblock clean deps-apt venv
+.PHONY: all verilog test sweep synth lint bench study-mxsf study-lightnorm study-opal study-flexblock study-zebra clean deps-apt venv
 
 all: verilog
 
@@ -52,6 +52,9 @@ study-opal: $(STAMP)
 	$(BIN)/python -m studies.opal
 
 # FlexBlock's mapping and utilization: the analytical model of mxforge/mapping.py (seconds)
+study-zebra: $(STAMP)
+	$(BIN)/python -m studies.zebra
+
 study-flexblock: $(STAMP)
 	$(BIN)/python -m studies.flexblock
 

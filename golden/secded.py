@@ -1,4 +1,4 @@
-"""SECDED protection of a stored block scale (issue 20's hardware answer; docs/numerics.md §8):
+"""SECDED protection of a stored block scale (issue 20's hardware answer; docs/numerics.md §9):
 the extended Hamming code over the d-bit scale, and ``scale_guard``, the block in front of the
 decoders that corrects, detects and applies a policy.
 
@@ -103,7 +103,7 @@ def decode(data, check, d=DATA_BITS):
 
 
 def _check(k, w, policy):
-    check_int("k", k, 1, 256)
+    check_int("k", k, 1, 1024)
     check_int("w", w, 1, 32)
     check_choice("policy", policy, POLICIES)
 

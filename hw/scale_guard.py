@@ -27,7 +27,7 @@ class ScaleGuard(StreamBlock):
     Parameters
     ----------
     k : int
-        Element codes per block, 1..256.
+        Element codes per block, 1..1024.
     w : int
         Bits per element code, 1..32.
     policy : str

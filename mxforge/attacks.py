@@ -1,4 +1,4 @@
-"""Bit-flip attacks on stored quantized weights (issue 20; docs/numerics.md §8), written from the
+"""Bit-flip attacks on stored quantized weights (issue 20; docs/numerics.md §9), written from the
 description of BFA (Rakin et al., ICCV 2019) and ZeBRA (BMVC 2021) in the project notes; needs
 the ``zebra`` extra (PyTorch).
 

@@ -1,5 +1,5 @@
 """Stored bit images of quantized weight tensors: the exact bits the hardware keeps, bit flips,
-and the tensor they decode to (docs/numerics.md §8; issue 20, ZeBRA).
+and the tensor they decode to (docs/numerics.md §9; issue 20, ZeBRA).
 
 A weight tensor of shape (O, ...) is quantized with its reduction dimensions flattened, one row
 per output channel (a Conv2d weight (O, I, kh, kw) becomes (O, I*kh*kw); a Linear weight is

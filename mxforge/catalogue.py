@@ -1235,7 +1235,7 @@ def _blocks() -> dict[str, Block]:
             family="ZeBRA",
             description=(
                 "SECDED over a stored block scale, in front of the decoders (docs/numerics.md "
-                "§8; the code and the policy: golden/secded.py). One block per beat: the 8-bit "
+                "§9; the code and the policy: golden/secded.py). One block per beat: the 8-bit "
                 "scale (MX E8M0 or BFP exponent), its 5-bit check word (extended Hamming: 4 "
                 "check bits at the power-of-two positions of a 12-bit codeword and an overall "
                 "parity bit) and the block's k element codes. A single flip anywhere in the 13 "

@@ -391,3 +391,18 @@ def workload_energy(name: str, **workload_kw) -> dict:
     return {**result["energy"], "stamp": stamp({
         "config": name, "verilog_sha256": hashlib.sha256(verilog.encode()).hexdigest()})}
 
+
+def synth_row(name: str) -> dict:
+    """The flow's result for catalogue configuration ``name`` (``make synth``'s synthesis,
+    cached; no energy): ``area_um2``, ``delay_ns``, ``nand2_eq``, ... and its ``stamp``."""
+    import hashlib
+
+    from hw.lib.export import cached_verilog
+    from synth.flow import synthesize
+
+    block, params = stamped_configurations()[name]
+    verilog = cached_verilog(block, params, name)
+    result = synthesize(verilog, name)
+    return {**result, "stamp": stamp({
+        "config": name, "verilog_sha256": hashlib.sha256(verilog.encode()).hexdigest()})}
+

@@ -144,7 +144,7 @@ FAMILIES = {
     "OPAL": "OPAL's outlier-preserved MX (a reconstruction, docs/numerics.md §7): the quantizer, "
             "the mixed INT/FP dot-product lane, and the log2 softmax beside a conventional one.",
     "ZeBRA": "Bit-flip attacks on stored block-scaled weights (ZeBRA, BMVC 2021; docs/numerics.md "
-             "§8) and the hardware answer: SECDED over the stored block scale in front of the "
+             "§9) and the hardware answer: SECDED over the stored block scale in front of the "
              "decoders.",
 }
 

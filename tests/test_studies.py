@@ -593,7 +593,9 @@ def test_opal_bad_options_are_one_line(args, needle, capsys):
 
 # -- the docs sections (studies/docs.py) ---------------------------------------------------------
 
-STUDIES = (mxsf, lightnorm, opal, flexblock)
+from studies import zebra  # noqa: E402
+
+STUDIES = (mxsf, lightnorm, opal, flexblock, zebra)
 
 
 @pytest.mark.parametrize("study_module", STUDIES, ids=lambda m: m.MODULE)

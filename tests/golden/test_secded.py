@@ -66,7 +66,7 @@ def test_policies():
 
 
 @pytest.mark.parametrize("kw, message", [({"policy": "keep"}, "policy must be one of zero, hold"),
-                                         ({"k": 0}, "k must be an integer in 1..256"),
+                                         ({"k": 0}, "k must be an integer in 1..1024"),
                                          ({"w": 33}, "w must be an integer in 1..32")])
 def test_bad_parameters(kw, message):
     with pytest.raises(ValueError, match=message):
