@@ -64,37 +64,57 @@ class SearchResult:
 def candidates(qw: QuantizedWeights, name: str, grad: np.ndarray) -> tuple:
     """(bit indices, first-order loss changes) of every bit of layer ``name``'s image, the
     estimate g · Δw summed over the weights the flip changes (module docstring); +inf where the
-    flip makes a weight non-finite."""
+    flip makes a weight non-finite. Bit i of every entry of a field is flipped at once and the
+    change attributed entry by entry: an element entry changes its own weight, a block-level
+    entry (scale, check word; OPAL's outlier value and index, one rank at a time) the weights of
+    its block."""
     img = qw.images[name]
     values = img.field_values()
     w = img.decode_fields(values)
     g = grad.reshape(w.shape).astype(np.float64)
+    rows = w.reshape(w.shape[0], -1)
     idx, est = [], []
+
+    def effect(flipped):
+        with np.errstate(over="ignore", invalid="ignore"):
+            nw = img.decode_fields(flipped)
+            dw = nw - w
+            bad = ~np.isfinite(dw) | (np.abs(nw) > 3.4e38)
+            return np.where(bad, 0.0, g * np.where(bad, 0.0, dw)).reshape(rows.shape), \
+                bad.reshape(rows.shape)
+
+    def per_block(contrib, bad):
+        size = img.params["quantizer"]["block"]
+        kp = img.params["padded"]
+        pad = np.zeros((rows.shape[0], kp))
+        pad[:, :rows.shape[1]] = contrib
+        badp = np.zeros((rows.shape[0], kp), bool)
+        badp[:, :rows.shape[1]] = bad
+        e = pad.reshape(rows.shape[0], -1, size).sum(-1)
+        return np.where(badp.reshape(rows.shape[0], -1, size).any(-1), np.inf, e)
+
     for f in img.fields:
         for i in range(f.width):
-            flipped = dict(values)
-            flipped[f.name] = values[f.name] ^ (1 << i)
-            with np.errstate(over="ignore", invalid="ignore"):
-                dw = img.decode_fields(flipped) - w
-                bad = ~np.isfinite(dw) | (np.abs(img.decode_fields(flipped)) > 3.4e38)
-                contrib = np.where(bad, 0.0, g * np.where(bad, 0.0, dw))
-            if f.kind != "element":
-                # a block-level word (scale, check): every weight of its block changes: sum the contributions block by block
-                rows = w.reshape(w.shape[0], -1)
-                per = contrib.reshape(rows.shape)
-                badr = bad.reshape(rows.shape)
-                size = img.params["quantizer"]["block"]
-                kp = img.params["padded"]
-                pad = np.zeros((rows.shape[0], kp))
-                pad[:, :rows.shape[1]] = per
-                badp = np.zeros((rows.shape[0], kp), bool)
-                badp[:, :rows.shape[1]] = badr
-                e = pad.reshape(rows.shape[0], -1, size).sum(-1)
-                e = np.where(badp.reshape(rows.shape[0], -1, size).any(-1), np.inf, e)
+            if f.kind == "element":
+                flipped = dict(values)
+                flipped[f.name] = values[f.name] ^ (1 << i)
+                contrib, bad = effect(flipped)
+                e = np.where(bad, np.inf, contrib).reshape(-1)
+                e = e[f.target] if f.target is not None else e
+            elif f.offsets.ndim == 3:           # one entry per block and rank: rank by rank
+                e = np.zeros(f.offsets.shape)
+                for j in range(f.offsets.shape[-1]):
+                    flipped = dict(values)
+                    v = values[f.name].copy()
+                    v[..., j] ^= 1 << i
+                    flipped[f.name] = v
+                    e[..., j] = per_block(*effect(flipped))
             else:
-                e = np.where(bad, np.inf, contrib).reshape(f.offsets.shape)
+                flipped = dict(values)
+                flipped[f.name] = values[f.name] ^ (1 << i)
+                e = per_block(*effect(flipped))
             idx.append(f.offsets.reshape(-1) + i)
-            est.append(e.reshape(-1))
+            est.append(np.asarray(e).reshape(-1))
     return np.concatenate(idx), np.concatenate(est)
 
 
@@ -131,7 +151,7 @@ def moves(qw: QuantizedWeights, name: str, grad: np.ndarray) -> tuple:
     if not img.params.get("protect"):
         return [(int(i),) for i in idx], est
     kinds = img.bit_kinds()
-    keep = np.isin(kinds["kind"][idx], ["element"])
+    keep = ~np.isin(kinds["kind"][idx], ["scale", "check"])   # the code covers only these
     out = [(int(i),) for i in idx[keep]]
     ests = [est[keep]]
     if _NEIGHBOURS is None:
@@ -220,7 +240,9 @@ def bit_search(qw: QuantizedWeights, x, y, x_test, y_test, accuracy, *, target=0
                     qw.flip(n, *bits)
                     val = _loss(model, x, y)
                     qw.set_image(n, saved)
-                    if best is None or val > best[0]:
+                    # the larger loss; on a tie (two moves that both make the loss infinite,
+                    # say) the one with fewer flips
+                    if best is None or (val, -len(bits)) > (best[0], -len(best[2])):
                         best = (val, n, bits)
             if best is not None and best[0] > base:
                 break

@@ -17,6 +17,11 @@ Layout of the image (bit 0 = the least significant bit of each word; words back 
 - MX elements and MXSF: per block, the E8M0 scale byte, then the block's element codes.
 - ``bfp``: per group, the 8-bit shared exponent M, then per element its sign bit and its m-bit
   magnitude (the sign first).
+- ``opal``: per n-block, the inlier E8M0 scale, the b-bit inlier codes of the block's slots that
+  hold no outlier, in slot order, then per outlier (rank order) its 16-bit BF16 value and its
+  log2(n)-bit index. Decoding places the stored inlier codes into the slots the (possibly
+  flipped) indices leave free, in order: slots left without a code decode as 0, codes left
+  without a slot are dropped; two outliers at one index: the later one's value stands.
 
 Blocks are numbered row by row. :meth:`BitImage.decode` reads every field back from the bits
 and runs the golden dequantizers (:func:`mxforge.tensors.dequantize`): a scale of 0xFF (MX) or
@@ -35,8 +40,8 @@ from . import tensors
 
 __all__ = ["BitImage", "FORMATS", "BitImageError", "encode"]
 
-#: the formats a bit image is defined for (OPAL: not yet)
-FORMATS = ("int8", *MX_ELEMENTS, "bfp")
+#: the formats a bit image is defined for
+FORMATS = ("int8", *MX_ELEMENTS, "bfp", "opal")
 _INT_BITS = 8
 
 
@@ -55,6 +60,9 @@ class _Field:
     width: int
     signed: bool
     offsets: np.ndarray
+    #: element fields whose entries are not the weights in order (OPAL's stored inliers): the
+    #: flat weight index of every entry
+    target: np.ndarray | None = None
 
 
 @dataclass(eq=False)
@@ -147,6 +155,8 @@ class BitImage:
             return (c * self.params["step"]).reshape(self.shape).astype(np.float64)
         p = self.params["quantizer"]
         kp = self.params["padded"]
+        if self.format == "opal":
+            return self._decode_opal(v, rows, k, kp, p)
         fields = {}
         for f in self.fields:
             if f.kind == "element":
@@ -162,6 +172,41 @@ class BitImage:
         q = {"format": np.array(self.format), "params": np.array(_json(p)), **fields}
         return tensors.dequantize(q)[:, :k].reshape(self.shape)
 
+
+    def _decode_opal(self, v, rows, k, kp, p):
+        n = p["block"]
+        nb = kp // n
+        idx = np.asarray(v["idx"], dtype=np.int64)
+        scale = np.asarray(v["scale"], dtype=np.int64)
+        stored = np.asarray(v["codes"], dtype=np.int64)
+        start = self.params["inlier_start"]               # (rows, nb): first stored entry
+        count = self.params["inlier_count"]
+        if self.params.get("protect"):
+            _, _, det = secded.decode(scale, v["check"])
+            g = secded.guard_block({"scale": scale.reshape(-1), "check": np.asarray(v["check"])
+                                    .reshape(-1), "codes": np.zeros((scale.size, 1))},
+                                   k=1, w=1, policy=self.params["policy"])
+            scale = g["scale"].reshape(scale.shape)
+            zero = det.reshape(scale.shape) == 1 if self.params["policy"] == "zero" else \
+                np.zeros(scale.shape, bool)
+        else:
+            zero = np.zeros(scale.shape, bool)
+        codes = np.zeros((rows, nb, n), dtype=np.int64)
+        for r in range(rows):
+            for b in range(nb):
+                if zero[r, b]:
+                    continue
+                real = min(n, k - b * n)
+                taken = set(idx[r, b].tolist())
+                free = [t for t in range(real) if t not in taken]
+                c = stored[start[r, b]:start[r, b] + count[r, b]]
+                m = min(len(free), len(c))
+                codes[r, b, free[:m]] = c[:m]
+        q = {"format": np.array("opal"), "params": np.array(_json(p)),
+             "codes": codes.reshape(rows, kp), "scale": scale,
+             "outliers": np.moveaxis(np.asarray(v["outliers"], dtype=np.int64), -1, -2),
+             "idx": np.moveaxis(idx, -1, -2)}
+        return tensors.dequantize(q)[:, :k].reshape(self.shape)
 
     def _guard(self, fields, check, kp):
         """The fields after ``scale_guard`` (golden.secded.guard_block) in storage order."""
@@ -238,6 +283,8 @@ def encode(w, format, *, block=None, protect=None, policy="zero", **options) -> 
     except tensors.QuantizeError as e:
         raise BitImageError(str(e)) from None
     nb = kp // size
+    if format == "opal":
+        return _encode_opal(w, q, n, k, kp, size, extra, protect, policy)
     # real elements per block and each block's base offset
     real = np.minimum(size, k - np.arange(nb) * size)             # per block of a row
     if format == "bfp":
@@ -275,3 +322,55 @@ def _write(image, values):
         pos = f.offsets[..., None] + np.arange(f.width)
         image.bits[pos] = ((v[..., None] >> np.arange(f.width)) & 1).astype(np.uint8)
     return image
+
+
+def _encode_opal(w, q, rows, k, kp, n, extra, protect, policy):
+    """The OPAL image (module docstring): per block scale [check], stored inliers, then
+    (BF16, index) per outlier."""
+    bits, kk = q.params["bits"], q.params["k"]
+    ib = (n - 1).bit_length()
+    nb = kp // n
+    codes = q.codes["codes"].reshape(rows, nb, n).astype(np.int64)
+    # the quantizer puts the outlier axis before the block axis (axis=-1): (rows, kk, nb)
+    idx = np.moveaxis(q.scales["idx"].astype(np.int64), -1, -2)            # (rows, nb, kk)
+    outl = np.moveaxis(q.scales["outliers"].astype(np.int64), -1, -2)
+    base = np.zeros((rows, nb), np.int64)
+    start = np.zeros((rows, nb), np.int64)
+    count = np.zeros((rows, nb), np.int64)
+    inl_off, inl_val, inl_tgt = [], [], []
+    out_off = np.zeros((rows, nb, kk), np.int64)
+    pos = 0
+    entry = 0
+    for r in range(rows):
+        for b in range(nb):
+            base[r, b] = pos
+            pos += 8 + extra
+            real = min(n, k - b * n)
+            taken = set(idx[r, b].tolist())
+            free = [t for t in range(real) if t not in taken]
+            start[r, b], count[r, b] = entry, len(free)
+            for t in free:
+                inl_off.append(pos)
+                inl_val.append(codes[r, b, t])
+                inl_tgt.append(r * k + b * n + t)
+                pos += bits
+                entry += 1
+            for j in range(kk):
+                out_off[r, b, j] = pos
+                pos += 16 + ib
+    fields = [_Field("scale", "scale", 8, False, base)]
+    values = {"scale": q.scales["scale"].astype(np.int64)}
+    if protect:
+        fields.append(_Field("check", "check", extra, False, base + 8))
+        values["check"] = secded.encode(values["scale"])
+    fields += [_Field("codes", "element", bits, False, np.array(inl_off, np.int64),
+                      np.array(inl_tgt, np.int64)),
+               _Field("outliers", "outlier", 16, False, out_off),
+               _Field("idx", "index", ib, False, out_off + 16)]
+    values.update(codes=np.array(inl_val, np.int64), outliers=outl, idx=idx)
+    image = BitImage("opal", tuple(np.shape(w)), np.zeros(pos, np.uint8),
+                     {"quantizer": q.params, "padded": kp, "protect": protect,
+                      "policy": policy, "inlier_start": start, "inlier_count": count},
+                     tuple(fields))
+    return _write(image, values)
+

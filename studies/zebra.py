@@ -9,7 +9,8 @@ control: ZeBRA distills its data from BN statistics and cannot run on it), train
 scikit-learn's bundled digits, one victim per seed. Each is quantized (weights of every Conv2d
 and Linear layer; :class:`mxforge.nn.QuantizedWeights`) to per-layer INT8 (ZeBRA's victims), BFP
 with FlexBlock's 864-bit groups (m = 16/8/4 in groups of 54/108/216), MXINT8, MXFP8 E4M3/E5M2,
-MXFP6 E3M2/E2M3, MXFP4 E2M1 and MXSF, and its held-out accuracy stated. Then, on the bit images
+MXFP6 E3M2/E2M3, MXFP4 E2M1, MXSF and OPAL (3-bit inliers, 4 BF16 outliers per 128), and
+its held-out accuracy stated. Then, on the bit images
 (:mod:`mxforge.bitimage`), the three attacks of :mod:`mxforge.attacks`:
 
 - random: uniformly random flips in one seeded order (flips to collapse: the first crossing
@@ -49,7 +50,7 @@ FORMATS = (("int8", "int8", {}), ("bfp16", "bfp", {"m": 16, "block": 54}),
            ("bfp8", "bfp", {"m": 8, "block": 108}), ("bfp4", "bfp", {"m": 4, "block": 216}),
            ("mxint8", "mxint8", {}), ("e4m3", "e4m3", {}), ("e5m2", "e5m2", {}),
            ("e3m2", "e3m2", {}), ("e2m3", "e2m3", {}), ("e2m1", "e2m1", {}),
-           ("mxsf", "mxsf", {}))
+           ("mxsf", "mxsf", {}), ("opal", "opal", {}))
 ATTACKS = ("random", "bfa", "zebra")
 #: the paper's ZeBRA-over-BFA flip ratios
 CLAIM = {"CIFAR-10": 2.0, "ImageNet": 1.6}
@@ -249,7 +250,8 @@ def findings(res):
         out.append("One flip collapses the BN victim in every seed under BFA for: "
                    + ", ".join(one) + " — a shared scale or exponent bit that multiplies a "
                    "block by 2^(2^k) (overflow, or 0xFF: NaN), or an element bit that makes a "
-                   "NaN code (E4M3's S.1111.111).")
+                   "NaN code (E4M3's S.1111.111), or an exponent bit of an OPAL outlier's "
+                   "BF16 value.")
     prot = []
     for f, cs in res["protected"].get("bn", {}).items():
         plain = _mean([x["bfa"] for x in res["cells"]["bn"][f]])

@@ -40,6 +40,24 @@ def test_image_size(fmt, per_block, per_elem):
     assert len(bi.encode(W, fmt)) == 3 * (per_block + 18 * per_elem)
 
 
+def test_opal_layout_and_index_flips():
+    """OPAL rows of 18 in one 128-block: scale, 18 - 4 stored 3-bit inliers, then 4 x (BF16,
+    7-bit index). Flipping an index moves its outlier to another slot and re-places the stored
+    inliers in the slots left free, in order."""
+    img = bi.encode(W, "opal")
+    assert len(img) == 3 * (8 + 14 * 3 + 4 * (16 + 7))
+    v = img.field_values()
+    clean = img.decode().reshape(3, -1)
+    idx0 = int(v["idx"][0, 0, 0])
+    new = idx0 ^ 1
+    first_out = 8 + 14 * 3
+    flipped = img.flip(first_out + 16).decode().reshape(3, -1)    # bit 0 of rank 0's index
+    bf16 = float((np.array([v["outliers"][0, 0, 0]], np.uint32) << 16).view(np.float32)[0])
+    if new < 18:
+        assert flipped[0, new] == bf16
+    assert np.array_equal(flipped[1:], clean[1:])
+
+
 def test_int8_flips_are_twos_complement():
     """Every bit of every code: the flipped code is q ^ (1 << i) read as 8-bit two's
     complement (the MSB is worth -128), times the step; nothing else changes."""
