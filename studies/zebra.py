@@ -142,6 +142,10 @@ def guard_cost():
             continue
         if fmt == "bfp":
             block_bits = 8 + opts["block"] * (1 + opts["m"])
+        elif fmt == "opal":
+            from golden import opal
+            n, k, b = tensors.default_block("opal"), opal.DEFAULT_K, opal.DEFAULT_BITS
+            block_bits = 8 + (n - k) * b + k * (16 + (n - 1).bit_length())
         else:
             block_bits = 8 + tensors.default_block(fmt) * tensors.element_bits(fmt)
         out["storage"][label] = check / block_bits
