@@ -34,10 +34,12 @@ def digits(seed=0):
             torch.from_numpy((xte - mu) / sd), torch.from_numpy(yte.astype(np.int64)))
 
 
-def victim(kind="bn", width=16):
-    """The CNN (module docstring); ``kind`` "bn" or "plain"."""
+def victim(kind="bn", width=16, seed=0):
+    """The CNN (module docstring); ``kind`` "bn" or "plain"; its initial weights from
+    ``seed``."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    torch.manual_seed(seed)
 
     def block(cin, cout):
         layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=kind == "plain")]
@@ -51,7 +53,18 @@ def victim(kind="bn", width=16):
 
 
 def train(model, x, y, epochs=30, seed=0, lr=3e-3, batch=64):
-    """Adam on (x, y), minibatches of ``batch`` in a seeded order; returns the model (eval)."""
+    """Adam on (x, y), minibatches of ``batch`` in a seeded order; returns the model (eval).
+    One CPU thread: PyTorch's multi-threaded CPU kernels do not reproduce bit for bit from run
+    to run, one thread does (measured: two trainings with the same seed differ on 2 threads)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(model, x, y, epochs, seed, lr, batch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(model, x, y, epochs, seed, lr, batch):
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)

@@ -13,6 +13,11 @@ from mxforge import bitimage as bi
 from mxforge.nn import QuantizedWeights
 from studies import zebra_nets as zn
 
+# one worker trains the module's victim once (xdist loadgroup); one thread: the other worker
+# runs simulations meanwhile
+pytestmark = pytest.mark.xdist_group("torch-victim")
+torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="module")
 def data():

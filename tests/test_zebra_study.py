@@ -4,14 +4,19 @@ alone; bad options are one line, exit 2; the committed docs sections are the stu
 import json
 
 import pytest
+import torch
 
 from studies import docs, zebra
 
 
+pytestmark = pytest.mark.xdist_group("torch-victim")
+
+
 def test_quick_run(tmp_path, capsys):
+    torch.set_num_threads(1)
     page = docs.REPO / zebra.PAGE
     before = page.read_bytes()
-    assert zebra.main(["--quick", "--seeds", "1", "--max-flips", "5", "--out",
+    assert zebra.main(["--quick", "--seeds", "1", "--max-flips", "3", "--out",
                        str(tmp_path)]) == 0
     assert page.read_bytes() == before
     res = json.loads((tmp_path / "study_zebra.json").read_text())
