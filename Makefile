@@ -1,11 +1,16 @@
 # mxforge everyday entry points. `make verilog`, `make test` and `make synth` create .venv and
 # install the project into it on first use; later runs reuse it (the stamp tracks pyproject.toml).
+# --no-compile: Python compiles a module when it is first imported; compiling every module of
+# every dependency at install (PyTorch's thousands) doubled the set-up time (51 s -> 24 s).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mxforge-installed
 # pytest workers: the suite is dominated by simulator runs; two cores, two workers.
 JOBS   ?= 2
+# extra pip options for the first install, e.g. PyTorch's CPU index on a machine whose pip does not
+# already offer the pinned torch==2.13.0+cpu wheel (pyproject.toml, the zebra extra)
+PIP_EXTRA ?=
 
 .PHONY: all verilog test sweep synth lint bench study-mxsf study-lightnorm study-opal study-flexblock study-zebra clean deps-apt venv
 
@@ -14,7 +19,7 @@ all: verilog
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-compile $(PIP_EXTRA) -e '.[test]'
 	touch $@
 
 venv: $(STAMP)
