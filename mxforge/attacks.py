@@ -25,12 +25,16 @@ Conv2d/Linear weights) and count flips as the Hamming distance to the clean imag
   :func:`bit_search` on the distilled batch with its target labels. BFA is :func:`bit_search`
   on real data with the model's own predictions as labels.
 
-A loss that is NaN or infinite counts as larger than any finite one; logits with a NaN classify
-the input wrongly (``studies.zebra_nets.accuracy``).
+The loss the searches raise is the batch mean of per-sample cross-entropy, each sample's capped
+at ``LOSS_CAP`` nats, a NaN or infinite one counting as the cap. A sample past the cap (its
+class's probability below e^-100) is misclassified for certain and has nothing more to give, and
+the mean stays finite after a flip that makes some outputs NaN or infinite, so the search goes on
+ranking moves by how many more samples they ruin; with the plain mean, one non-finite sample made
+the loss infinite, no later move could raise it, and a search stopped short of collapse. Logits
+with a NaN classify the input wrongly (``studies.zebra_nets.accuracy``).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,13 +43,40 @@ from torch import nn
 
 from .nn import QuantizedWeights
 
-__all__ = ["random_flips", "bit_search", "distill", "candidates", "moves", "SearchResult"]
+__all__ = ["random_flips", "bit_search", "distill", "candidates", "moves", "SearchResult",
+           "attack_loss", "attack_loss_backward", "LOSS_CAP"]
+
+
+#: per-sample loss cap in nats (module docstring)
+LOSS_CAP = 100.0
+
+
+def attack_loss(logits, y):
+    """Batch mean of per-sample cross-entropy, each capped at :data:`LOSS_CAP` (NaN or
+    infinite: the cap). The value only: see :func:`attack_loss_backward` for its gradient."""
+    per = nn.functional.cross_entropy(logits, y, reduction="none")
+    per = torch.nan_to_num(per, nan=LOSS_CAP, posinf=LOSS_CAP)
+    return per.clamp(max=LOSS_CAP).mean()
 
 
 def _loss(model, x, y):
     with torch.no_grad():
-        v = float(nn.functional.cross_entropy(model(x), y))
-    return math.inf if not math.isfinite(v) else v
+        return float(attack_loss(model(x), y))
+
+
+def attack_loss_backward(model, x, y) -> float:
+    """:func:`attack_loss` of the model on (x, y), back-propagated into the parameters that
+    require a gradient; returns its value. Samples whose logits are not all finite add the cap
+    and no gradient: they are left out of the differentiated pass, since inside the network
+    their NaN activations would make 0 * NaN = NaN of every weight gradient."""
+    with torch.no_grad():
+        logits = model(x)
+    ok = torch.isfinite(logits).all(dim=1)
+    value = float(attack_loss(logits, y))
+    if ok.any():
+        per = nn.functional.cross_entropy(model(x[ok]), y[ok], reduction="none")
+        (per.clamp(max=LOSS_CAP).sum() / len(y)).backward()
+    return value
 
 
 @dataclass
@@ -215,16 +246,13 @@ def bit_search(qw: QuantizedWeights, x, y, x_test, y_test, accuracy, *, target=0
         for wt in weights.values():
             wt.requires_grad_(True)
             wt.grad = None
-        loss = nn.functional.cross_entropy(model(x), y)
-        base = float(loss.detach())
-        base = base if math.isfinite(base) else math.inf
-        if math.isfinite(base):
-            loss.backward()
+        base = attack_loss_backward(model, x, y)
         best = None                   # (loss, layer, bits)
         per_layer = {}
         for n, wt in weights.items():
-            g = (wt.grad.detach().numpy() if wt.grad is not None
-                 else np.zeros(tuple(wt.shape), np.float32))
+            # a NaN weight upstream makes 0 * NaN in the chain rule: no information, no rank
+            g = (np.nan_to_num(wt.grad.detach().numpy(), nan=0.0, posinf=0.0, neginf=0.0)
+                 if wt.grad is not None else np.zeros(tuple(wt.shape), np.float32))
             mv, est = moves(qw, n, g)
             order = np.argsort(-est, kind="stable")[:k_top]
             per_layer[n] = [(mv[j], float(est[j])) for j in order if est[j] > 0]
@@ -240,7 +268,7 @@ def bit_search(qw: QuantizedWeights, x, y, x_test, y_test, accuracy, *, target=0
                     qw.flip(n, *bits)
                     val = _loss(model, x, y)
                     qw.set_image(n, saved)
-                    # the larger loss; on a tie (two moves that both make the loss infinite,
+                    # the larger loss; on a tie (two moves that both ruin every sample,
                     # say) the one with fewer flips
                     if best is None or (val, -len(bits)) > (best[0], -len(best[2])):
                         best = (val, n, bits)

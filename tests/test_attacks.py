@@ -3,6 +3,8 @@ weights the model computes with are the golden decoded images, bit for bit; the 
 ranking's loss estimates are the exact first-order ones (checked against finite differences of
 the loss in the weights the flip changes); the attacks count flips as Hamming distances and
 stop by their rules."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -98,6 +100,36 @@ def test_bit_search_and_random_flips(trained, data):
         assert q.flips() == 0
     finally:
         q.restore()
+
+
+def test_attack_loss_caps_each_sample():
+    """Per-sample cross-entropy by hand (log-sum-exp in float64), capped at 100 nats; a NaN or
+    infinite sample counts as the cap; the mean stays finite."""
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 300.0, 0.0], [float("nan"), 0.0, 0.0],
+                           [float("inf"), 0.0, 0.0]], dtype=torch.float32)
+    y = torch.tensor([0, 0, 1, 1])
+    first = math.log(math.exp(2) + 1 + math.exp(-1)) - 2.0
+    loss = attacks.attack_loss(logits, y)
+    assert float(loss) == pytest.approx((first + 3 * attacks.LOSS_CAP) / 4, rel=1e-6)
+
+
+def test_attack_loss_gradient_ignores_non_finite_samples():
+    """A sample that turns NaN inside the network adds the cap and no gradient: the weight
+    gradient is the finite samples' alone (scaled by their share), not NaN."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+    x = torch.randn(6, 4)
+    x[2, 1] = float("nan")
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    value = attacks.attack_loss_backward(model, x, y)
+    got = [p.grad.clone() for p in model.parameters()]
+    keep = torch.tensor([True, True, False, True, True, True])
+    model.zero_grad()
+    per = nn.functional.cross_entropy(model(x[keep]), y[keep], reduction="none")
+    (per.sum() / 6).backward()
+    for g, want in zip(got, (p.grad for p in model.parameters())):
+        assert torch.isfinite(g).all() and torch.allclose(g, want)
+    assert value == pytest.approx((float(per.sum()) + attacks.LOSS_CAP) / 6, rel=1e-6)
 
 
 def test_distill_needs_batch_norm(data):
