@@ -24,10 +24,10 @@ module mxf_top #(
     parameter integer IW = 1,
     parameter integer OW = 1
 ) (
-    input  wire       clk,
-    input  wire       rst,
-    output reg        done,
-    output reg  [7:0] error
+    input  wire       clk /*verilator public_flat_rw*/,
+    input  wire       rst /*verilator public_flat_rw*/,
+    output reg        done /*verilator public_flat_rd*/,
+    output reg  [7:0] error /*verilator public_flat_rd*/
 );
     reg  [IW-1:0] i_payload;
     reg           i_valid;
@@ -71,8 +71,8 @@ module mxf_top #(
         fout = $fopen("out.hex", "w");
     end
 
-    integer sent;
-    integer recv;
+    integer sent /*verilator public_flat_rd*/;
+    integer recv /*verilator public_flat_rd*/;
     integer code;
     integer drained;
     reg [31:0] rng;
@@ -81,12 +81,12 @@ module mxf_top #(
     reg           hold;
     reg [OW-1:0]  held;
     // statistics, read by the cocotb test
-    reg [31:0] cycles;       // cycles from the end of reset to the last output beat
+    reg [31:0] cycles /*verilator public_flat_rd*/;       // cycles from the end of reset to the last output beat
     reg [31:0] count;
-    reg [31:0] in_idle;      // cycles with i.valid low while vectors remained
-    reg [31:0] in_stall;     // cycles with i.valid & ~i.ready (the DUT held its input back)
-    reg [31:0] out_stall;    // cycles with o.ready low
-    reg [31:0] backpressure; // cycles with o.valid & ~o.ready
+    reg [31:0] in_idle /*verilator public_flat_rd*/;      // cycles with i.valid low while vectors remained
+    reg [31:0] in_stall /*verilator public_flat_rd*/;     // cycles with i.valid & ~i.ready (the DUT held its input back)
+    reg [31:0] out_stall /*verilator public_flat_rd*/;    // cycles with o.ready low
+    reg [31:0] backpressure /*verilator public_flat_rd*/; // cycles with o.valid & ~o.ready
 
     initial begin
         i_payload = {IW{1'b0}};
