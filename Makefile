@@ -12,7 +12,7 @@ JOBS   ?= 2
 # already offer the pinned torch==2.13.0+cpu wheel (pyproject.toml, the zebra extra)
 PIP_EXTRA ?=
 
-.PHONY: all verilog test sweep synth lint bench study-mxsf study-lightnorm study-opal study-flexblock study-zebra clean deps-apt venv
+.PHONY: all verilog test sweep synth lint bench study-mxsf study-lightnorm study-opal study-flexblock study-zebra study-onespike clean deps-apt venv
 
 all: verilog
 
@@ -59,6 +59,10 @@ study-opal: $(STAMP)
 # FlexBlock's mapping and utilization: the analytical model of mxforge/mapping.py (seconds)
 study-zebra: $(STAMP)
 	$(BIN)/python -m studies.zebra
+
+# One-Spike: ANN-to-SNN conversion with single-spike phase coding (PyTorch CPU, ~2 min)
+study-onespike: $(STAMP)
+	$(BIN)/python -m studies.onespike
 
 study-flexblock: $(STAMP)
 	$(BIN)/python -m studies.flexblock

@@ -1,6 +1,6 @@
-"""Victims for the ZeBRA study (issue 20): small CNNs trained here on scikit-learn's bundled
-digits images (1,797 8 x 8 grey images of 10 classes, shipped inside the package: nothing is
-downloaded), on the CPU in seconds.
+"""Victims for the ZeBRA and One-Spike studies (issues 20, 21): small CNNs trained here on
+scikit-learn's bundled digits images (1,797 8 x 8 grey images of 10 classes, shipped inside the
+package: nothing is downloaded), on the CPU in seconds.
 
 ``digits(seed)`` splits the images 70/30 into training and held-out sets (stratified, seeded),
 scaled to [0, 1] and standardized with the training set's mean and deviation. ``victim(kind)``
@@ -20,8 +20,10 @@ KINDS = ("bn", "plain")
 CLASSES = 10
 
 
-def digits(seed=0):
-    """(x_train, y_train, x_test, y_test) as float32/int64 tensors, x of shape (n, 1, 8, 8)."""
+def digits(seed=0, standardize=True):
+    """(x_train, y_train, x_test, y_test) as float32/int64 tensors, x of shape (n, 1, 8, 8);
+    ``standardize=False`` keeps the pixels in [0, 1] (the One-Spike study: phase coding sends
+    values >= 0)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -29,7 +31,7 @@ def digits(seed=0):
     x = (d.images / 16.0).astype(np.float32)[:, None]
     xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=0.3, random_state=seed,
                                           stratify=d.target)
-    mu, sd = xtr.mean(), xtr.std()
+    mu, sd = (xtr.mean(), xtr.std()) if standardize else (0.0, 1.0)
     return (torch.from_numpy((xtr - mu) / sd), torch.from_numpy(ytr.astype(np.int64)),
             torch.from_numpy((xte - mu) / sd), torch.from_numpy(yte.astype(np.int64)))
 

@@ -593,9 +593,9 @@ def test_opal_bad_options_are_one_line(args, needle, capsys):
 
 # -- the docs sections (studies/docs.py) ---------------------------------------------------------
 
-from studies import zebra  # noqa: E402
+from studies import onespike, zebra  # noqa: E402
 
-STUDIES = (mxsf, lightnorm, opal, flexblock, zebra)
+STUDIES = (mxsf, lightnorm, opal, flexblock, zebra, onespike)
 
 
 @pytest.mark.parametrize("study_module", STUDIES, ids=lambda m: m.MODULE)

@@ -1,0 +1,216 @@
+"""Single-spike phase coding and the phase-coded integrate-and-fire neuron (One-Spike;
+docs/numerics.md §10). The golden model of ``phase_neuron``.
+
+Two views of the same code:
+
+- **Values** (float64, for conversion and studies): levels L_t = θ·B^(−t), t = 0..T−1, with
+  B = 2^(1/m); a value a ≥ 0 is sent as one spike at the first phase t whose threshold S_t it
+  reaches, decoded as L_t; below the last threshold, no spike (decoded 0). Plain coding uses
+  S_t = L_t (the floor of the log-domain quantizer: â ≤ a); **threshold shift** uses the
+  midpoints S_t = L_t·(1 + B^(−1))/2 for t < T−1 and S_{T−1} = L_{T−1}/2 (the midpoint to 0),
+  so the decoded level is the nearest one of {0, L_0, ..., L_{T−1}} (a > θ clips to θ).
+- **Integers** (the hardware): a layer's membrane counts in units of u = s_w·θ_in·2^(−F)
+  (s_w the layer's INT8 weight scale, θ_in the previous layer's threshold, F the table's
+  fraction bits). An input spike at phase t adds w_q·B^(−t) as
+  ``round_s(w_q · TAB[t mod m], floor(t/m))``, TAB[r] = round(2^F·2^(−r/m)) and round_s a
+  right shift by s that floors or rounds half up (parameter); the bias is added first; every
+  addition saturates to W bits two's complement; spikes are applied in stream order. The output
+  phase is the first t with V ≥ S_q[t] (integer thresholds, each ≥ 1), or none; V ≤ 0 never
+  fires (ReLU). At most one output spike per neuron by construction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["BASES_M", "ROUNDINGS", "PhaseCode", "Neuron", "table", "int_root_round",
+           "scale_product", "layer_membrane", "fire", "quantize_thresholds", "NO_SPIKE",
+           "PhaseError"]
+
+#: B = 2^(1/m) for these m: a shift plus an m-entry table (base manipulation's choices)
+BASES_M = (1, 2, 4, 8)
+ROUNDINGS = ("floor", "nearest")
+#: the phase of "no spike"
+NO_SPIKE = -1
+MAX_T = 64
+
+
+class PhaseError(ValueError):
+    """A parameter outside what the code or the neuron allows (names it)."""
+
+
+def _check_code(m, T):
+    if m not in BASES_M:
+        raise PhaseError(f"m must be one of {', '.join(map(str, BASES_M))} (B = 2^(1/m)), "
+                         f"not {m!r}")
+    if not isinstance(T, (int, np.integer)) or not 1 <= T <= MAX_T:
+        raise PhaseError(f"T (phases) must be an integer in 1..{MAX_T}, not {T!r}")
+
+
+@dataclass(frozen=True)
+class PhaseCode:
+    """The value view (module docstring): base B = 2^(1/m), ``T`` phases, threshold shift on or
+    off."""
+
+    m: int = 1
+    T: int = 8
+    shift: bool = True
+
+    def __post_init__(self):
+        _check_code(self.m, self.T)
+
+    @property
+    def base(self) -> float:
+        return 2.0 ** (1.0 / self.m)
+
+    def levels(self, theta=1.0) -> np.ndarray:
+        _check_theta(theta)
+        return theta * 2.0 ** (-np.arange(self.T) / self.m)
+
+    def thresholds(self, theta=1.0) -> np.ndarray:
+        lv = self.levels(theta)
+        if not self.shift:
+            return lv
+        s = lv * (1.0 + 2.0 ** (-1.0 / self.m)) / 2.0
+        s[-1] = lv[-1] / 2.0
+        return s
+
+    def encode(self, a, theta=1.0) -> np.ndarray:
+        """Phase of each value of ``a`` (NO_SPIKE below the last threshold)."""
+        a = np.asarray(a, dtype=np.float64)
+        if np.isnan(a).any():
+            raise PhaseError("a value to encode is NaN")
+        s = self.thresholds(theta)
+        # S is decreasing: the first t with a >= S_t is the number of thresholds above a
+        t = np.sum(a[..., None] < s, axis=-1)
+        return np.where(t >= self.T, NO_SPIKE, t).astype(np.int64)
+
+    def decode(self, t, theta=1.0) -> np.ndarray:
+        t = np.asarray(t)
+        if ((t < NO_SPIKE) | (t >= self.T)).any():
+            raise PhaseError(f"phase must be in 0..{self.T - 1} (or {NO_SPIKE}: no spike)")
+        lv = self.levels(theta)
+        return np.where(t == NO_SPIKE, 0.0, lv[np.clip(t, 0, self.T - 1)])
+
+    def quantize(self, a, theta=1.0) -> np.ndarray:
+        return self.decode(self.encode(a, theta), theta)
+
+
+def _check_theta(theta):
+    if not np.all(np.asarray(theta) > 0):
+        raise PhaseError(f"theta (threshold) must be > 0, not {theta!r}")
+
+
+# -- integers: the hardware's arithmetic ----------------------------------------------------------
+
+def int_root_round(n: int, m: int) -> int:
+    """round(n^(1/m)) for integers n ≥ 0, m ≥ 1, exactly (half up; a tie cannot occur for
+    m > 1 since (2x+1)^m is odd and 2^m·n even)."""
+    if n < 0 or m < 1:
+        raise PhaseError("int_root_round needs n >= 0 and m >= 1")
+    if n == 0:
+        return 0
+    # floor root by Newton on integers, then round by comparing (2x+1)^m with 2^m·n
+    x = 1 << ((n.bit_length() + m - 1) // m)
+    while True:
+        y = ((m - 1) * x + n // x ** (m - 1)) // m
+        if y >= x:
+            break
+        x = y
+    while x ** m > n:
+        x -= 1
+    while (x + 1) ** m <= n:
+        x += 1
+    return x + 1 if (2 * x + 1) ** m <= (n << m) else x
+
+
+def table(m: int, F: int) -> tuple[int, ...]:
+    """TAB[r] = round(2^F · 2^(−r/m)), r = 0..m−1 (exact integer arithmetic)."""
+    if not isinstance(F, (int, np.integer)) or not 1 <= F <= 24:
+        raise PhaseError(f"F (table fraction bits) must be an integer in 1..24, not {F!r}")
+    _check_code(m, 1)
+    return tuple(int_root_round(1 << (F * m - r), m) for r in range(m))
+
+
+@dataclass(frozen=True)
+class Neuron:
+    """The integer view (module docstring): base 2^(1/m), ``T`` phases, ``F`` table fraction
+    bits, ``W``-bit saturating membrane, products rounded by ``rounding``."""
+
+    m: int = 1
+    T: int = 8
+    F: int = 8
+    W: int = 24
+    rounding: str = "floor"
+
+    def __post_init__(self):
+        _check_code(self.m, self.T)
+        table(self.m, self.F)
+        if not isinstance(self.W, (int, np.integer)) or not 8 <= self.W <= 48:
+            raise PhaseError(f"W (membrane bits) must be an integer in 8..48, not {self.W!r}")
+        if self.rounding not in ROUNDINGS:
+            raise PhaseError(f"rounding must be one of {', '.join(ROUNDINGS)}, "
+                             f"not {self.rounding!r}")
+
+    @property
+    def tab(self) -> tuple[int, ...]:
+        return table(self.m, self.F)
+
+    @property
+    def vmin(self) -> int:
+        return -(1 << (self.W - 1))
+
+    @property
+    def vmax(self) -> int:
+        return (1 << (self.W - 1)) - 1
+
+
+def scale_product(w, t, nrn: Neuron):
+    """w · B^(−t) in membrane units: ``round_s(w · TAB[t mod m], t // m)`` (module docstring);
+    ``w`` and ``t`` integer arrays (broadcast), every t in 0..T−1."""
+    w = np.asarray(w, dtype=np.int64)
+    t = np.asarray(t, dtype=np.int64)
+    if ((t < 0) | (t >= nrn.T)).any():
+        raise PhaseError(f"phase must be in 0..{nrn.T - 1}")
+    tab = np.array(nrn.tab, dtype=np.int64)
+    p = w * tab[t % nrn.m]
+    s = t // nrn.m
+    if nrn.rounding == "nearest":
+        p = p + np.where(s > 0, np.left_shift(1, np.maximum(s - 1, 0)), 0)
+    return np.right_shift(p, s)          # arithmetic: floor for negative products
+
+
+def layer_membrane(spikes, weights, bias, nrn: Neuron) -> np.ndarray:
+    """Membranes of a layer slice after its input window: ``weights`` (N × I INT8), ``bias``
+    (N, membrane units), ``spikes`` a sequence of (input index, phase) in stream order; every
+    addition saturates to W bits."""
+    weights = np.asarray(weights, dtype=np.int64)
+    v = np.clip(np.asarray(bias, dtype=np.int64), nrn.vmin, nrn.vmax)
+    for i, t in spikes:
+        if not 0 <= i < weights.shape[1]:
+            raise PhaseError(f"input index must be in 0..{weights.shape[1] - 1}, not {i}")
+        v = np.clip(v + scale_product(weights[:, i], t, nrn), nrn.vmin, nrn.vmax)
+    return v
+
+
+def fire(v, thresholds_q) -> np.ndarray:
+    """Output phase of each membrane: the first t with v ≥ S_q[t], else NO_SPIKE."""
+    s = np.asarray(thresholds_q, dtype=np.int64)
+    if (s < 1).any():
+        raise PhaseError("every integer threshold must be >= 1 (a threshold of 0 would fire "
+                         "a neuron with no input)")
+    v = np.asarray(v, dtype=np.int64)
+    hit = v[..., None] >= s
+    return np.where(hit.any(-1), hit.argmax(-1), NO_SPIKE).astype(np.int64)
+
+
+def quantize_thresholds(code: PhaseCode, theta_out, unit) -> np.ndarray:
+    """Integer thresholds S_q[t] = ceil(S_t(θ_out) / unit): for an integer membrane V (in
+    ``unit``), V ≥ S_q[t] exactly when V·unit ≥ S_t."""
+    s = code.thresholds(theta_out) / unit
+    q = np.ceil(s).astype(np.int64)
+    if (q < 1).any():
+        raise PhaseError("a threshold rounds to 0 membrane units: raise F or the layer's "
+                         "threshold")
+    return q
