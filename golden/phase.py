@@ -214,3 +214,162 @@ def quantize_thresholds(code: PhaseCode, theta_out, unit) -> np.ndarray:
         raise PhaseError("a threshold rounds to 0 membrane units: raise F or the layer's "
                          "threshold")
     return q
+
+
+# -- phase_neuron: the layer slice's stream contract -----------------------------------------------
+#
+# One command per input beat: ``op`` SPIKE (an input spike: ``addr`` the input index, ``phase``
+# its phase), FIRE (the end of the input window) or LOAD (``data`` to ``addr``: weight
+# (i, j) at i·n + j, the low 8 bits as two's complement; bias j at fan_in·n + j; threshold t at
+# fan_in·n + n + t; W-bit two's complement). A LOAD of a bias also restarts that neuron's
+# membrane from it. FIRE emits, for j = 0..n−1, one output beat {index j, phase t, last 0} per
+# neuron that fires (first t with V_j ≥ S[t]), then {index 0, phase 0, last 1}; every membrane
+# restarts from its bias. Defined behaviour for bad stream input: a SPIKE whose phase is outside
+# 0..T−1 or whose index is outside 0..fan_in−1 changes nothing; a LOAD outside the map and op 3
+# are ignored; loaded thresholds are taken as they are (the conversion never makes one < 1).
+# Reset: weights, biases, thresholds and membranes 0.
+
+OP_SPIKE, OP_FIRE, OP_LOAD, OP_NOP = 0, 1, 2, 3
+
+
+def slice_check(n, fan_in, m, T, F, W, rounding):
+    from .checks import check_choice, check_int
+    check_int("n", n, 1, 64)
+    check_int("fan_in", fan_in, 1, 1024)
+    if m not in BASES_M:
+        raise ValueError(f"m must be one of {', '.join(map(str, BASES_M))} (B = 2^(1/m)), "
+                         f"not {m!r}")
+    check_int("T", T, 1, MAX_T)
+    check_int("F", F, 1, 16)
+    check_int("W", W, 8, 48)
+    check_choice("rounding", rounding, ROUNDINGS)
+
+
+def slice_widths(n, fan_in, T, W, **_):
+    """(addr bits, phase bits, index bits) of the stream fields; the phase field has room for
+    phases up to 2T − 1 (a bad phase is representable)."""
+    addr = max(1, (fan_in * n + n + T - 1).bit_length())
+    return addr, T.bit_length(), max(1, (n - 1).bit_length())
+
+
+def slice_block(inputs, n=8, fan_in=16, m=2, T=8, F=8, W=24, rounding="floor", **_):
+    """Golden ``phase_neuron``: output fields {"index", "phase", "last"} of a command stream
+    {"op", "addr", "phase", "data"} (the contract above)."""
+    slice_check(n, fan_in, m, T, F, W, rounding)
+    nrn = Neuron(m, T, F, W, rounding)
+    lo, hi = nrn.vmin, nrn.vmax
+    wts = np.zeros((fan_in, n), dtype=np.int64)
+    bias = np.zeros(n, dtype=np.int64)
+    thr = np.zeros(T, dtype=np.int64)
+    v = np.zeros(n, dtype=np.int64)
+    out_i, out_p, out_l = [], [], []
+    mask = (1 << W) - 1
+
+    def signed(x, bits):
+        x &= (1 << bits) - 1
+        return x - (1 << bits) if x >> (bits - 1) else x
+
+    ops = np.asarray(inputs["op"], dtype=np.int64)
+    addrs = np.asarray(inputs["addr"], dtype=np.int64)
+    phases = np.asarray(inputs["phase"], dtype=np.int64)
+    datas = np.asarray(inputs["data"], dtype=np.int64)
+    for op, a, t, d in zip(ops.tolist(), addrs.tolist(), phases.tolist(), datas.tolist()):
+        if op == OP_SPIKE:
+            if 0 <= a < fan_in and 0 <= t < T:
+                v = np.clip(v + scale_product(wts[a], np.full(n, t), nrn), lo, hi)
+        elif op == OP_FIRE:
+            for j in range(n):
+                hit = np.nonzero(v[j] >= thr)[0]
+                if hit.size:
+                    out_i.append(j), out_p.append(int(hit[0])), out_l.append(0)
+            out_i.append(0), out_p.append(0), out_l.append(1)
+            v = bias.copy()
+        elif op == OP_LOAD:
+            if a < fan_in * n:
+                wts[a // n, a % n] = signed(d, 8)
+            elif a < fan_in * n + n:
+                bias[a - fan_in * n] = signed(d & mask, W)
+                v[a - fan_in * n] = bias[a - fan_in * n]
+            elif a < fan_in * n + n + T:
+                thr[a - fan_in * n - n] = signed(d & mask, W)
+    return {"index": np.array(out_i, dtype=np.int64), "phase": np.array(out_p, dtype=np.int64),
+            "last": np.array(out_l, dtype=np.int64)}
+
+
+def slice_space(**_):
+    return None
+
+
+def slice_stimulus(rng, n_beats, exhaustive=False, n=8, fan_in=16, m=2, T=8, F=8, W=24,
+                   rounding="floor", **_):
+    """``n_beats`` beats of random windows, then corners. A window: optionally reload part of
+    the weights, biases or thresholds (random values, thresholds mostly decreasing and ≥ 1),
+    then spikes of a random subset of inputs at random phases (about 1 in 20 with a phase or
+    index out of range, a few repeated inputs), then FIRE; the last window is closed by FIRE.
+    Corners: a full load with the extreme weights (−128, 127) and biases, windows of every phase
+    with every input spiking once (saturating sums at small W), an empty window, two FIREs in
+    a row, a bias load in mid-window and op 3."""
+    slice_check(n, fan_in, m, T, F, W, rounding)
+    addr_bits, phase_bits, _ = slice_widths(n, fan_in, T, W)
+    base_b, base_t = fan_in * n, fan_in * n + n
+    beats = []
+
+    def load(a, d):
+        beats.append((OP_LOAD, a, 0, d & ((1 << W) - 1)))
+
+    def thresholds(scale):
+        s = np.sort(rng.integers(1, max(2, scale), T))[::-1]
+        if rng.random() < 0.2:
+            s = rng.integers(-scale, scale, T)            # any order, any sign
+        for t in range(T):
+            load(base_t + t, int(s[t]))
+
+    span = 1 << min(W - 2, F + 10)
+    for a in range(base_b):
+        load(a, int(rng.integers(-128, 128)))
+    for j in range(n):
+        load(base_b + j, int(rng.integers(-span // 4, span // 4)))
+    thresholds(span)
+    while len(beats) < n_beats:
+        r = rng.random()
+        if r < 0.3:
+            for a in rng.choice(base_b, min(base_b, 8), replace=False):
+                load(int(a), int(rng.integers(-128, 128)))
+        elif r < 0.4:
+            thresholds(span)
+        elif r < 0.5:
+            j = int(rng.integers(0, n))
+            load(base_b + j, int(rng.integers(-span // 4, span // 4)))
+        k = int(rng.integers(0, fan_in + 1))
+        for i in rng.choice(fan_in, k, replace=False):
+            bad = rng.random()
+            if bad < 0.03:
+                beats.append((OP_SPIKE, int(i), int(rng.integers(T, 1 << phase_bits)), 0))
+            elif bad < 0.05 and (1 << addr_bits) > fan_in:
+                beats.append((OP_SPIKE, int(rng.integers(fan_in, 1 << addr_bits)),
+                              int(rng.integers(0, T)), 0))
+            else:
+                beats.append((OP_SPIKE, int(i), int(rng.integers(0, T)), 0))
+        beats.append((OP_FIRE, 0, 0, 0))
+    # corners
+    for a in range(base_b):
+        load(a, 127 if a % 2 else -128)
+    for j in range(n):
+        load(base_b + j, [0, 1, -1, (1 << (W - 1)) - 1, -(1 << (W - 1))][j % 5])
+    for t in range(T):
+        load(base_t + t, max(1, (1 << (W - 2)) >> t))
+    for t in range(T):
+        for i in range(fan_in):
+            beats.append((OP_SPIKE, i, t, 0))
+            beats.append((OP_SPIKE, i, t, 0))
+        beats.append((OP_FIRE, 0, 0, 0))
+    beats.append((OP_FIRE, 0, 0, 0))
+    beats.append((OP_FIRE, 0, 0, 0))
+    beats.append((OP_SPIKE, 0, 0, 0))
+    load(base_b, 5)
+    beats.append((OP_NOP, 1, 1, 1))
+    load((1 << addr_bits) - 1, 7)
+    beats.append((OP_SPIKE, 1, 0, 0))
+    beats.append((OP_FIRE, 0, 0, 0))
+    a = np.array(beats, dtype=np.int64)
+    return {"op": a[:, 0], "addr": a[:, 1], "phase": a[:, 2], "data": a[:, 3]}

@@ -102,6 +102,8 @@ def _blocks() -> dict[str, Block]:
     from hw import opal_quantize, opal_dot, softmax
     from golden import opal, softmax as softmax_golden
     from golden import workloads
+    from hw import phase_neuron
+    from golden import phase as phase_golden
 
     entries = [
         Block(
@@ -1266,6 +1268,53 @@ def _blocks() -> dict[str, Block]:
             configs=({}, {"policy": "hold"}),
             summary="SECDED over a stored block scale (13 bits): corrects one flip, detects two; "
                     "on a detected error zero the block or hold the last good scale",
+        ),
+        Block(
+            name="phase_neuron",
+            family="One-Spike",
+            description=(
+                "A layer slice of n integrate-and-fire neurons for single-spike phase coding "
+                "(docs/numerics.md §10; contract: `golden.phase.slice_block`). Commands on one "
+                "stream: SPIKE (input index, phase t) adds w·B^(−t) to all n membranes in one "
+                "cycle, computed as `round_s(w · TAB[t mod m], t >> log2 m)` for B = 2^(1/m): per "
+                "lane an INT8 × (F+1)-bit multiplier by a table constant, a barrel shift and a "
+                "W-bit saturating adder, the weight column read from a memory of fan_in × n "
+                "INT8 weights; LOAD writes a weight, a bias (restarting that membrane) or one "
+                "of the T thresholds; FIRE scans the neurons one per cycle (T comparators and a "
+                "priority encoder: the first phase whose threshold the membrane meets), emits "
+                "one output event per neuron that fires and a `last` beat, and restarts every "
+                "membrane from its bias. At most one output spike per neuron per window. A "
+                "SPIKE with a phase ≥ T or an index ≥ fan_in, a LOAD outside the map and op 3 "
+                "change nothing."),
+            latency_note=(
+                "A FIRE takes n + 1 cycles without back-pressure (one per neuron, then the `last` "
+                "beat), during which the input is not ready; SPIKE and LOAD take one cycle and "
+                "give no output."),
+            fields={
+                "op": "0 SPIKE, 1 FIRE, 2 LOAD, 3 nothing.",
+                "addr": "SPIKE: the input index; LOAD: weight (i, j) at i·n + j, bias j at "
+                        "fan_in·n + j, threshold t at fan_in·n + n + t.",
+                "in.phase": "SPIKE: the input spike's phase (the field holds up to 2T − 1).",
+                "data": "LOAD: the value (a weight: its low 8 bits; bias, threshold: W-bit two's "
+                        "complement).",
+                "index": "The neuron that fires.",
+                "out.phase": "Its phase: the first t with membrane ≥ threshold t.",
+                "last": "1 on the beat that closes the window (index and phase 0).",
+            },
+            generator=phase_neuron.PhaseNeuron,
+            golden=phase_golden.slice_block,
+            stimulus=phase_golden.slice_stimulus,
+            exhaustive_size=phase_golden.slice_space,
+            defaults={"n": 8, "fan_in": 16, "m": 2, "T": 8, "F": 8, "W": 24,
+                      "rounding": "floor"},
+            choices={"m": phase_golden.BASES_M, "rounding": phase_golden.ROUNDINGS},
+            # the default (B = √2), rounding to nearest with B = 2^(1/4) and a 16-bit membrane
+            # (saturates), and B = 2 with sizes that are no powers of two
+            configs=({}, {"rounding": "nearest", "m": 4, "W": 16},
+                     {"n": 3, "fan_in": 5, "m": 1, "T": 5}),
+            random_vectors=3000,
+            summary="Single-spike phase-coded integrate-and-fire layer slice: n neurons, "
+                    "B = 2^(1/m) as shift + table, saturating membranes, at most one spike each",
         ),
     ]
     return {b.name: b for b in entries}

@@ -146,6 +146,9 @@ FAMILIES = {
     "ZeBRA": "Bit-flip attacks on stored block-scaled weights (ZeBRA, BMVC 2021; docs/numerics.md "
              "§9) and the hardware answer: SECDED over the stored block scale in front of the "
              "decoders.",
+    "One-Spike": "One-Spike's single-spike phase-coded neurons (a reconstruction, docs/numerics.md "
+                 "§10): a layer slice of integrate-and-fire neurons that receive and send at most "
+                 "one spike each, its value in the spike's phase.",
 }
 
 
