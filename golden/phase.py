@@ -373,3 +373,91 @@ def slice_stimulus(rng, n_beats, exhaustive=False, n=8, fan_in=16, m=2, T=8, F=8
     beats.append((OP_FIRE, 0, 0, 0))
     a = np.array(beats, dtype=np.int64)
     return {"op": a[:, 0], "addr": a[:, 1], "phase": a[:, 2], "data": a[:, 3]}
+
+
+# -- mac_neuron: the ANN baseline slice on the same operands ---------------------------------------
+#
+# The same n × fan_in INT8 weights and W-bit biases, the ANN's activations as 8-bit unsigned
+# codes (ReLU outputs quantized per layer): op ACT (``addr`` the input index, ``data`` the code)
+# adds w_ij · a to all n W-bit saturating accumulators; FIRE emits the n accumulators
+# {index j, value (the W-bit two's-complement pattern), last (j = n − 1)} and restarts them
+# from their biases; LOAD writes a weight (i·n + j) or a bias (fan_in·n + j, restarting that
+# accumulator). An ACT outside 0..fan_in−1, a LOAD outside the map and op 3 change nothing.
+# Reset: everything 0.
+
+def mac_check(n, fan_in, W):
+    from .checks import check_int
+    check_int("n", n, 1, 64)
+    check_int("fan_in", fan_in, 1, 1024)
+    check_int("W", W, 8, 48)
+
+
+def mac_widths(n, fan_in, **_):
+    """(addr bits, index bits)."""
+    return max(1, (fan_in * n + n - 1).bit_length()), max(1, (n - 1).bit_length())
+
+
+def mac_block(inputs, n=8, fan_in=16, W=24, **_):
+    """Golden ``mac_neuron``: {"index", "value", "last"} of a command stream {"op", "addr",
+    "data"} (the contract above)."""
+    mac_check(n, fan_in, W)
+    lo, hi = -(1 << (W - 1)), (1 << (W - 1)) - 1
+    wts = np.zeros((fan_in, n), dtype=np.int64)
+    bias = np.zeros(n, dtype=np.int64)
+    acc = np.zeros(n, dtype=np.int64)
+    out_i, out_v, out_l = [], [], []
+
+    def signed(x, bits):
+        x &= (1 << bits) - 1
+        return x - (1 << bits) if x >> (bits - 1) else x
+
+    for op, a, d in zip(*(np.asarray(inputs[k], dtype=np.int64).tolist()
+                          for k in ("op", "addr", "data"))):
+        if op == OP_SPIKE:                                # ACT
+            if 0 <= a < fan_in:
+                acc = np.clip(acc + wts[a] * (d & 0xFF), lo, hi)
+        elif op == OP_FIRE:
+            out_i += list(range(n))
+            out_v += (acc & ((1 << W) - 1)).tolist()          # the W-bit pattern
+            out_l += [0] * (n - 1) + [1]
+            acc = bias.copy()
+        elif op == OP_LOAD:
+            if a < fan_in * n:
+                wts[a // n, a % n] = signed(d, 8)
+            elif a < fan_in * n + n:
+                bias[a - fan_in * n] = signed(d, W)
+                acc[a - fan_in * n] = bias[a - fan_in * n]
+    return {"index": np.array(out_i, dtype=np.int64), "value": np.array(out_v, dtype=np.int64),
+            "last": np.array(out_l, dtype=np.int64)}
+
+
+def mac_stimulus(rng, n_beats, exhaustive=False, n=8, fan_in=16, W=24, **_):
+    """``n_beats`` beats of random windows (weight reloads, a random subset of inputs with
+    random codes, a few out-of-range indices, FIRE), then corners: extreme weights and codes
+    that saturate at small W, an empty window, two FIREs, a bias load in mid-window, op 3."""
+    mac_check(n, fan_in, W)
+    addr_bits, _ = mac_widths(n, fan_in)
+    base_b = fan_in * n
+    mask = (1 << W) - 1
+    beats = [(OP_LOAD, a, int(rng.integers(-128, 128)) & 0xFF) for a in range(base_b)]
+    beats += [(OP_LOAD, base_b + j, int(rng.integers(-1 << (W - 3), 1 << (W - 3))) & mask)
+              for j in range(n)]
+    while len(beats) < n_beats:
+        if rng.random() < 0.3:
+            beats += [(OP_LOAD, int(a), int(rng.integers(-128, 128)) & 0xFF)
+                      for a in rng.choice(base_b, min(base_b, 8), replace=False)]
+        for i in rng.choice(fan_in, int(rng.integers(0, fan_in + 1)), replace=False):
+            if rng.random() < 0.03 and (1 << addr_bits) > fan_in:
+                beats.append((OP_SPIKE, int(rng.integers(fan_in, 1 << addr_bits)), 255))
+            else:
+                beats.append((OP_SPIKE, int(i), int(rng.integers(0, 256))))
+        beats.append((OP_FIRE, 0, 0))
+    beats += [(OP_LOAD, a, 0x80 if a % 2 else 0x7F) for a in range(base_b)]
+    beats += [(OP_LOAD, base_b + j, [0, 1 << (W - 2), -(1 << (W - 2))][j % 3] & mask)
+              for j in range(n)]
+    for _ in range(4):
+        beats += [(OP_SPIKE, i, 255) for i in range(fan_in)]
+    beats += [(OP_FIRE, 0, 0), (OP_FIRE, 0, 0), (OP_SPIKE, 0, 3), (OP_LOAD, base_b, 5),
+              (OP_NOP, 1, 1), (OP_SPIKE, 1, 7), (OP_FIRE, 0, 0)]
+    a = np.array(beats, dtype=np.int64)
+    return {"op": a[:, 0], "addr": a[:, 1], "data": a[:, 2]}

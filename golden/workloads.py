@@ -29,7 +29,8 @@ import numpy as np
 
 __all__ = ["Workload", "mx_decode", "mx_quantize", "mxsf_quantize", "mx_dot", "bf16_dot",
            "bfp_quantize", "bfp_dot", "bfp_pe", "rangebn_fwd", "rangebn_bwd", "bn_fwd",
-           "opal_quantize", "opal_dot", "softmax", "activations", "weights"]
+           "opal_quantize", "opal_dot", "softmax", "activations", "weights", "phase_neuron",
+           "mac_neuron"]
 
 #: dot-product blocks added into one running sum (the accumulator operand's history)
 CHAIN = 8
@@ -343,3 +344,75 @@ def softmax(rng, beats, n=64, in_bits=16, frac_bits=8, **_):
     rows = max(2, -(-beats // n))
     x = to_codes(attention_scores(rng, rows, n), in_bits, frac_bits).reshape(-1)
     return Workload({"x": x}, 1, "softmax output", n)
+
+
+# -- One-Spike -------------------------------------------------------------------------------------
+
+def _neuron_layer(rng, n, fan_in, windows):
+    """INT8 weights (normal, scaled to the column's max), ReLU activations (normal, a third
+    above zero after a negative shift, like a hidden layer's) scaled to [0, 1] by their 99.9th
+    percentile, ``windows`` inference windows of them."""
+    w = weights(rng, fan_in, n).astype(np.float64)
+    wq = np.clip(np.rint(w / np.abs(w).max() * 127), -127, 127).astype(np.int64)
+    a = np.maximum(rng.standard_normal((windows, fan_in)) - 0.4, 0.0)
+    return wq, a / max(float(np.percentile(a, 99.9)), 1e-9)
+
+
+def _loads(wq, bias, extra, W):
+    fan_in, n = wq.shape
+    mask = (1 << W) - 1
+    beats = [(2, i * n + j, int(wq[i, j]) & 0xFF) for i in range(fan_in) for j in range(n)]
+    beats += [(2, fan_in * n + j, int(b) & mask) for j, b in enumerate(bias)]
+    beats += [(2, fan_in * n + n + t, int(s) & mask) for t, s in enumerate(extra)]
+    return beats
+
+
+def phase_neuron(rng, beats, n=8, fan_in=16, m=2, T=8, F=8, W=24, rounding="floor", **_):
+    """A converted hidden layer's slice: the weights and biases loaded (not measured), then
+    windows of phase-coded input spikes (the activations through the threshold-shifted code of
+    B = 2^(1/m): a zero sends nothing) and FIRE, the thresholds those of the conversion
+    (docs/numerics.md §10: the code's thresholds at the 99.9th percentile of the membranes, in
+    membrane units). One operation = one input spike (n synaptic updates)."""
+    from . import phase as ph
+
+    code = ph.PhaseCode(m, T, True)
+    nrn = ph.Neuron(m, T, F, W, rounding)
+    windows = max(8, beats // max(1, fan_in // 2))
+    wq, a = _neuron_layer(rng, n, fan_in, windows)
+    phases = code.encode(a, 1.0)
+    bias = np.rint(rng.normal(0, 0.05, n) * 127 * (1 << F)).astype(np.int64)
+    v = bias + np.stack([sum((ph.scale_product(wq[i], np.full(n, t), nrn) for i, t in
+                              enumerate(p) if t != ph.NO_SPIKE), np.zeros(n, np.int64))
+                         for p in phases])
+    theta = max(float(np.percentile(v[v > 0], 99.9)) if (v > 0).any() else 1.0, float(T))
+    s_q = np.maximum(np.ceil(code.thresholds(theta)), 1).astype(np.int64)
+    load = _loads(wq, bias, s_q, W)
+    run, spikes = [], 0
+    for p in phases:
+        idx = np.nonzero(p != ph.NO_SPIKE)[0]
+        run += [(0, int(i), int(p[i]), 0) for i in idx]
+        run.append((1, 0, 0, 0))
+        spikes += len(idx)
+    rows = [(op, addr, 0, d) for op, addr, d in load] + run
+    arr = np.array(rows, dtype=np.int64)
+    fields = {"op": arr[:, 0], "addr": arr[:, 1], "phase": arr[:, 2], "data": arr[:, 3]}
+    return Workload(fields, spikes / len(run), f"input spike ({n} synaptic updates)", len(load))
+
+
+def mac_neuron(rng, beats, n=8, fan_in=16, W=24, **_):
+    """The same layer in the ANN: the weights and biases loaded (not measured), then windows of
+    every input's activation as an 8-bit code (zeros included: a dense MAC array) and FIRE. One
+    operation = one input activation (n MACs)."""
+    windows = max(8, beats // max(1, fan_in // 2))
+    wq, a = _neuron_layer(rng, n, fan_in, windows)
+    codes = np.clip(np.rint(a * 255), 0, 255).astype(np.int64)
+    bias = np.rint(rng.normal(0, 0.05, n) * 127 * 255).astype(np.int64)
+    load = _loads(wq, bias, (), W)
+    run = []
+    for c in codes:
+        run += [(0, i, int(c[i])) for i in range(fan_in)]
+        run.append((1, 0, 0))
+    arr = np.array(load + run, dtype=np.int64)
+    fields = {"op": arr[:, 0], "addr": arr[:, 1], "data": arr[:, 2]}
+    return Workload(fields, fan_in * len(codes) / len(run), f"input activation ({n} MACs)",
+                    len(load))

@@ -13,12 +13,13 @@ output beat (held until accepted), then a ``last`` beat closes the window and ev
 restarts from its bias. Out-of-range phases and indices, loads outside the map and op 3 change
 nothing (the contract).
 """
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data
 
 from golden import phase as spec
 
 from .lib.block import StreamBlock
+from .lib.neuron_slice import select, weight_memory
 
 __all__ = ["PhaseNeuron"]
 
@@ -70,10 +71,6 @@ class PhaseNeuron(StreamBlock):
         cmd = i.payload
         vmax, vmin = (1 << (W - 1)) - 1, -(1 << (W - 1))
 
-        mem = memory.Memory(shape=unsigned(8 * n), depth=fan_in, init=[])
-        m.submodules.weights = mem
-        rd = mem.read_port(domain="comb")
-        wr = mem.write_port(granularity=8)
         # registers addressed by comparisons (no indexed arrays: every case is covered)
         bias = [Signal(signed(W), name=f"bias{j}") for j in range(n)]
         thr = [Signal(signed(W), name=f"thr{t}") for t in range(T)]
@@ -84,25 +81,20 @@ class PhaseNeuron(StreamBlock):
         is_spike = accept & (cmd.op == spec.OP_SPIKE) & (cmd.addr < fan_in) & (cmd.phase < T)
         is_load = accept & (cmd.op == spec.OP_LOAD)
         is_fire = accept & (cmd.op == spec.OP_FIRE)
-        col_bits = max(1, (fan_in - 1).bit_length())
-        m.d.comb += rd.addr.eq(cmd.addr[:col_bits])
+        weights = weight_memory(m, n, fan_in, cmd, is_load)
 
         # B^-t = TAB[t mod m] >> (t // m)
         log_m = (mm - 1).bit_length()
         tab = spec.table(mm, F)
         r = cmd.phase[:log_m] if log_m else Const(0, 1)     # t mod m
         s = cmd.phase[log_m:] if log_m < len(cmd.phase) else Const(0, 1)
-        tabv = Signal(unsigned(F + 1))
-        m.d.comb += tabv.eq(tab[0])
-        for k in range(1, mm):
-            with m.If(r == k):
-                m.d.comb += tabv.eq(tab[k])
+        tabv = select(m, r, [Const(x, F + 1) for x in tab], unsigned(F + 1))
         half = Signal(unsigned(T))
         if nearest:
             m.d.comb += half.eq(Const(1, T + 1) << s >> 1)
         pw = max(8 + F + 2, T + 2)
         for j in range(n):
-            w = rd.data[8 * j:8 * j + 8].as_signed()
+            w = weights[j]
             prod = Signal(signed(pw), name=f"prod{j}")
             sh = Signal(signed(pw), name=f"sh{j}")
             tot = Signal(signed(W + 1), name=f"sum{j}")
@@ -112,10 +104,6 @@ class PhaseNeuron(StreamBlock):
 
         # loads
         word = cmd.data.as_signed()
-        m.d.comb += wr.addr.eq((cmd.addr // n)[:col_bits])
-        m.d.comb += wr.data.eq(Cat(*[cmd.data[:8]] * n))      # every lane; en picks one
-        with m.If(is_load & (cmd.addr < base_b)):
-            m.d.comb += wr.en.eq(Const(1, n) << (cmd.addr % n))
         for k in range(n):
             with m.If(is_load & (cmd.addr == base_b + k)):
                 m.d.sync += [bias[k].eq(word), v[k].eq(word)]
@@ -125,11 +113,7 @@ class PhaseNeuron(StreamBlock):
 
         # the scan
         j = Signal(range(n + 1))
-        cur = Signal(signed(W))
-        m.d.comb += cur.eq(v[0])
-        for k in range(1, n):
-            with m.If(j == k):
-                m.d.comb += cur.eq(v[k])
+        cur = select(m, j, v, signed(W))
         hits = [cur >= thr[t] for t in range(T)]
         fires = Signal()
         phase = Signal(len(o.payload.phase))

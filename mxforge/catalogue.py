@@ -102,7 +102,7 @@ def _blocks() -> dict[str, Block]:
     from hw import opal_quantize, opal_dot, softmax
     from golden import opal, softmax as softmax_golden
     from golden import workloads
-    from hw import phase_neuron
+    from hw import mac_neuron, phase_neuron
     from golden import phase as phase_golden
 
     entries = [
@@ -1313,8 +1313,46 @@ def _blocks() -> dict[str, Block]:
             configs=({}, {"rounding": "nearest", "m": 4, "W": 16},
                      {"n": 3, "fan_in": 5, "m": 1, "T": 5}),
             random_vectors=3000,
+            workload=workloads.phase_neuron,
             summary="Single-spike phase-coded integrate-and-fire layer slice: n neurons, "
                     "B = 2^(1/m) as shift + table, saturating membranes, at most one spike each",
+        ),
+        Block(
+            name="mac_neuron",
+            family="One-Spike",
+            description=(
+                "The ANN baseline of `phase_neuron` on the same operands (contract: "
+                "`golden.phase.mac_block`): n neurons with the same fan_in × n INT8 weight "
+                "memory and W-bit biases; an ACT beat (input index, 8-bit unsigned activation "
+                "code) adds w · a to all n saturating accumulators in one cycle (per lane an "
+                "INT8 × UINT8 multiplier and a W-bit adder); LOAD writes a weight or a bias "
+                "(restarting that accumulator); FIRE emits the n accumulators one per cycle "
+                "(`last` on the final one) and restarts them from their biases. An ACT with an "
+                "index ≥ fan_in, a LOAD outside the map and op 3 change nothing."),
+            latency_note=(
+                "A FIRE takes n cycles without back-pressure (one output per neuron), during "
+                "which the input is not ready; ACT and LOAD take one cycle and give no output."),
+            fields={
+                "op": "0 ACT, 1 FIRE, 2 LOAD, 3 nothing.",
+                "addr": "ACT: the input index; LOAD: weight (i, j) at i·n + j, bias j at "
+                        "fan_in·n + j.",
+                "data": "ACT: the activation code (low 8 bits, unsigned); LOAD: the value (a "
+                        "weight: its low 8 bits; a bias: W-bit two's complement).",
+                "index": "The neuron.",
+                "value": "Its accumulator (W-bit two's complement).",
+                "last": "1 on the window's last output (neuron n − 1).",
+            },
+            generator=mac_neuron.MacNeuron,
+            golden=phase_golden.mac_block,
+            stimulus=phase_golden.mac_stimulus,
+            exhaustive_size=phase_golden.slice_space,
+            defaults={"n": 8, "fan_in": 16, "W": 24},
+            # the default; a 16-bit accumulator that saturates, sizes no powers of two
+            configs=({}, {"n": 3, "fan_in": 5, "W": 16}),
+            random_vectors=3000,
+            workload=workloads.mac_neuron,
+            summary="INT8 MAC neuron slice (the ANN baseline of phase_neuron): n INT8 x UINT8 "
+                    "MACs per cycle into saturating accumulators",
         ),
     ]
     return {b.name: b for b in entries}
@@ -1446,6 +1484,14 @@ COMPARISONS += (
         clocks=(10.0, 5.0),
         claim="OPAL: a log2-based softmax that needs only shifts and subtractions, for power "
               "efficiency (part of the accelerator-level claim above)"),
+    Comparison(
+        name="onespike_slice",
+        title="One-Spike: a slice of 8 single-spike phase-coded neurons with 16 inputs against "
+              "8 INT8 MAC neurons on the same weight memory (energy per input event in the "
+              "energy table; per inference in docs/onespike.md)",
+        baseline="mac_neuron",
+        configs=("phase_neuron", "phase_neuron_m4_W16_nearest", "mac_neuron"),
+        claim="One-Spike: 4.6–17.3× more energy-efficient than the ANN (whole networks)"),
 )
 
 

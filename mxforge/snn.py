@@ -33,7 +33,8 @@ import numpy as np
 from golden import phase as ph
 
 __all__ = ["Layer", "fold", "ann_forward", "convert", "SpikingNet", "encoding_mse",
-           "choose_base", "rate_coded", "multi_spike", "SnnError"]
+           "choose_base", "rate_coded", "multi_spike", "layer_shapes", "layer_macs",
+           "nonzero_rates", "SnnError"]
 
 
 class SnnError(ValueError):
@@ -138,10 +139,13 @@ def _linear_op(layer, x):
     return x @ layer.w.T + layer.b
 
 
-def ann_forward(layers, x, hook=None):
-    """The folded network in float64: logits. ``hook(index, activation)`` sees every hidden
-    layer's ReLU output (and index −1: the input)."""
+def ann_forward(layers, x, hook=None, quantize=None):
+    """The folded network in float64: logits. ``quantize(index, activation)``, if given,
+    replaces the input (index −1) and every hidden layer's ReLU output by what it returns (the
+    baselines' codes); ``hook(index, activation)`` then sees each of them."""
     a = np.asarray(x, dtype=np.float64)
+    if quantize:
+        a = quantize(-1, a)
     if hook:
         hook(-1, a)
     last = max(i for i, la in enumerate(layers) if la.kind in ("conv", "linear"))
@@ -154,9 +158,52 @@ def ann_forward(layers, x, hook=None):
             a = _linear_op(la, a)
             if i != last:
                 a = np.maximum(a, 0.0)
+                if quantize:
+                    a = quantize(i, a)
                 if hook:
                     hook(i, a)
     return a
+
+
+def layer_shapes(layers, x_shape) -> list:
+    """(output positions, neurons per position, fan-in) of each conv/linear layer for one input
+    of shape (C, H, W)."""
+    shape, out = tuple(x_shape), []
+    for la in layers:
+        if la.kind == "conv":
+            o, c, k, _ = la.w.shape
+            h = (shape[1] + 2 * la.padding - k) // la.stride + 1
+            w = (shape[2] + 2 * la.padding - k) // la.stride + 1
+            out.append((h * w, o, c * k * k))
+            shape = (o, h, w)
+        elif la.kind == "pool":
+            shape = (shape[0], shape[1] // la.k, shape[2] // la.k)
+        elif la.kind == "flatten":
+            shape = (int(np.prod(shape)),)
+        else:
+            out.append((1, la.w.shape[0], la.w.shape[1]))
+            shape = (la.w.shape[0],)
+    return out
+
+
+def layer_macs(layers, x_shape) -> list:
+    """Multiply-accumulates of each conv/linear layer for one input of shape (C, H, W)."""
+    return [p * o * k for p, o, k in layer_shapes(layers, x_shape)]
+
+
+def nonzero_rates(layers, x) -> list:
+    """Per conv/linear layer of the ANN, the fraction of its inputs that are not zero (what a
+    zero-skipping MAC array would process)."""
+    rates, a = [], np.asarray(x, dtype=np.float64)
+    for la in layers:
+        if la.kind == "pool":
+            a = _pool(a, la.k, np.max)
+        elif la.kind == "flatten":
+            a = a.reshape(a.shape[0], -1)
+        else:
+            rates.append(float(np.mean(a != 0)))
+            a = np.maximum(_linear_op(la, a), 0.0)
+    return rates
 
 
 # -- the code's error and the base choice ------------------------------------------------------
@@ -203,10 +250,11 @@ class SpikingNet:
 
     def run(self, x):
         """(logits in membrane units of the classifier, spikes per neuron per hidden layer,
-        input spikes per pixel)."""
+        input spikes per pixel); ``stats["in_rates"]``: per weighted layer, the fraction of its
+        inputs (after pooling) that carry a spike."""
         p = self.encode_input(x)
         spikes_in = float(np.mean(p != ph.NO_SPIKE))
-        spikes = []
+        spikes, rates = [], []
         for sl in self.layers:
             la = sl.layer
             if la.kind == "pool":
@@ -216,12 +264,19 @@ class SpikingNet:
             elif la.kind == "flatten":
                 p = p.reshape(p.shape[0], -1)
             else:
+                rates.append(float(np.mean(p != ph.NO_SPIKE)))
                 v = _membranes(sl, p)
                 if sl.code_out is None:
+                    self.stats["in_rates"] = rates
                     return v, spikes, spikes_in
                 p = ph.fire(v, sl.s_q)
                 spikes.append(float(np.mean(p != ph.NO_SPIKE)))
         raise AssertionError("unreachable: the last layer is the classifier")
+
+    def shapes(self, x_shape) -> list:
+        """(output positions, neurons, fan-in) of each weighted layer for one input of shape
+        ``x_shape`` (C, H, W)."""
+        return layer_shapes([sl.layer for sl in self.layers], x_shape)
 
     def accuracy(self, x, y):
         v, _, _ = self.run(x)
@@ -316,20 +371,14 @@ def multi_spike(layers, x, T, thetas):
         bits = np.unpackbits(np.ascontiguousarray(q.astype(">u8")).view(np.uint8))
         return q * th * 2.0 ** (1 - T), bits.sum() / q.size
 
-    a, s_in = code(np.asarray(x, np.float64), thetas[-1])
-    spikes = []
-    last = max(i for i, la in enumerate(layers) if la.kind in ("conv", "linear"))
-    for i, la in enumerate(layers):
-        if la.kind == "pool":
-            a = _pool(a, la.k, np.max)
-        elif la.kind == "flatten":
-            a = a.reshape(a.shape[0], -1)
-        else:
-            a = _linear_op(la, a)
-            if i != last:
-                a, s = code(np.maximum(a, 0.0), thetas[i])
-                spikes.append(float(s))
-    return a, spikes, float(s_in)
+    counts = {}
+
+    def quantize(i, a):
+        q, counts[i] = code(a, thetas[i])
+        return q
+
+    logits = ann_forward(layers, x, quantize=quantize)
+    return logits, [float(counts[i]) for i in sorted(counts) if i >= 0], float(counts[-1])
 
 
 def rate_coded(layers, x, T, thetas):

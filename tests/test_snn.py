@@ -120,3 +120,21 @@ def test_bad_calibration():
         snn.convert(model, -np.ones((3, 2)))
     with pytest.raises(ph.PhaseError, match="T .phases."):
         snn.convert(model, np.ones((3, 2)), T=0)
+
+
+def test_layer_macs_and_rates_by_hand(trained):
+    """The width-4 victim: conv 1→4 on 8×8 (3×3, padding 1), pool, conv 4→8 on 4×4, pool,
+    conv 8→8 on 2×2, linear 32→10."""
+    model, xtr, xte, _ = trained
+    layers = snn.fold(model)
+    assert snn.layer_shapes(layers, (1, 8, 8)) == [(64, 4, 9), (16, 8, 36), (4, 8, 72),
+                                                   (1, 10, 32)]
+    assert snn.layer_macs(layers, (1, 8, 8)) == [4 * 64 * 9, 8 * 16 * 4 * 9, 8 * 4 * 8 * 9,
+                                                 10 * 32]
+    net = snn.convert(model, xtr[:300], T=8)
+    _, spikes, s_in = net.run(xte[:50])
+    rates = net.stats["in_rates"]
+    assert len(rates) == 4 and rates[0] == pytest.approx(s_in)
+    assert all(0 < r <= 1 for r in rates)
+    nz = snn.nonzero_rates(layers, xte[:50])
+    assert nz[0] == pytest.approx(float(np.mean(xte[:50] != 0)))

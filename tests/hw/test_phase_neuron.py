@@ -1,5 +1,6 @@
-"""phase_neuron (hw/phase_neuron.py) beyond the catalogue's random windows: every (weight,
-phase) product exactly, through the firing decision; single firing per window; bad parameters.
+"""phase_neuron (hw/phase_neuron.py) beyond the catalogue's random windows: every (weight, phase)
+product exactly, through the firing decision; single firing per window; bad parameters (and
+those of its baseline, hw/mac_neuron.py).
 
 The membrane is not an output, so the exhaustive test makes the firing decision reveal it: for
 each phase t and each group of n weights, one spike at phase t into membranes that start from
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from golden import phase as ph
+from hw.mac_neuron import MacNeuron
 from hw.phase_neuron import PhaseNeuron
 from mxforge.catalogue import BLOCKS
 from sim.harness import check
@@ -84,3 +86,6 @@ def test_at_most_one_spike_per_neuron_per_window():
 def test_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PhaseNeuron(**kwargs)
+    if "m" not in kwargs and "T" not in kwargs and "rounding" not in kwargs:
+        with pytest.raises(ValueError, match=message):       # the MAC baseline's n and W
+            MacNeuron(**kwargs)
